@@ -1,0 +1,468 @@
+"""Elasticsearch gateway: resolve ids to deployments, find pipelines, stop; errors → domain errors.
+
+The stop endpoint expands nothing and answers `{"stopped": true}` for unknown ids,
+so the bot resolves what the user typed through `_stats` first and stops each
+concrete deployment with `allow_no_match=false` (see reference §2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import elastic_transport
+from elasticsearch import (
+    ApiError,
+    AsyncElasticsearch,
+    AuthenticationException,
+    AuthorizationException,
+    ConflictError,
+    NotFoundError,
+)
+
+from bot.model import Deployment, Resolution, StopOutcome
+from bot.settings import ResolvedCluster
+
+PAGE_SIZE = 1000
+MAX_PROCESSOR_DEPTH = 10  # Elasticsearch stops scanning nested processors here too
+FINISH_PENDING_WORK_TIMEOUT = 300.0  # a graceful drain may take up to ~5 minutes
+
+
+class ElasticError(Exception):
+    """An Elasticsearch failure, phrased for the person who asked."""
+
+    def __init__(self, message: str, *, kind: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+        self.status = status
+
+
+def build_client(cluster: ResolvedCluster) -> AsyncElasticsearch:
+    """An AsyncElasticsearch for one configured cluster."""
+    kwargs: dict[str, Any] = {"request_timeout": cluster.request_timeout}
+    if cluster.cloud_id:
+        kwargs["cloud_id"] = cluster.cloud_id
+    else:
+        kwargs["hosts"] = [cluster.url]
+    if cluster.api_key is not None:
+        kwargs["api_key"] = cluster.api_key.get_secret_value()
+    elif cluster.username and cluster.password is not None:
+        kwargs["basic_auth"] = (cluster.username, cluster.password.get_secret_value())
+    if cluster.ca_certs:
+        kwargs["ca_certs"] = cluster.ca_certs
+    if not cluster.verify_certs:
+        kwargs["verify_certs"] = False
+    return AsyncElasticsearch(**kwargs)
+
+
+def _reason(exc: ApiError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict):
+            causes = err.get("root_cause") or []
+            if causes and isinstance(causes[0], dict) and causes[0].get("reason"):
+                return str(causes[0]["reason"])
+            return str(err.get("reason") or err.get("type") or exc.message)
+        if isinstance(err, str):
+            return err
+    return str(exc.message)
+
+
+def _error_type(exc: ApiError) -> str:
+    body = exc.body
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return str(body["error"].get("type", ""))
+    return ""
+
+
+def _conflict_message(deployment_id: str, reason: str, pipelines: Sequence[str]) -> str:
+    used_by = ", ".join(f"`{p}`" for p in pipelines)
+    if "model_alias [" in reason:
+        alias = reason.split("model_alias [", 1)[1].split("]", 1)[0]
+        what = f"its model alias `{alias}` is used by ingest pipelines"
+        return (
+            f"deployment `{deployment_id}` was not stopped: {what}"
+            + (f" ({used_by})" if used_by else "")
+            + "; add `--force` to stop it anyway"
+        )
+    if "inference endpoint" in reason:
+        return (
+            f"deployment `{deployment_id}` was not stopped: {reason}; "
+            "add `--force` to stop it anyway"
+        )
+    if used_by:
+        return (
+            f"deployment `{deployment_id}` is used by ingest pipeline(s) {used_by}; "
+            "add `--force` to stop it anyway"
+        )
+    return f"deployment `{deployment_id}` was not stopped: {reason}"
+
+
+def to_domain_error(
+    exc: Exception,
+    *,
+    cluster: str,
+    operation: str,
+    deployment_id: str | None = None,
+    pipelines: Sequence[str] = (),
+    timeout: float | None = None,
+) -> ElasticError:
+    """Map a client or transport exception to a message a person can act on."""
+    if isinstance(exc, ApiError):
+        return _api_error(exc, cluster, operation, deployment_id, pipelines)
+    if isinstance(exc, elastic_transport.ConnectionTimeout):
+        waited = f" within {timeout:g} s" if timeout else ""
+        tail = (
+            "; the stop may still be in progress: check `/ml-deployments`"
+            if operation == "stop"
+            else "; try again"
+        )
+        return ElasticError(f"cluster `{cluster}` did not answer{waited}{tail}", kind="timeout")
+    if isinstance(exc, elastic_transport.TlsError):
+        return ElasticError(
+            f"TLS handshake with cluster `{cluster}` failed ({exc.message}); "
+            "check its CA certificate (`ca_certs` / ELASTICSEARCH_CA_CERTS)",
+            kind="tls",
+        )
+    if isinstance(exc, elastic_transport.ConnectionError):
+        return ElasticError(
+            f"cannot reach cluster `{cluster}` ({exc.message}); is it up and is the URL right?",
+            kind="unreachable",
+        )
+    return ElasticError(f"unexpected error talking to cluster `{cluster}`: {exc}", kind="unknown")
+
+
+def _api_error(
+    exc: ApiError,
+    cluster: str,
+    operation: str,
+    deployment_id: str | None,
+    pipelines: Sequence[str],
+) -> ElasticError:
+    status = exc.meta.status
+    reason = _reason(exc)
+    if isinstance(exc, NotFoundError) and deployment_id:
+        return ElasticError(
+            f"deployment `{deployment_id}` no longer exists on `{cluster}` "
+            "(stopped already, or never deployed)",
+            kind="not_found",
+            status=status,
+        )
+    if isinstance(exc, ConflictError) and deployment_id:
+        return ElasticError(
+            _conflict_message(deployment_id, reason, pipelines), kind="conflict", status=status
+        )
+    if isinstance(exc, AuthorizationException):
+        granted = ""
+        if "granted by the cluster privileges" in reason:
+            granted = " (" + reason.split("this action is ", 1)[-1] + ")"
+        return ElasticError(
+            f"the bot's Elasticsearch user may not {operation} on `{cluster}`{granted}; "
+            "give its role `manage_ml`",
+            kind="forbidden",
+            status=status,
+        )
+    if isinstance(exc, AuthenticationException):
+        return ElasticError(
+            f"cluster `{cluster}` rejected the bot's credentials (401); check its API key "
+            "or user and password",
+            kind="auth",
+            status=status,
+        )
+    if status == 429:
+        return ElasticError(
+            f"cluster `{cluster}` is overloaded (429 {_error_type(exc)}: {reason}); "
+            "try again in a minute",
+            kind="unavailable",
+            status=status,
+        )
+    if status >= 500:
+        return ElasticError(
+            f"cluster `{cluster}` failed ({status} {_error_type(exc)}: {reason}); "
+            "try again, or check the cluster's health",
+            kind="unavailable",
+            status=status,
+        )
+    return ElasticError(
+        f"cluster `{cluster}` rejected the request ({status}: {reason})",
+        kind="bad_request",
+        status=status,
+    )
+
+
+def inference_model_ids(processors: Iterable[Any], depth: int = 0) -> Iterator[str]:
+    """Every `inference` processor's model_id, as Elasticsearch scans them (foreach, on_failure)."""
+    if depth >= MAX_PROCESSOR_DEPTH:
+        return
+    for proc in processors:
+        if not isinstance(proc, dict):
+            continue
+        for kind, conf in proc.items():
+            if not isinstance(conf, dict):
+                continue
+            if kind == "inference" and isinstance(conf.get("model_id"), str):
+                yield conf["model_id"]
+            if kind == "foreach" and isinstance(conf.get("processor"), dict):
+                yield from inference_model_ids([conf["processor"]], depth + 1)
+            if isinstance(conf.get("on_failure"), list):
+                yield from inference_model_ids(conf["on_failure"], depth + 1)
+
+
+def pipeline_references(pipelines: Mapping[str, Any]) -> dict[str, set[str]]:
+    """model_id (or alias or deployment id) → names of the pipelines that reference it."""
+    refs: dict[str, set[str]] = {}
+    for name, body in pipelines.items():
+        processors = body.get("processors", []) if isinstance(body, dict) else []
+        for model_id in inference_model_ids(processors):
+            refs.setdefault(model_id, set()).add(name)
+    return refs
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) else None
+
+
+def deployment_from_stats(entry: Mapping[str, Any], pipelines: Sequence[str] = ()) -> Deployment:
+    """Build a Deployment from one `trained_model_stats` entry with `deployment_stats`."""
+    ds = entry["deployment_stats"]
+    alloc = ds.get("allocation_status") or {}
+    nodes = ds.get("nodes") or []
+    inference = ds.get("inference_count")
+    if inference is None:
+        inference = sum(int(n.get("inference_count", 0)) for n in nodes)
+    return Deployment(
+        deployment_id=str(ds.get("deployment_id") or entry["model_id"]),
+        model_id=str(ds.get("model_id") or entry["model_id"]),
+        state=str(ds.get("state", "unknown")),
+        allocations=_int(alloc.get("allocation_count")),
+        target_allocations=_int(
+            alloc.get("target_allocation_count", ds.get("number_of_allocations"))
+        ),
+        threads_per_allocation=_int(ds.get("threads_per_allocation")),
+        priority=str(ds.get("priority", "normal")),
+        queue_capacity=_int(ds.get("queue_capacity")),
+        cache_size=ds.get("cache_size"),
+        adaptive_allocations=ds.get("adaptive_allocations"),
+        inference_count=int(inference),
+        pending_requests=sum(int(n.get("number_of_pending_requests", 0)) for n in nodes),
+        pipelines=tuple(pipelines),
+    )
+
+
+def _matches(expression: str, deployment_id: str) -> bool:
+    if expression in ("_all", "*"):
+        return True
+    if "*" in expression:
+        # Only `*` is a wildcard in Elasticsearch ids; escape fnmatch's other metacharacters.
+        pattern = expression.replace("[", "[[]").replace("?", "[?]")
+        return fnmatch.fnmatchcase(deployment_id, pattern)
+    return expression == deployment_id
+
+
+@dataclass(frozen=True)
+class ClusterSnapshot:
+    """Deployments, the model ids seen, and pipeline references, read together."""
+
+    entries: tuple[Mapping[str, Any], ...]
+    aliases: Mapping[str, tuple[str, ...]]  # model_id → its model aliases
+    refs: Mapping[str, set[str]]
+
+    def pipelines_for(self, deployment_id: str) -> tuple[str, ...]:
+        """Pipelines whose inference processors would make a plain stop fail with 409."""
+        names = set(self.refs.get(deployment_id, set()))
+        for alias in self.aliases.get(deployment_id, ()):
+            names |= self.refs.get(alias, set())
+        return tuple(sorted(names))
+
+    def deployments(self) -> list[Deployment]:
+        """Every deployment in the snapshot."""
+        out = []
+        for entry in self.entries:
+            if "deployment_stats" in entry:
+                dep_id = entry["deployment_stats"].get("deployment_id") or entry["model_id"]
+                out.append(deployment_from_stats(entry, self.pipelines_for(dep_id)))
+        return out
+
+
+class ClusterGateway:
+    """All Elasticsearch I/O for one cluster."""
+
+    def __init__(self, name: str, client: AsyncElasticsearch, timeout: float = 30.0) -> None:
+        self.name = name
+        self.client = client
+        self.timeout = timeout
+
+    async def close(self) -> None:
+        """Close the HTTP connections."""
+        await self.client.close()
+
+    def _with(self, opaque_id: str | None, **extra: Any) -> AsyncElasticsearch:
+        if opaque_id:
+            return self.client.options(opaque_id=opaque_id, **extra)
+        return self.client.options(**extra) if extra else self.client
+
+    async def _all_stats(self, es: AsyncElasticsearch) -> list[Mapping[str, Any]]:
+        entries: list[Mapping[str, Any]] = []
+        start = 0
+        while True:
+            page = await es.ml.get_trained_models_stats(from_=start, size=PAGE_SIZE)
+            entries.extend(page.body.get("trained_model_stats", []))
+            start += PAGE_SIZE
+            if start >= int(page.body.get("count", 0)):
+                return entries
+
+    async def _aliases(self, es: AsyncElasticsearch) -> dict[str, tuple[str, ...]]:
+        aliases: dict[str, tuple[str, ...]] = {}
+        start = 0
+        while True:
+            page = await es.ml.get_trained_models(from_=start, size=PAGE_SIZE)
+            for cfg in page.body.get("trained_model_configs", []):
+                found = (cfg.get("metadata") or {}).get("model_aliases") or []
+                if found:
+                    aliases[cfg["model_id"]] = tuple(found)
+            start += PAGE_SIZE
+            if start >= int(page.body.get("count", 0)):
+                return aliases
+
+    async def _pipelines(self, es: AsyncElasticsearch) -> dict[str, set[str]]:
+        try:
+            resp = await es.ingest.get_pipeline()
+        except NotFoundError:
+            return {}  # 404 with `{}`: the cluster has no pipelines at all
+        return pipeline_references(resp.body)
+
+    async def snapshot(self, opaque_id: str | None = None) -> ClusterSnapshot:
+        """Read deployments, model aliases and pipeline references concurrently."""
+        es = self._with(opaque_id)
+        try:
+            entries, aliases, refs = await asyncio.gather(
+                self._all_stats(es), self._aliases(es), self._pipelines(es)
+            )
+        except Exception as exc:
+            raise to_domain_error(
+                exc, cluster=self.name, operation="read deployment stats", timeout=self.timeout
+            ) from exc
+        return ClusterSnapshot(tuple(entries), aliases, refs)
+
+    async def resolve(self, ids: Sequence[str], opaque_id: str | None = None) -> Resolution:
+        """Expand ids, comma lists, wildcards and `_all` into concrete deployments."""
+        snap = await self.snapshot(opaque_id)
+        deployments = snap.deployments()
+        chosen: dict[str, Deployment] = {}
+        unmatched: list[str] = []
+        hints: list[str] = []
+        for expression in ids:
+            hits = [d for d in deployments if _matches(expression, d.deployment_id)]
+            if not hits:
+                unmatched.append(expression)
+                hint = _model_hint(expression, deployments, snap.entries)
+                if hint:
+                    hints.append(hint)
+            for dep in hits:
+                chosen.setdefault(dep.deployment_id, dep)
+        return Resolution(tuple(chosen.values()), tuple(unmatched), tuple(hints))
+
+    async def list(self, pattern: str | None, opaque_id: str | None = None) -> list[Deployment]:
+        """Deployments matching a pattern (or all), for the read-only listing."""
+        snap = await self.snapshot(opaque_id)
+        exprs = pattern.split(",") if pattern else ["*"]
+        return [d for d in snap.deployments() if any(_matches(e, d.deployment_id) for e in exprs)]
+
+    async def stop(
+        self,
+        deployment: Deployment,
+        *,
+        force: bool,
+        finish_pending_work: bool,
+        opaque_id: str | None = None,
+    ) -> StopOutcome:
+        """Stop one concrete deployment exactly once (no client retries)."""
+        timeout = (
+            max(self.timeout, FINISH_PENDING_WORK_TIMEOUT) if finish_pending_work else self.timeout
+        )
+        body: dict[str, Any] = {"allow_no_match": False}
+        if force:
+            body["force"] = True
+        if finish_pending_work:
+            body["finish_pending_work"] = True
+        # A retried stop could hit a deployment the first attempt already stopped (404),
+        # or stop it twice; retries are the person's decision, not the transport's.
+        es = self._with(opaque_id, max_retries=0, request_timeout=timeout)
+        started = time.monotonic()
+        try:
+            await es.ml.stop_trained_model_deployment(model_id=deployment.deployment_id, body=body)
+        except Exception as exc:
+            err = to_domain_error(
+                exc,
+                cluster=self.name,
+                operation="stop",
+                deployment_id=deployment.deployment_id,
+                pipelines=deployment.pipelines,
+                timeout=timeout,
+            )
+            return StopOutcome(
+                deployment.deployment_id,
+                ok=False,
+                message=err.message,
+                status=err.status,
+                seconds=time.monotonic() - started,
+            )
+        return StopOutcome(
+            deployment.deployment_id, ok=True, message="stopped", seconds=time.monotonic() - started
+        )
+
+    async def ping(self) -> str:
+        """The cluster's version number; raises ElasticError when it does not answer."""
+        try:
+            info = await self.client.info()
+        except Exception as exc:
+            raise to_domain_error(exc, cluster=self.name, operation="read cluster info") from exc
+        return str(info.body["version"]["number"])
+
+
+def _model_hint(
+    expression: str, deployments: Sequence[Deployment], entries: Sequence[Mapping[str, Any]]
+) -> str | None:
+    if "*" in expression or expression == "_all":
+        return None
+    of_model = [d.deployment_id for d in deployments if d.model_id == expression]
+    if of_model:
+        listed = ", ".join(f"`{d}`" for d in of_model)
+        return f"`{expression}` is a model, not a deployment; its deployments: {listed}"
+    if any(e.get("model_id") == expression for e in entries):
+        return f"`{expression}` is a model that is not deployed"
+    return None
+
+
+class Clusters:
+    """The configured clusters by name, and which one is the default."""
+
+    def __init__(self, gateways: Mapping[str, ClusterGateway], default: str) -> None:
+        self.gateways = dict(gateways)
+        self.default = default
+
+    @classmethod
+    def from_config(cls, clusters: Mapping[str, ResolvedCluster], default: str) -> Clusters:
+        """Build one gateway (and client) per configured cluster."""
+        return cls(
+            {n: ClusterGateway(n, build_client(c), c.request_timeout) for n, c in clusters.items()},
+            default,
+        )
+
+    def get(self, name: str | None) -> ClusterGateway:
+        """The named cluster, or the default; ElasticError for an unknown name."""
+        key = name or self.default
+        if key not in self.gateways:
+            known = ", ".join(f"`{n}`" for n in sorted(self.gateways))
+            raise ElasticError(f"unknown cluster `{key}` (known: {known})", kind="unknown_cluster")
+        return self.gateways[key]
+
+    async def close(self) -> None:
+        """Close every client."""
+        await asyncio.gather(*(g.close() for g in self.gateways.values()))

@@ -1,0 +1,166 @@
+"""Domain data shared by the core: deployments, pending actions, outcomes.
+
+Plain frozen dataclasses with JSON round-trips, so the store can persist them
+and the renderers can read them without knowing where they came from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class ActionState(StrEnum):
+    """Lifecycle of a pending action."""
+
+    PROPOSED = "proposed"
+    EXECUTING = "executing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+    @property
+    def is_final(self) -> bool:
+        """True once nothing can happen to the action any more."""
+        return self not in (ActionState.PROPOSED, ActionState.EXECUTING)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One concrete trained-model deployment as `_stats` reports it."""
+
+    deployment_id: str
+    model_id: str
+    state: str
+    allocations: int | None = None
+    target_allocations: int | None = None
+    threads_per_allocation: int | None = None
+    priority: str = "normal"
+    queue_capacity: int | None = None
+    cache_size: str | None = None
+    adaptive_allocations: dict[str, Any] | None = None
+    inference_count: int = 0
+    pending_requests: int = 0
+    pipelines: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Deployment:
+        """Inverse of to_json."""
+        return cls(**{**data, "pipelines": tuple(data.get("pipelines", ()))})
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What the user's id expression really matches on a cluster."""
+
+    deployments: tuple[Deployment, ...]
+    unmatched: tuple[str, ...] = ()
+    hints: tuple[str, ...] = ()  # e.g. "`x` is a model, not a deployment; its deployments: a, b"
+
+
+@dataclass(frozen=True)
+class StopOutcome:
+    """The result of stopping one deployment."""
+
+    deployment_id: str
+    ok: bool
+    message: str
+    status: int | None = None
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StopOutcome:
+        """Inverse of to_json."""
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    """Where a Slack message lives, so it can be replaced later."""
+
+    channel_id: str | None = None
+    ts: str | None = None
+    response_url: str | None = None
+    ephemeral: bool = True
+
+
+@dataclass(frozen=True)
+class StopSpec:
+    """The stop request as stored with a pending action."""
+
+    expression: str
+    force: bool = False
+    finish_pending_work: bool = False
+    allow_no_match: bool = True
+    reason: str | None = None
+
+    def flags_text(self) -> str:
+        """Canonical flags, as a user would type them."""
+        flags = []
+        if self.force:
+            flags.append("--force")
+        if self.finish_pending_work:
+            flags.append("--finish-pending-work")
+        if not self.allow_no_match:
+            flags.append("--no-allow-no-match")
+        return " ".join(flags)
+
+
+@dataclass(frozen=True)
+class PendingAction:
+    """A proposed stop waiting for its confirmation, or its final record."""
+
+    id: str
+    requester_id: str
+    requester_name: str
+    team_id: str
+    channel_id: str
+    cluster: str
+    spec: StopSpec
+    targets: tuple[Deployment, ...]
+    created_at: float
+    expires_at: float
+    decision: str
+    state: ActionState = ActionState.PROPOSED
+    unmatched: tuple[str, ...] = ()
+    outcomes: tuple[StopOutcome, ...] = ()
+    message: MessageRef = field(default_factory=MessageRef)
+    finished_at: float | None = None
+    actor_id: str | None = None  # who confirmed or cancelled
+
+    @property
+    def deployment_ids(self) -> tuple[str, ...]:
+        """The concrete deployment ids this action stops."""
+        return tuple(d.deployment_id for d in self.targets)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict for the store."""
+        data = dataclasses.asdict(self)
+        data["state"] = self.state.value
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PendingAction:
+        """Inverse of to_json."""
+        return cls(
+            **{
+                **data,
+                "spec": StopSpec(**data["spec"]),
+                "targets": tuple(Deployment.from_json(d) for d in data["targets"]),
+                "state": ActionState(data["state"]),
+                "unmatched": tuple(data.get("unmatched", ())),
+                "outcomes": tuple(StopOutcome.from_json(o) for o in data.get("outcomes", ())),
+                "message": MessageRef(**data.get("message", {})),
+            }
+        )

@@ -1,0 +1,232 @@
+"""Settings: environment variables (and `.env`) plus the YAML config file.
+
+Secrets only ever come from the environment; the config file names the
+environment variable that holds each cluster's key (`api_key_env`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_CLUSTER = "default"
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message is one line a person can act on."""
+
+
+class Settings(BaseSettings):
+    """Environment variables of the public contract (see DESIGN.md)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str | None = None
+
+    elasticsearch_url: str | None = None
+    elasticsearch_cloud_id: str | None = None
+    elasticsearch_api_key: SecretStr | None = None
+    elasticsearch_username: str | None = None
+    elasticsearch_password: SecretStr | None = None
+    elasticsearch_ca_certs: str | None = None
+    elasticsearch_request_timeout: float = Field(default=30.0, gt=0)
+
+    ml_chatops_config: Path | None = None
+    ml_chatops_state: str = "sqlite:///ml-chatops.db"
+    port: int = Field(default=3000, ge=1, le=65535)
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url_ends_with_slash(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("ml_chatops_state")
+    @classmethod
+    def _state_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "redis://", "rediss://")):
+            raise ValueError("must be sqlite:///path.db or redis://host:port/0")
+        return value
+
+
+class ClusterConfig(BaseModel):
+    """One Elasticsearch cluster; secrets are named by environment variable."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = None
+    cloud_id: str | None = None
+    api_key_env: str | None = None
+    username: str | None = None
+    password_env: str | None = None
+    ca_certs: str | None = None
+    verify_certs: bool = True
+    request_timeout: float = Field(default=30.0, gt=0)
+    run_as: bool = False
+    run_as_users: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _one_address(self) -> ClusterConfig:
+        if bool(self.url) == bool(self.cloud_id):
+            raise ValueError("give exactly one of `url` or `cloud_id`")
+        return self
+
+
+class ResolvedCluster(BaseModel):
+    """A cluster with its secrets read from the environment."""
+
+    name: str
+    url: str | None = None
+    cloud_id: str | None = None
+    api_key: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    ca_certs: str | None = None
+    verify_certs: bool = True
+    request_timeout: float = 30.0
+    run_as: bool = False
+    run_as_users: dict[str, str] = {}
+
+
+class AuditConfig(BaseModel):
+    """Where audit events go."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: str | None = None  # JSON lines; None means stdout
+    index: str | None = None
+    cluster: str | None = None
+    channel: str | None = None
+
+
+class AppConfig(BaseModel):
+    """The non-policy parts of the YAML config file (roles are policy.py's)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    clusters: dict[str, ClusterConfig] = {}
+    default_cluster: str | None = None
+    expire_after_seconds: int = Field(default=600, ge=10, le=86_400)
+    audit: AuditConfig = AuditConfig()
+    freeze: bool = False
+
+
+StateKind = Literal["sqlite", "redis"]
+
+
+def _first_error_line(exc: ValidationError, names: dict[str, str]) -> str:
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"])
+    label = names.get(field, field)
+    return f"invalid setting {label}: {err['msg']}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment (and `.env`); raise SettingsError with one clear line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        names = {name: name.upper() for name in Settings.model_fields}
+        raise SettingsError(_first_error_line(exc, names)) from None
+
+
+def load_app_config(path: Path | None) -> AppConfig:
+    """Read the config file's cluster/audit/expiry parts; no file means defaults."""
+    if path is None:
+        return AppConfig()
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise SettingsError(f"ML_CHATOPS_CONFIG: cannot read {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from None
+    if not isinstance(raw, dict):
+        raise SettingsError(f"{path}: the config file must be a mapping")
+    try:
+        return AppConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise SettingsError(f"{path}: " + _first_error_line(exc, {})) from None
+
+
+def _secret_from_env(var: str | None, what: str) -> SecretStr | None:
+    if var is None:
+        return None
+    value = os.environ.get(var)
+    if not value:
+        raise SettingsError(f"cluster {what}: environment variable {var} is not set")
+    return SecretStr(value)
+
+
+def resolve_clusters(settings: Settings, config: AppConfig) -> dict[str, ResolvedCluster]:
+    """Merge the env-defined `default` cluster with the config file's clusters."""
+    clusters: dict[str, ResolvedCluster] = {}
+    if settings.elasticsearch_url or settings.elasticsearch_cloud_id:
+        if settings.elasticsearch_username and not settings.elasticsearch_password:
+            raise SettingsError(
+                "invalid setting ELASTICSEARCH_PASSWORD: required with ELASTICSEARCH_USERNAME"
+            )
+        clusters[DEFAULT_CLUSTER] = ResolvedCluster(
+            name=DEFAULT_CLUSTER,
+            url=settings.elasticsearch_url,
+            cloud_id=settings.elasticsearch_cloud_id,
+            api_key=settings.elasticsearch_api_key,
+            username=settings.elasticsearch_username,
+            password=settings.elasticsearch_password,
+            ca_certs=settings.elasticsearch_ca_certs,
+            request_timeout=settings.elasticsearch_request_timeout,
+        )
+    for name, cfg in config.clusters.items():
+        clusters[name] = ResolvedCluster(
+            name=name,
+            url=cfg.url,
+            cloud_id=cfg.cloud_id,
+            api_key=_secret_from_env(cfg.api_key_env, name),
+            username=cfg.username,
+            password=_secret_from_env(cfg.password_env, name),
+            ca_certs=cfg.ca_certs,
+            verify_certs=cfg.verify_certs,
+            request_timeout=cfg.request_timeout,
+            run_as=cfg.run_as,
+            run_as_users=cfg.run_as_users,
+        )
+    return clusters
+
+
+def default_cluster_name(config: AppConfig, clusters: dict[str, ResolvedCluster]) -> str:
+    """The cluster a command without `--cluster` targets."""
+    if config.default_cluster:
+        if config.default_cluster not in clusters:
+            known = ", ".join(sorted(clusters)) or "none"
+            raise SettingsError(
+                f"default_cluster: unknown cluster {config.default_cluster!r} (known: {known})"
+            )
+        return config.default_cluster
+    if DEFAULT_CLUSTER in clusters:
+        return DEFAULT_CLUSTER
+    if len(clusters) == 1:
+        return next(iter(clusters))
+    if not clusters:
+        raise SettingsError(
+            "no Elasticsearch cluster: set ELASTICSEARCH_URL (or ELASTICSEARCH_CLOUD_ID) "
+            "or list clusters in the ML_CHATOPS_CONFIG file"
+        )
+    raise SettingsError("default_cluster: several clusters are configured; name the default")
