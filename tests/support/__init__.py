@@ -1,0 +1,1 @@
+"""Test bench: background loop, Slack stand-in and driver, fixtures."""
