@@ -159,12 +159,12 @@ def _api_error(
             _conflict_message(deployment_id, reason, pipelines), kind="conflict", status=status
         )
     if isinstance(exc, AuthorizationException):
-        granted = ""
-        if "granted by the cluster privileges" in reason:
-            granted = " (" + reason.split("this action is ", 1)[-1] + ")"
+        advice = "give its role `manage_ml`"
+        if "granted by the cluster privileges [" in reason:
+            privileges = reason.split("granted by the cluster privileges [", 1)[1].split("]")[0]
+            advice = f"give its role one of the cluster privileges {privileges}"
         return ElasticError(
-            f"the bot's Elasticsearch user may not {operation} on `{cluster}`{granted}; "
-            "give its role `manage_ml`",
+            f"the bot's Elasticsearch user may not {operation} on `{cluster}`; {advice}",
             kind="forbidden",
             status=status,
         )

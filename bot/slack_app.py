@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Awaitable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -108,6 +109,9 @@ class SlackAdapter:
     ) -> None:
         """Ack at once, then parse, decide and answer privately."""
         await ack()
+        await _guarded(self._command(command, respond), respond)
+
+    async def _command(self, command: dict[str, Any], respond: AsyncRespond) -> None:
         name = command.get("command", "")
         text = command.get("text", "")
         request = parse(name, text)
@@ -138,6 +142,11 @@ class SlackAdapter:
     ) -> None:
         """Stop, exactly once, then replace the preview and post the result in the channel."""
         await ack()
+        await _guarded(self._confirm(body, respond, client), respond)
+
+    async def _confirm(
+        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
         who = who_from_action(body)
         outcome = await self.service.confirm(_button_value(body), who)
         if not isinstance(outcome, Started):
@@ -151,6 +160,9 @@ class SlackAdapter:
     async def on_cancel(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         """Cancel the pending stop."""
         await ack()
+        await _guarded(self._cancel(body, respond), respond)
+
+    async def _cancel(self, body: dict[str, Any], respond: AsyncRespond) -> None:
         outcome = await self.service.cancel(_button_value(body), who_from_action(body))
         await self._answer_click(outcome, respond)
 
@@ -188,18 +200,32 @@ def _button_value(body: dict[str, Any]) -> str:
     return str(actions[0].get("value", ""))
 
 
-async def on_error(error: Exception, body: dict[str, Any], respond: AsyncRespond) -> None:
-    """Any unexpected failure: log it with an id, tell the user that id, never a traceback."""
+async def _apologise(error: Exception, respond: AsyncRespond | None) -> None:
     error_id = secrets.token_hex(4)
-    log.exception("unhandled error", extra={"error_id": error_id}, exc_info=error)
-    if respond is not None and body.get("response_url"):
-        message = blocks.error(
-            "Sorry, something went wrong on my side; nothing more was done.", error_id=error_id
-        )
-        try:
-            await respond(**message, response_type="ephemeral", replace_original=False)
-        except Exception:  # the apology itself failing must not raise again
-            log.warning("could not deliver the error message", extra={"error_id": error_id})
+    log.error("unhandled error", extra={"error_id": error_id}, exc_info=error)
+    if respond is None:
+        return
+    message = blocks.error(
+        "Sorry, something went wrong on my side; nothing more was done.", error_id=error_id
+    )
+    try:
+        await respond(**message, response_type="ephemeral", replace_original=False)
+    except Exception:  # the apology itself failing must not raise again
+        log.warning("could not deliver the error message", extra={"error_id": error_id})
+
+
+async def _guarded(work: Awaitable[None], respond: AsyncRespond) -> None:
+    # Our own error boundary after ack(): Bolt's runner overwrites an early ack with
+    # None when a listener fails within its 10 ms polling step, answering Slack 404.
+    try:
+        await work
+    except Exception as exc:
+        await _apologise(exc, respond)
+
+
+async def on_error(error: Exception, body: dict[str, Any], respond: AsyncRespond) -> None:
+    """Failures before our listeners run: log with an id, tell the user that id."""
+    await _apologise(error, respond if body.get("response_url") else None)
 
 
 def create_bolt_app(service: Service, *, client: AsyncWebClient, signing_secret: str) -> AsyncApp:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.driver import SlackDriver
@@ -71,10 +73,72 @@ class Bench:
     def run(self, coro):  # type: ignore[no-untyped-def]
         return self.loop.run(coro)
 
+    def command(
+        self,
+        text: str,
+        *,
+        command: str = "/ml-stop",
+        user: str = "U0ADMIN1",
+        channel: str = "C0INCIDENTS",
+    ) -> dict[str, Any]:
+        """Send a signed slash command; return the bot's (first) reply on its response_url."""
+        reply = self.driver.command(command, text, user_id=user, channel_id=channel)
+        assert reply.status == 200, reply.body_text
+        url = self.driver.last_response_url
+        posts = self.slack.wait_for(lambda: self.slack.response_posts(url) or None)
+        return posts[0].body
+
+    def confirm(self, *, user: str = "U0ADMIN1", channel: str = "C0INCIDENTS") -> dict[str, Any]:
+        """Click the newest Stop button; return the result posted in the channel."""
+        before = len(self.slack.messages(channel))
+        reply = self.driver.click_button("ml_stop.confirm", user_id=user, channel_id=channel)
+        assert reply.status == 200, reply.body_text
+        messages = self.slack.wait_for(
+            lambda: self.slack.messages(channel)[before:] or None, timeout=10
+        )
+        return messages[0]
+
+    def ephemeral(self, user: str = "U0ADMIN1", channel: str = "C0INCIDENTS") -> dict[str, Any]:
+        """The newest message only `user` sees in `channel` (after replacements)."""
+        return self.slack.ephemerals(channel=channel, user=user)[-1]
+
+
+def text_of(message: dict[str, Any]) -> str:
+    """Every piece of text in a message (fallback and blocks), for assertions."""
+    blocks = json.dumps(message.get("blocks", []), ensure_ascii=False)
+    return message.get("text", "") + "\n" + blocks
+
+
+def button_value(message: dict[str, Any], action_id: str = "ml_stop.confirm") -> str:
+    """The value of a button in a message."""
+    for block in message.get("blocks", []):
+        for element in block.get("elements", []):
+            if element.get("action_id") == action_id:
+                return str(element["value"])
+    raise AssertionError(f"no {action_id} button in {message}")
+
 
 @pytest.fixture
 def role_map_text() -> str:
     return ROLE_MAP
+
+
+@pytest.fixture
+def es_auth() -> tuple[str, str] | None:
+    """The emulator's superuser (None: security off)."""
+    return None
+
+
+@pytest.fixture
+def bot_es_user() -> tuple[str, str] | None:
+    """The user the bot authenticates as (None: no credentials)."""
+    return None
+
+
+@pytest.fixture
+def es_timeout() -> float:
+    """The bot's Elasticsearch request timeout."""
+    return 5.0
 
 
 @pytest.fixture
@@ -85,11 +149,14 @@ def bench(
     tmp_path: Path,
     role_map_text: str,
     no_slack_oauth_env: None,
+    es_auth: tuple[str, str] | None,
+    bot_es_user: tuple[str, str] | None,
+    es_timeout: float,
 ) -> Iterator[Bench]:
-    emulator = Emulator(demo_state())
+    emulator = Emulator(demo_state(), auth=es_auth)
     es_url = bg_loop.run(emulator.start())
     config = tmp_path / "config.yml"
-    config.write_text(role_map_text)
+    config.write_text(role_map_text.replace("{ES_URL}", es_url))
     slack.usergroups.update({"S0SRE": ["U0SRE1"], "S0MLOPS": ["U0OPS1"]})
     clock = ManualClock()
     audit = MemorySink()
@@ -99,7 +166,9 @@ def bench(
         slack_signing_secret=signing_secret,
         slack_api_url=slack.api_url,
         elasticsearch_url=es_url,
-        elasticsearch_request_timeout=5,
+        elasticsearch_request_timeout=es_timeout,
+        elasticsearch_username=bot_es_user[0] if bot_es_user else None,
+        elasticsearch_password=bot_es_user[1] if bot_es_user else None,
         ml_chatops_config=config,
         ml_chatops_state=f"sqlite:///{tmp_path / 'state.db'}",
     )
@@ -112,9 +181,7 @@ def bench(
     runtime, web_app = bg_loop.run(build())
     bot_url = bg_loop.serve(web_app)  # type: ignore[arg-type]
     driver = SlackDriver(bot_url, signing_secret, slack)
-    yield Bench(
-        bg_loop, slack, emulator, es_url, bot_url, driver, runtime, audit, clock, config
-    )
+    yield Bench(bg_loop, slack, emulator, es_url, bot_url, driver, runtime, audit, clock, config)
     bg_loop.stop(bot_url)
     bg_loop.run(runtime.close())
     bg_loop.run(emulator.stop())

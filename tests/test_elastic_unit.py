@@ -127,7 +127,7 @@ def test_forbidden_names_the_privileges() -> None:
     )
     err = to_domain_error(exc, cluster="prod", operation="stop", deployment_id="d")
     assert err.kind == "forbidden"
-    assert "manage_inference,manage_ml,manage,all" in err.message
+    assert "one of the cluster privileges manage_inference,manage_ml,manage,all" in err.message
 
 
 def test_not_found_and_server_errors() -> None:
