@@ -1,0 +1,162 @@
+"""The built-in demo cluster (`--demo`): several models and deployments, pipelines, users."""
+
+from __future__ import annotations
+
+from bot.emulator.state import ClusterState
+
+ELSER = ".elser_model_2_linux-x86_64"
+NER = "elastic__distilbert-base-uncased-finetuned-conll03-english"
+E5 = ".multilingual-e5-small_linux-x86_64"
+SENTIMENT = "distilbert-base-uncased-finetuned-sst-2-english"
+LANG_IDENT = "lang_ident_model_1"
+UNDEPLOYED = "sentence-transformers__all-minilm-l6-v2"
+
+
+def demo_state() -> ClusterState:
+    """A realistic cluster: ELSER with two deployments, NER, E5, a low-priority one, and more."""
+    state = ClusterState(cluster_name="ml-demo", node_name="es-ml-node-1")
+    state.add_model(
+        LANG_IDENT,
+        model_type="lang_ident",
+        definition_length=None,
+        created_by="_xpack",
+        description="Model used for identifying language from arbitrary input text.",
+        tags=["lang_ident", "prepackaged"],
+        inference_config={"classification": {}},
+    )
+    state.add_model(
+        ELSER,
+        description="Elastic Learned Sparse EncodeR v2 (x86-64 optimized)",
+        inference_config={"text_expansion": {"results_field": "ml.tokens"}},
+        definition_length=438_123_914,
+        created_by="_xpack",
+        tags=["elastic"],
+    )
+    state.add_model(
+        NER,
+        description="Named entity recognition (CoNLL-03)",
+        inference_config={"ner": {"classification_labels": ["O", "B-PER", "I-PER"]}},
+        definition_length=260_841_452,
+    )
+    state.add_model(
+        E5,
+        description="E5 small multilingual (x86-64 optimized)",
+        inference_config={"text_embedding": {"embedding_size": 384}},
+        definition_length=117_940_936,
+        created_by="_xpack",
+        tags=["elastic"],
+    )
+    state.add_model(
+        SENTIMENT,
+        description="Sentiment analysis (SST-2)",
+        inference_config={
+            "text_classification": {"classification_labels": ["NEGATIVE", "POSITIVE"]}
+        },
+        definition_length=267_844_588,
+    )
+    state.add_model(
+        UNDEPLOYED,
+        description="Sentence embeddings, not deployed",
+        inference_config={"text_embedding": {"embedding_size": 384}},
+        definition_length=90_867_126,
+    )
+
+    prod = state.start_deployment(
+        ELSER,
+        "elser-prod",
+        number_of_allocations=2,
+        threads_per_allocation=1,
+        cache_size="100mb",
+        inference_count=184_212,
+    )
+    prod.inference_cache_hit_count = 21_904
+    prod.peak_throughput_per_minute = 1_310
+    prod.throughput_last_minute = 640
+    state.start_deployment(
+        ELSER,
+        "elser-search",
+        number_of_allocations=1,
+        threads_per_allocation=2,
+        inference_count=52_877,
+        adaptive_allocations={
+            "enabled": True,
+            "min_number_of_allocations": 1,
+            "max_number_of_allocations": 4,
+        },
+    )
+    state.start_deployment(NER, "ner-prod", inference_count=9_214)
+    state.start_deployment(E5, "search-e5", number_of_allocations=2, inference_count=30_551)
+    state.start_deployment(SENTIMENT, inference_count=4_410)  # deployment id = model id
+    state.start_deployment(SENTIMENT, "sentiment-batch", priority="low", inference_count=1_203)
+
+    # The server checks aliases of the model whose id equals the deployment id: the
+    # sentiment alias blocks stopping SENTIMENT, the NER alias does not block `ner-prod`.
+    state.put_alias(NER, "ner-current")
+    state.put_alias(SENTIMENT, "sentiment-current")
+    state.put_pipeline(
+        "elser-ingest",
+        {
+            "description": "Sparse embeddings for the docs index",
+            "processors": [
+                {
+                    "inference": {
+                        "model_id": "elser-prod",
+                        "input_output": [{"input_field": "body", "output_field": "ml.body_tokens"}],
+                    }
+                },
+                {
+                    "foreach": {
+                        "field": "passages",
+                        "processor": {
+                            "inference": {
+                                "model_id": "elser-prod",
+                                "input_output": [
+                                    {
+                                        "input_field": "_ingest._value.text",
+                                        "output_field": "_ingest._value.tokens",
+                                    }
+                                ],
+                            }
+                        },
+                    }
+                },
+            ],
+        },
+    )
+    state.put_pipeline(
+        "ner-enrich",
+        {
+            "description": "Entities through the model alias",
+            "processors": [
+                {
+                    "inference": {
+                        "model_id": "ner-current",
+                        "target_field": "ml.ner",
+                        "on_failure": [{"set": {"field": "ner_failed", "value": True}}],
+                    }
+                }
+            ],
+        },
+    )
+    state.put_pipeline(
+        "reviews-sentiment",
+        {
+            "description": "Sentiment through the model alias",
+            "processors": [{"inference": {"model_id": "sentiment-current"}}],
+        },
+    )
+    state.put_pipeline(
+        "logs-default",
+        {
+            "description": "No inference here",
+            "processors": [{"set": {"field": "ingested", "value": "{{_ingest.timestamp}}"}}],
+        },
+    )
+
+    state.add_role("ml-operator", cluster=["manage_ml", "monitor"])
+    state.add_role("ml-viewer", cluster=["monitor_ml"])
+    state.add_role("bot-impersonator", cluster=["manage_ml"], run_as=["viewer"])
+    state.add_user("elastic", "changeme", ["superuser"])
+    state.add_user("ml-bot", "ml-bot-password", ["ml-operator"])
+    state.add_user("viewer", "viewer-password", ["ml-viewer"])
+    return state

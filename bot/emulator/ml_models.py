@@ -1,0 +1,266 @@
+"""Trained model config APIs: put/get/delete models, vocabulary, definition parts, aliases."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Any
+
+from bot.emulator import privileges as p
+from bot.emulator.errors import (
+    EsError,
+    missing_model,
+    not_found,
+    status_exception,
+    validation_failed,
+)
+from bot.emulator.routing import Call, Reply
+from bot.emulator.state import Model
+
+JSON = dict[str, Any]
+ML_CONFIG_VERSION = "12.0.0"
+NATIVE_INDEX = ".ml-inference-native-000002"
+_MODEL_ID = re.compile(r"^[a-z0-9](?:[a-z0-9_\-.]*[a-z0-9])?$")
+_ALIAS = re.compile(r"^[a-z0-9](?:[a-z0-9_\-.]*[a-z])?$")
+
+
+def model_config(model: Model, *, definition_status: bool = False) -> JSON:
+    """TrainedModelConfig.toXContent (field order as the server writes it)."""
+    config: JSON = {
+        "model_id": model.model_id,
+        "model_type": model.model_type,
+        "created_by": model.created_by,
+        "version": ML_CONFIG_VERSION,
+        "create_time": model.create_time,
+        "model_size_bytes": 0,
+        "estimated_operations": 0,
+        "license_level": "platinum",
+    }
+    if model.description is not None:
+        config["description"] = model.description
+    config["tags"] = list(model.tags)
+    if model.metadata is not None:
+        config["metadata"] = model.metadata
+    config["input"] = model.input
+    config["inference_config"] = model.inference_config
+    if model.model_type == "pytorch":
+        config["location"] = {"index": {"name": NATIVE_INDEX}}
+    config.update(model.extra)
+    if definition_status:
+        config["fully_defined"] = model.definition_status == "complete"
+    return config
+
+
+async def put_model(call: Call) -> Reply:
+    """PUT _ml/trained_models/<model_id>."""
+    model_id = call.path_params["model_id"]
+    call.bool_param("defer_definition_decompression", False)
+    call.bool_param("wait_for_completion", False)
+    body = call.body if isinstance(call.body, dict) else {}
+    errors = []
+    if not _MODEL_ID.match(model_id):
+        errors.append(
+            f"Invalid model_id; '{model_id}' can contain lowercase alphanumeric (a-z and 0-9), "
+            "hyphens or underscores; must start and end with alphanumeric"
+        )
+    if "inference_config" not in body:
+        errors.append("[inference_config] must not be null.")
+    call.check_params()
+    if errors:
+        raise validation_failed(*errors)
+    call.authorize(p.ACTION_ML_PUT)
+    state = call.emulator.state
+    if model_id in state.models:
+        raise EsError(
+            400,
+            "resource_already_exists_exception",
+            f"Trained machine learning model [{model_id}] already exists",
+        )
+    if model_id in state.deployments:
+        raise status_exception(
+            400,
+            f"Cannot create model [{model_id}] the id is the same as an current model deployment",
+        )
+    known = {
+        "model_id",
+        "model_type",
+        "description",
+        "tags",
+        "inference_config",
+        "input",
+        "metadata",
+        "definition",
+        "compressed_definition",
+        "location",
+    }
+    model = Model(
+        model_id=model_id,
+        model_type=str(body.get("model_type") or "pytorch"),
+        description=body.get("description"),
+        tags=list(body.get("tags") or []),
+        inference_config=body.get("inference_config") or {},
+        input=body.get("input") or {"field_names": ["text_field"]},
+        metadata=body.get("metadata"),
+        extra={k: v for k, v in body.items() if k not in known},
+    )
+    state.models[model_id] = model
+    return 200, model_config(model)
+
+
+def _existing(call: Call) -> Model:
+    model_id = call.path_params["model_id"]
+    model = call.emulator.state.models.get(model_id)
+    if model is None:
+        raise missing_model(model_id)
+    return model
+
+
+async def put_vocabulary(call: Call) -> Reply:
+    """PUT _ml/trained_models/<model_id>/vocabulary."""
+    body = call.body if isinstance(call.body, dict) else {}
+    call.check_params()
+    if not isinstance(body.get("vocabulary"), list):
+        raise validation_failed("[vocabulary] must not be null.")
+    call.authorize(p.ACTION_ML_PUT_VOCABULARY)
+    model = _existing(call)
+    model.vocabulary = [str(v) for v in body["vocabulary"]]
+    return 200, {"acknowledged": True}
+
+
+async def put_definition_part(call: Call) -> Reply:
+    """PUT _ml/trained_models/<model_id>/definition/<part>."""
+    body = call.body if isinstance(call.body, dict) else {}
+    raw_part = call.path_params["part"]
+    call.check_params()
+    try:
+        part = int(raw_part)
+    except ValueError:
+        raise EsError(400, "number_format_exception", f'For input string: "{raw_part}"') from None
+    errors = []
+    total_parts = body.get("total_parts")
+    total_length = body.get("total_definition_length")
+    if not isinstance(body.get("definition"), str):
+        errors.append("[definition] must not be null.")
+    if not isinstance(total_parts, int) or total_parts <= 0:
+        errors.append("[total_parts] must be greater than 0")
+    elif part >= total_parts:
+        errors.append("[part] must be less than total_parts")
+    if not isinstance(total_length, int) or total_length <= 0:
+        errors.append("[total_definition_length] must be greater than 0")
+    if errors:
+        raise validation_failed(*errors)
+    call.authorize(p.ACTION_ML_PUT_PART)
+    model = _existing(call)
+    try:
+        length = len(base64.b64decode(body["definition"], validate=True))
+    except (binascii.Error, ValueError):
+        raise EsError(
+            400, "illegal_argument_exception", "Illegal base64 character in model definition"
+        ) from None
+    model.definition_parts[part] = length
+    model.total_parts = total_parts
+    model.total_definition_length = total_length
+    return 200, {"acknowledged": True}
+
+
+async def get_models(call: Call) -> Reply:
+    """GET _ml/trained_models[/<model_id>]: model ids, aliases, wildcards (no deployment ids)."""
+    expression = call.path_params.get("model_id", "_all")
+    allow_no_match = call.bool_param("allow_no_match", True)
+    start = call.int_param("from", 0) or 0
+    size = call.int_param("size", 100)
+    include = call.param("include", "") or ""
+    for name in ("decompress_definition", "exclude_generated", "include_model_definition"):
+        call.bool_param(name, False)
+    tags = [t for t in (call.param("tags") or "").split(",") if t]
+    call.authorize(p.ACTION_ML_GET)
+    state = call.emulator.state
+    ids, unmatched = state.expand_model_ids(expression, allow_no_match)
+    if unmatched:
+        raise missing_model(",".join(unmatched))
+    models = [state.models[i] for i in ids if all(t in state.models[i].tags for t in tags)]
+    page = models[start : start + (size if size is not None else 100)]
+    status = "definition_status" in include.split(",")
+    if status and len(page) > 1:
+        raise status_exception(
+            400,
+            "Getting the model download status is not supported when getting more than one model",
+        )
+    if status and page and page[0].model_type != "pytorch":
+        raise status_exception(400, "Definition status is only relevant to PyTorch model types")
+    return 200, {
+        "count": len(models),
+        "trained_model_configs": [model_config(m, definition_status=status) for m in page],
+    }
+
+
+async def delete_model(call: Call) -> Reply:
+    """DELETE _ml/trained_models/<model_id>."""
+    force = call.bool_param("force", False)
+    call.param("timeout")
+    call.authorize("cluster:admin/xpack/ml/inference/delete")
+    state = call.emulator.state
+    model = _existing(call)
+    model_id = model.model_id
+    referenced = state.model_ids_referenced_by_pipelines()
+    if not force and ({model_id, *state.aliases_of(model_id)} & referenced):
+        raise status_exception(
+            409,
+            f"Cannot delete model [{model_id}] as it is still referenced by ingest processors; "
+            "use force to delete the model",
+        )
+    deployed = [d for d in state.deployments.values() if d.model_id == model_id]
+    if deployed and not force:
+        raise status_exception(
+            409,
+            f"Cannot delete model [{model_id}] as it is currently deployed; "
+            "use force to delete the model",
+        )
+    for dep in deployed:
+        await call.emulator.lifecycle.stop(dep.deployment_id, False)
+    for alias in state.aliases_of(model_id):
+        del state.aliases[alias]
+    del state.models[model_id]
+    return 200, {"acknowledged": True}
+
+
+async def put_alias(call: Call) -> Reply:
+    """PUT _ml/trained_models/<model_id>/model_aliases/<model_alias>."""
+    alias = call.path_params["model_alias"]
+    reassign = call.bool_param("reassign", False)
+    call.check_params()
+    if not _ALIAS.match(alias):
+        raise validation_failed(
+            f"Invalid model_alias; '{alias}' can contain lowercase alphanumeric (a-z and 0-9), "
+            "hyphens or underscores; must start with alphanumeric and cannot end with numbers"
+        )
+    call.authorize(p.ACTION_ML_PUT_ALIAS)
+    state = call.emulator.state
+    model = _existing(call)
+    if alias in state.models:
+        raise status_exception(
+            400, f"cannot use model_alias [{alias}] as it is the same as an existing model_id"
+        )
+    current = state.aliases.get(alias)
+    if current is not None and current != model.model_id and not reassign:
+        raise status_exception(
+            400,
+            f"cannot assign model_alias [{alias}] to model_id [{model.model_id}] as model_alias "
+            f"already refers to [{current}]. Set parameter [reassign] to [true] if model_alias "
+            "should be reassigned.",
+        )
+    state.aliases[alias] = model.model_id
+    return 200, {"acknowledged": True}
+
+
+async def delete_alias(call: Call) -> Reply:
+    """DELETE _ml/trained_models/<model_id>/model_aliases/<model_alias>."""
+    alias = call.path_params["model_alias"]
+    model_id = call.path_params["model_id"]
+    call.authorize("cluster:admin/xpack/ml/inference/model_aliases/delete")
+    state = call.emulator.state
+    if state.aliases.get(alias) != model_id:
+        raise not_found(f"trained model alias [{alias}] to model_id [{model_id}] does not exist")
+    del state.aliases[alias]
+    return 200, {"acknowledged": True}
