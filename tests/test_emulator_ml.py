@@ -496,3 +496,12 @@ async def test_stopping_state_visible_during_delayed_stop(
     assert await stopping == {"stopped": True}
     after = await es.ml.get_trained_models_stats(model_id="m")
     assert "deployment_stats" not in after["trained_model_stats"][0]
+
+
+def test_get_models_lists_model_aliases_in_metadata(
+    yaml_es: tuple[Emulator, Elasticsearch],
+) -> None:
+    _, es = yaml_es
+    es.ml.put_trained_model_alias(model_id="test_model", model_alias="my-alias")
+    resp = es.ml.get_trained_models(model_id="test_model")
+    assert resp["trained_model_configs"][0]["metadata"]["model_aliases"] == ["my-alias"]

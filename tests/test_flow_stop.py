@@ -267,3 +267,12 @@ def test_cancel_stops_nothing_and_removes_buttons(bench: Bench) -> None:
     bench.driver.click("ml_stop.confirm", preview_value, user_id=ADMIN, ephemeral=True)
     bench.slack.wait_for(lambda: "cancelled" in text_of(bench.ephemeral()) or None)
     assert stop_paths(bench) == []
+
+
+def test_pipeline_through_a_model_alias_shows_in_preview_and_blocks(bench: Bench) -> None:
+    sentiment = "distilbert-base-uncased-finetuned-sst-2-english"
+    preview = bench.command(sentiment)
+    assert "reviews-sentiment" in text_of(preview)
+    result = bench.confirm()
+    assert "sentiment-current" in text_of(result) and "--force" in text_of(result)
+    assert sentiment in bench.emulator.state.deployments

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from bot.emulator import privileges as p
@@ -25,8 +26,13 @@ _MODEL_ID = re.compile(r"^[a-z0-9](?:[a-z0-9_\-.]*[a-z0-9])?$")
 _ALIAS = re.compile(r"^[a-z0-9](?:[a-z0-9_\-.]*[a-z])?$")
 
 
-def model_config(model: Model, *, definition_status: bool = False) -> JSON:
-    """TrainedModelConfig.toXContent (field order as the server writes it)."""
+def model_config(
+    model: Model, *, definition_status: bool = False, aliases: Sequence[str] = ()
+) -> JSON:
+    """TrainedModelConfig.toXContent (field order as the server writes it).
+
+    GET adds the model's aliases under `metadata.model_aliases`, as the get action does.
+    """
     config: JSON = {
         "model_id": model.model_id,
         "model_type": model.model_type,
@@ -40,8 +46,11 @@ def model_config(model: Model, *, definition_status: bool = False) -> JSON:
     if model.description is not None:
         config["description"] = model.description
     config["tags"] = list(model.tags)
-    if model.metadata is not None:
-        config["metadata"] = model.metadata
+    metadata = dict(model.metadata or {})
+    if aliases:
+        metadata["model_aliases"] = list(aliases)
+    if metadata or model.metadata is not None:
+        config["metadata"] = metadata
     config["input"] = model.input
     config["inference_config"] = model.inference_config
     if model.model_type == "pytorch":
@@ -191,7 +200,10 @@ async def get_models(call: Call) -> Reply:
         raise status_exception(400, "Definition status is only relevant to PyTorch model types")
     return 200, {
         "count": len(models),
-        "trained_model_configs": [model_config(m, definition_status=status) for m in page],
+        "trained_model_configs": [
+            model_config(m, definition_status=status, aliases=state.aliases_of(m.model_id))
+            for m in page
+        ],
     }
 
 
