@@ -10,6 +10,7 @@ import asyncio
 import json
 import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,6 +26,21 @@ CREATE TABLE IF NOT EXISTS actions (
 );
 CREATE INDEX IF NOT EXISTS actions_state_expiry ON actions (state, expires_at);
 """
+
+
+# A pure function of the current action: the new action, or None to leave it unchanged.
+Change = Callable[[PendingAction], PendingAction | None]
+
+
+def cas(expected: ActionState | None, changes: dict[str, Any]) -> Change:
+    """A change that applies `changes` only while the action is in `expected` (any if None)."""
+
+    def change(current: PendingAction) -> PendingAction | None:
+        if expected is not None and current.state != expected:
+            return None
+        return replace(current, **changes)
+
+    return change
 
 
 class ActionStore(Protocol):
@@ -43,6 +59,9 @@ class ActionStore(Protocol):
 
     async def update(self, action_id: str, **changes: Any) -> PendingAction | None:
         """Change non-state fields (e.g. the message reference)."""
+
+    async def mutate(self, action_id: str, change: Change) -> PendingAction | None:
+        """Apply `change` to the current action atomically; None if it declined or no action."""
 
     async def due(self, now: float) -> list[PendingAction]:
         """Proposed actions whose expiry has passed."""
@@ -78,9 +97,7 @@ class SQLiteStore:
             row = self._db.execute("SELECT data FROM actions WHERE id = ?", (action_id,)).fetchone()
         return PendingAction.from_json(json.loads(row[0])) if row else None
 
-    def _change(
-        self, action_id: str, expected: ActionState | None, changes: dict[str, Any]
-    ) -> PendingAction | None:
+    def _mutate(self, action_id: str, change: Change) -> PendingAction | None:
         with self._lock:
             # BEGIN IMMEDIATE takes the write lock first, so another process cannot
             # interleave between our read and our conditional write.
@@ -91,19 +108,16 @@ class SQLiteStore:
                 ).fetchone()
                 if row is None:
                     return None
-                current = PendingAction.from_json(json.loads(row[0]))
-                if expected is not None and current.state != expected:
+                updated = change(PendingAction.from_json(json.loads(row[0])))
+                if updated is None:
                     return None
-                updated = replace(current, **changes)
                 self._db.execute(
-                    "UPDATE actions SET state = ?, expires_at = ?, data = ?"
-                    " WHERE id = ? AND state = ?",
+                    "UPDATE actions SET state = ?, expires_at = ?, data = ? WHERE id = ?",
                     (
                         updated.state.value,
                         updated.expires_at,
                         json.dumps(updated.to_json()),
                         action_id,
-                        current.state.value,
                     ),
                 )
                 return updated
@@ -130,13 +144,17 @@ class SQLiteStore:
         self, action_id: str, expected: ActionState, new: ActionState, **changes: Any
     ) -> PendingAction | None:
         """Compare-and-set on the state."""
-        return await asyncio.to_thread(self._change, action_id, expected, {**changes, "state": new})
+        return await self.mutate(action_id, cas(expected, {**changes, "state": new}))
 
     async def update(self, action_id: str, **changes: Any) -> PendingAction | None:
         """Change non-state fields."""
         if "state" in changes:
             raise ValueError("use transition() to change the state")
-        return await asyncio.to_thread(self._change, action_id, None, changes)
+        return await self.mutate(action_id, cas(None, changes))
+
+    async def mutate(self, action_id: str, change: Change) -> PendingAction | None:
+        """Read, change and write in one transaction."""
+        return await asyncio.to_thread(self._mutate, action_id, change)
 
     async def due(self, now: float) -> list[PendingAction]:
         """Proposed actions past their expiry."""
