@@ -33,6 +33,11 @@ Decisions where the contract is silent:
   ``*`` anywhere needs ``wildcard`` and several ids need ``list``.
 * ``validate_id`` checks a whole deployment argument (one id, pattern, comma list or
   ``_all``), exactly as ``/ml-stop`` would accept it.
+* ``/ml-stop freeze`` and ``/ml-stop unfreeze`` (optionally ``--reason TEXT``) are the kill
+  switch; ``freeze`` and ``unfreeze`` are therefore reserved words, not deployment ids.
+* ``/ml-start <model_id>`` takes one exact id (no wildcard, list or ``_all``); numbers are
+  validated the way Elasticsearch does (threads a power of two up to 32; a low priority
+  deployment has one allocation and one thread), so the error arrives before any call.
 * Text is taken as received: Slack's ``&amp;``/``&lt;``/``&gt;`` escapes are not undone
   here (``&`` in an id is an error anyway; a reason keeps them verbatim).
 """
@@ -49,8 +54,10 @@ __all__ = [
     "MAX_ID_LENGTH",
     "MAX_REASON_LENGTH",
     "USAGE_LINES",
+    "FreezeRequest",
     "HelpRequest",
     "ListRequest",
+    "StartRequest",
     "StopRequest",
     "UsageError",
     "parse",
@@ -63,7 +70,10 @@ __all__ = [
 
 STOP = "/ml-stop"
 DEPLOYMENTS = "/ml-deployments"
-COMMANDS: tuple[str, ...] = (STOP, DEPLOYMENTS)
+START = "/ml-start"
+COMMANDS: tuple[str, ...] = (STOP, DEPLOYMENTS, START)
+MAX_ALLOCATIONS = 1000  # a guard against typos; clusters cap far lower in practice
+MAX_THREADS = 32
 
 MAX_ID_LENGTH = 64
 MAX_REASON_LENGTH = 500
@@ -74,6 +84,10 @@ USAGE_LINES: dict[str, str] = {
         "[--allow-no-match | --no-allow-no-match] [--cluster NAME] [--reason TEXT]"
     ),
     DEPLOYMENTS: "/ml-deployments [pattern] [--cluster NAME]",
+    START: (
+        "/ml-start <model_id> [--deployment-id ID] [--allocations N] [--threads N] "
+        "[--priority normal|low] [--cluster NAME] [--reason TEXT]"
+    ),
 }
 
 
@@ -159,6 +173,32 @@ class ListRequest:
 
 
 @dataclass(frozen=True)
+class StartRequest:
+    """``/ml-start <model_id> [--deployment-id ID] [--allocations N] ...``."""
+
+    model_id: str
+    deployment_id: str | None = None
+    allocations: int | None = None
+    threads: int | None = None
+    priority: str | None = None
+    cluster: str | None = None
+    reason: str | None = None
+
+    @property
+    def target_id(self) -> str:
+        """The deployment id Elasticsearch will use (the model id by default)."""
+        return self.deployment_id or self.model_id
+
+
+@dataclass(frozen=True)
+class FreezeRequest:
+    """``/ml-stop freeze`` / ``/ml-stop unfreeze``: the kill switch."""
+
+    freeze: bool
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
 class HelpRequest:
     command: str
 
@@ -170,7 +210,7 @@ class UsageError:
     usage: str
 
 
-Request = StopRequest | ListRequest | HelpRequest | UsageError
+Request = StopRequest | ListRequest | StartRequest | FreezeRequest | HelpRequest | UsageError
 
 
 # --------------------------------------------------------------------------- validation
@@ -403,10 +443,19 @@ _BOOL_FLAGS: dict[str, dict[str, str]] = {
         "--no-allow-no-match": "no_allow_no_match",
     },
     DEPLOYMENTS: {},
+    START: {},
 }
 _VALUE_FLAGS: dict[str, tuple[str, ...]] = {
     STOP: ("--cluster", "--reason"),
     DEPLOYMENTS: ("--cluster",),
+    START: (
+        "--deployment-id",
+        "--allocations",
+        "--threads",
+        "--priority",
+        "--cluster",
+        "--reason",
+    ),
 }
 _HELP_FLAGS = ("-h", "--help")
 _SHORT_ALIASES = {
@@ -562,7 +611,7 @@ def _error(command: str, message: str) -> UsageError:
 # --------------------------------------------------------------------------- parsers
 
 
-def parse_stop(text: str) -> StopRequest | HelpRequest | UsageError:
+def parse_stop(text: str) -> StopRequest | FreezeRequest | HelpRequest | UsageError:
     """Parse the text after ``/ml-stop``. Never raises."""
     try:
         return _parse_stop(text if isinstance(text, str) else "")
@@ -570,7 +619,7 @@ def parse_stop(text: str) -> StopRequest | HelpRequest | UsageError:
         return _error(STOP, f"could not read the command ({type(exc).__name__})")
 
 
-def _parse_stop(text: str) -> StopRequest | HelpRequest | UsageError:
+def _parse_stop(text: str) -> StopRequest | FreezeRequest | HelpRequest | UsageError:
     parsed = _scan(STOP, text)
     if isinstance(parsed, HelpRequest):
         return parsed
@@ -583,6 +632,8 @@ def _parse_stop(text: str) -> StopRequest | HelpRequest | UsageError:
         return _error(STOP, _too_many_positionals(parsed.positionals, reason))
     if not parsed.positionals:
         return _error(STOP, "missing the deployment id: `/ml-stop <deployment_id>`")
+    if parsed.positionals[0][0] in ("freeze", "unfreeze"):
+        return _freeze(parsed)
     ids, problem = _parse_expression(parsed.positionals[0][0])
     if ids is None:
         return _error(STOP, problem or "invalid deployment id")
@@ -594,6 +645,98 @@ def _parse_stop(text: str) -> StopRequest | HelpRequest | UsageError:
         cluster=parsed.values.get("--cluster"),
         reason=reason,
     )
+
+
+def _freeze(parsed: _Parsed) -> FreezeRequest | UsageError:
+    word = parsed.positionals[0][0]
+    extra = sorted(parsed.bools) + [v for v in parsed.values if v != "--reason"]
+    if extra:
+        return _error(STOP, f"`/ml-stop {word}` takes only `--reason TEXT`")
+    return FreezeRequest(freeze=word == "freeze", reason=parsed.values.get("--reason"))
+
+
+def _exact_id(token: str, what: str) -> str | UsageError:
+    ids, problem = _parse_expression(token)
+    if ids is None:
+        return _error(START, problem or f"invalid {what}")
+    if len(ids) > 1 or "*" in ids[0] or ids[0] == "_all":
+        return _error(START, f"{_show(token)}: give one exact {what}, not a pattern or list")
+    return ids[0]
+
+
+def _number(parsed: _Parsed, flag: str, limit: int) -> int | UsageError | None:
+    raw = parsed.values.get(flag)
+    if raw is None:
+        return None
+    if not raw.isdigit() or not 1 <= int(raw) <= limit:
+        return _error(
+            START, f"{_show(flag)} takes a whole number from 1 to {limit}, got {_show(raw)}"
+        )
+    return int(raw)
+
+
+def parse_start(text: str) -> StartRequest | HelpRequest | UsageError:
+    """Parse the text after ``/ml-start``. Never raises."""
+    try:
+        return _parse_start(text if isinstance(text, str) else "")
+    except Exception as exc:  # pragma: no cover - defensive
+        return _error(START, f"could not read the command ({type(exc).__name__})")
+
+
+def _parse_start(text: str) -> StartRequest | HelpRequest | UsageError:
+    parsed = _scan(START, text)
+    if isinstance(parsed, HelpRequest):
+        return parsed
+    if isinstance(parsed, str):
+        return _error(START, parsed)
+    if problem := _check_values(parsed):
+        return _error(START, problem)
+    if len(parsed.positionals) != 1:
+        if not parsed.positionals:
+            return _error(START, "missing the model id: `/ml-start <model_id>`")
+        return _error(
+            START, _too_many_positionals(parsed.positionals, parsed.values.get("--reason"))
+        )
+    model_id = _exact_id(parsed.positionals[0][0], "model id")
+    if isinstance(model_id, UsageError):
+        return model_id
+    deployment_id = None
+    if "--deployment-id" in parsed.values:
+        found = _exact_id(parsed.values["--deployment-id"], "deployment id")
+        if isinstance(found, UsageError):
+            return found
+        deployment_id = found
+    allocations = _number(parsed, "--allocations", MAX_ALLOCATIONS)
+    if isinstance(allocations, UsageError):
+        return allocations
+    threads = _number(parsed, "--threads", MAX_THREADS)
+    if isinstance(threads, UsageError):
+        return threads
+    priority = parsed.values.get("--priority")
+    if problem := _start_rules(allocations, threads, priority):
+        return _error(START, problem)
+    return StartRequest(
+        model_id=model_id,
+        deployment_id=deployment_id,
+        allocations=allocations,
+        threads=threads,
+        priority=priority,
+        cluster=parsed.values.get("--cluster"),
+        reason=parsed.values.get("--reason"),
+    )
+
+
+def _start_rules(allocations: int | None, threads: int | None, priority: str | None) -> str | None:
+    if priority is not None and priority not in ("normal", "low"):
+        return f"`--priority` is `normal` or `low`, got {_show(priority)}"
+    if threads is not None and threads & (threads - 1):
+        return f"`--threads` must be a power of 2 (1, 2, 4, 8, 16 or 32), got `{threads}`"
+    # Elasticsearch's own messages for a low priority deployment.
+    if priority == "low" and allocations not in (None, 1):
+        return "[number_of_allocations] must be 1 when [priority] is low"
+    if priority == "low" and threads not in (None, 1):
+        return "[threads_per_allocation] must be 1 when [priority] is low"
+    return None
 
 
 def parse_deployments(text: str) -> ListRequest | HelpRequest | UsageError:
@@ -634,6 +777,8 @@ def parse(command: str, text: str) -> Request:
         return parse_stop(text)
     if name == DEPLOYMENTS:
         return parse_deployments(text)
+    if name == START:
+        return parse_start(text)
     known = ", ".join(f"`{c}`" for c in COMMANDS)
     return UsageError(
         command=command if isinstance(command, str) else "",
@@ -658,12 +803,13 @@ ingest pipelines use it) and a Confirm button; nothing stops until you confirm.
                          is failing to stop cleanly.
 --finish-pending-work    let queued inference requests finish before stopping
                          (otherwise they are dropped).
---no-allow-no-match      fail if the id/pattern matches no deployment
-                         (default: --allow-no-match, nothing matched is not an error).
+--no-allow-no-match      refuse unless every id/pattern matches a deployment
+                         (default: unmatched ids are listed and left alone).
 --cluster NAME           the Elasticsearch cluster (default: the configured one).
 --reason TEXT            why, for the audit log and the channel; quote several words:
                          --reason "OOM loop, see INC-123". At most {MAX_REASON_LENGTH} characters.
 -h, --help, help         this text.
+freeze | unfreeze        (admins) refuse every stop and start until unfrozen.
 
 Examples:
   /ml-stop elser-prod --reason "runaway memory"
@@ -689,6 +835,26 @@ Examples:
 """
 
 
+_START_HELP = f"""\
+Usage: {USAGE_LINES[START]}
+
+Start a trained-model deployment. You get a preview and a Start button; nothing starts
+until you confirm. (A stop's result message also offers "Restart with previous settings".)
+
+<model_id>             the model to deploy (one exact id).
+--deployment-id ID     the deployment's id (default: the model id).
+--allocations N        number of allocations (default 1).
+--threads N            threads per allocation: 1, 2, 4, 8, 16 or 32 (default 1).
+--priority normal|low  low priority runs on spare capacity with 1 allocation, 1 thread.
+--cluster NAME         the Elasticsearch cluster (default: the configured one).
+--reason TEXT          why, for the audit log and the channel.
+
+Examples:
+  /ml-start .elser_model_2 --deployment-id elser-prod --allocations 2
+  /ml-start my-ner-model --priority low --cluster staging
+"""
+
+
 def usage(command: str) -> str:
     """Full help text for a command (both commands if it is unknown)."""
     name = command.strip().lower() if isinstance(command, str) else ""
@@ -698,4 +864,6 @@ def usage(command: str) -> str:
         return _STOP_HELP
     if name == DEPLOYMENTS:
         return _DEPLOYMENTS_HELP
-    return _STOP_HELP + "\n" + _DEPLOYMENTS_HELP
+    if name == START:
+        return _START_HELP
+    return _STOP_HELP + "\n" + _DEPLOYMENTS_HELP + "\n" + _START_HELP

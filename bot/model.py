@@ -21,6 +21,8 @@ class ActionState(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"  # was executing when its owner died: the outcome was never seen
 
     @property
     def is_final(self) -> bool:
@@ -54,6 +56,15 @@ class Deployment:
     def from_json(cls, data: dict[str, Any]) -> Deployment:
         """Inverse of to_json."""
         return cls(**{**data, "pipelines": tuple(data.get("pipelines", ()))})
+
+
+@dataclass(frozen=True)
+class Approval:
+    """One approver's approval of a pending action."""
+
+    user_id: str
+    user_name: str
+    at: float
 
 
 @dataclass(frozen=True)
@@ -137,7 +148,25 @@ class PendingAction:
     outcomes: tuple[StopOutcome, ...] = ()
     message: MessageRef = field(default_factory=MessageRef)
     finished_at: float | None = None
-    actor_id: str | None = None  # who confirmed or cancelled
+    actor_id: str | None = None  # who confirmed, cancelled or rejected
+    kind: str = "stop"  # "stop" or "start" (a restart with captured settings)
+    required_approvals: int = 0
+    approver_roles: tuple[str, ...] = ()
+    approvals: tuple[Approval, ...] = ()
+    approval_card: MessageRef | None = None
+    auto_run: bool = False  # run as soon as enough approvals arrived
+    source_action_id: str | None = None  # the stop a restart undoes
+    started_at: float | None = None  # when execution began
+
+    @property
+    def approved(self) -> bool:
+        """Enough approvals (or none needed)."""
+        return len(self.approvals) >= self.required_approvals
+
+    @property
+    def missing_approvals(self) -> int:
+        """How many approvals are still needed."""
+        return max(0, self.required_approvals - len(self.approvals))
 
     @property
     def deployment_ids(self) -> tuple[str, ...]:
@@ -162,5 +191,10 @@ class PendingAction:
                 "unmatched": tuple(data.get("unmatched", ())),
                 "outcomes": tuple(StopOutcome.from_json(o) for o in data.get("outcomes", ())),
                 "message": MessageRef(**data.get("message", {})),
+                "approver_roles": tuple(data.get("approver_roles", ())),
+                "approvals": tuple(Approval(**a) for a in data.get("approvals", ())),
+                "approval_card": MessageRef(**data["approval_card"])
+                if data.get("approval_card")
+                else None,
             }
         )

@@ -78,7 +78,8 @@ __all__ = [
     "roles_of",
 ]
 
-Action = Literal["stop", "start", "status"]
+# `freeze` is the kill switch (`/ml-stop freeze`); grant it to admins only.
+Action = Literal["stop", "start", "status", "freeze"]
 Option = Literal["force", "finish_pending_work", "wildcard", "list", "all"]
 
 ACTIONS: tuple[str, ...] = get_args(Action)
@@ -243,6 +244,7 @@ class ApprovalRule(_Model):
     deployments: list[DeploymentPattern] = Field(default_factory=lambda: ["*"], min_length=1)
     required: Annotated[int, Field(strict=True, ge=1)] = 1
     approvers: list[RoleName] = Field(min_length=1)
+    auto_run: bool = False  # run as soon as approved, without the requester's second click
 
     @field_validator("clusters", "actions", "deployments", "approvers", mode="before")
     @classmethod

@@ -10,8 +10,10 @@ from hypothesis import strategies as st
 
 from bot.commands import (
     USAGE_LINES,
+    FreezeRequest,
     HelpRequest,
     ListRequest,
+    StartRequest,
     StopRequest,
     UsageError,
     parse,
@@ -157,7 +159,7 @@ def test_usage_text() -> None:
     assert USAGE_LINES[STOP] in text
     assert USAGE_LINES[DEPS] in usage(DEPS)
     assert "--cluster" in usage(DEPS)
-    assert usage("/nope").count("Usage:") == 2
+    assert usage("/nope").count("Usage:") == 3
 
 
 # --------------------------------------------------------------------------- quoting
@@ -437,9 +439,9 @@ def test_deployments_errors() -> None:
 
 
 def test_unknown_command() -> None:
-    result = parse("/ml-start", "x")
+    result = parse("/ml-restart", "x")
     assert isinstance(result, UsageError)
-    assert "unknown command `/ml-start`" in result.message
+    assert "unknown command `/ml-restart`" in result.message
     assert USAGE_LINES[STOP] in result.usage
 
 
@@ -570,3 +572,65 @@ def test_any_text_returns_a_result(command: str, text: str) -> None:
 def test_validate_id_never_raises(token: str) -> None:
     problem = validate_id(token)
     assert problem is None or isinstance(problem, str)
+
+
+# --------------------------------------------------------------------------- /ml-start, freeze
+
+
+def test_start_with_every_flag() -> None:
+    result = parse(
+        "/ml-start",
+        ".elser_model_2 --deployment-id elser-prod --allocations 2 --threads 4 "
+        '--priority normal --cluster prod --reason "back after INC-1"',
+    )
+    assert result == StartRequest(
+        model_id=".elser_model_2",
+        deployment_id="elser-prod",
+        allocations=2,
+        threads=4,
+        priority="normal",
+        cluster="prod",
+        reason="back after INC-1",
+    )
+    assert isinstance(result, StartRequest) and result.target_id == "elser-prod"
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("", "Usage"),
+        ("elser-*", "one exact model id"),
+        ("a,b", "one exact model id"),
+        ("m --threads 3", "power of 2"),
+        ("m --allocations 0", "whole number from 1"),
+        ("m --allocations two", "whole number from 1"),
+        ("m --priority high", "`normal` or `low`"),
+        (
+            "m --priority low --allocations 2",
+            "[number_of_allocations] must be 1 when [priority] is low",
+        ),
+        (
+            "m --priority low --threads 2",
+            "[threads_per_allocation] must be 1 when [priority] is low",
+        ),
+        ("m --force", "unknown flag"),
+        ("m n", "more than one"),
+    ],
+)
+def test_start_usage_errors(text: str, fragment: str) -> None:
+    result = parse("/ml-start", text)
+    if fragment == "Usage":
+        assert isinstance(result, HelpRequest)
+        return
+    assert isinstance(result, UsageError), result
+    assert fragment in result.message
+
+
+def test_freeze_and_unfreeze() -> None:
+    assert parse("/ml-stop", "freeze") == FreezeRequest(freeze=True)
+    assert parse("/ml-stop", 'freeze --reason "INC-9 hands off"') == FreezeRequest(
+        freeze=True, reason="INC-9 hands off"
+    )
+    assert parse("/ml-stop", "unfreeze") == FreezeRequest(freeze=False)
+    result = parse("/ml-stop", "freeze --force")
+    assert isinstance(result, UsageError) and "only `--reason" in result.message

@@ -5,6 +5,7 @@
 - POST /_emulator/drop             {"count": N, "endpoint"?}
 - POST /_emulator/deployments/<deployment_id>/queue   {"count": N, "seconds_each": s}
 - POST /_emulator/stop_delay       {"seconds": s}
+- POST /_emulator/linger           {"seconds": s}  (stays `stopping` after the stop answered)
 - GET|DELETE /_emulator/requests   the request log / clear it
 - POST /_emulator/reset            clear every fault and the stop delay
 - GET  /_emulator/state            a JSON snapshot of the cluster state (same format as --data)
@@ -91,6 +92,11 @@ def routes(emulator: Emulator) -> list[web.RouteDef]:
         emulator.lifecycle.stop_delay = float(body.get("seconds", 0))
         return _reply({"stop_delay": emulator.lifecycle.stop_delay})
 
+    async def linger(request: web.Request) -> web.Response:
+        body = await _json(request)
+        emulator.lifecycle.linger = float(body.get("seconds", 0))
+        return _reply({"linger": emulator.lifecycle.linger})
+
     async def get_requests(request: web.Request) -> web.Response:
         return _reply([r.to_json() for r in emulator.requests])
 
@@ -101,6 +107,7 @@ def routes(emulator: Emulator) -> list[web.RouteDef]:
     async def reset(request: web.Request) -> web.Response:
         emulator.faults.reset()
         emulator.lifecycle.stop_delay = 0.0
+        emulator.lifecycle.linger = 0.0
         return _reply({"reset": True})
 
     async def state(request: web.Request) -> web.Response:
@@ -112,6 +119,7 @@ def routes(emulator: Emulator) -> list[web.RouteDef]:
         web.post("/_emulator/drop", drop),
         web.post("/_emulator/deployments/{deployment_id}/queue", queue),
         web.post("/_emulator/stop_delay", stop_delay),
+        web.post("/_emulator/linger", linger),
         web.get("/_emulator/requests", get_requests),
         web.delete("/_emulator/requests", clear_requests),
         web.post("/_emulator/reset", reset),

@@ -15,6 +15,9 @@ class Lifecycle:
     def __init__(self, state: ClusterState) -> None:
         self.state = state
         self.stop_delay = 0.0
+        # Seconds a stopped deployment stays visible as `stopping` after the stop answered:
+        # a slow node teardown (servers before ES #83644), for the bot's outcome check.
+        self.linger = 0.0
         self._queues: dict[str, deque[float]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._idle: dict[str, asyncio.Event] = {}
@@ -79,7 +82,14 @@ class Lifecycle:
             await self._fail_queued(deployment_id, dep)
         if self.stop_delay > 0:
             await asyncio.sleep(self.stop_delay)
-        self.state.deployments.pop(deployment_id, None)
+        if self.linger > 0:
+            asyncio.get_running_loop().call_later(self.linger, self._remove, deployment_id, dep)
+            return
+        self._remove(deployment_id, dep)
+
+    def _remove(self, deployment_id: str, dep: Deployment) -> None:
+        if self.state.deployments.get(deployment_id) is dep:
+            self.state.deployments.pop(deployment_id, None)
         self._queues.pop(deployment_id, None)
         self._idle.pop(deployment_id, None)
 
