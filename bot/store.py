@@ -10,7 +10,7 @@ import asyncio
 import json
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,11 +25,26 @@ CREATE TABLE IF NOT EXISTS actions (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS actions_state_expiry ON actions (state, expires_at);
+CREATE TABLE IF NOT EXISTS locks (
+    key TEXT PRIMARY KEY,
+    action_id TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS flags (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
 
 
 # A pure function of the current action: the new action, or None to leave it unchanged.
 Change = Callable[[PendingAction], PendingAction | None]
+
+
+def holds_lock(action: PendingAction, now: float) -> bool:
+    """Whether an action still holds its deployment locks (pending and live, or running)."""
+    if action.state is ActionState.EXECUTING:
+        return True
+    return action.state is ActionState.PROPOSED and action.expires_at > now
 
 
 def cas(expected: ActionState | None, changes: dict[str, Any]) -> Change:
@@ -62,6 +77,20 @@ class ActionStore(Protocol):
 
     async def mutate(self, action_id: str, change: Change) -> PendingAction | None:
         """Apply `change` to the current action atomically; None if it declined or no action."""
+
+    async def put_exclusive(
+        self, action: PendingAction, keys: Sequence[str], now: float
+    ) -> PendingAction | None:
+        """Insert `action` holding `keys`; if a live action holds any key, return it instead.
+
+        Locks are released implicitly: a key whose holder is final or expired is free.
+        """
+
+    async def get_flag(self, name: str) -> dict[str, Any] | None:
+        """A small shared JSON value (e.g. the freeze switch), or None."""
+
+    async def set_flag(self, name: str, value: dict[str, Any] | None) -> None:
+        """Set or clear a shared JSON value."""
 
     async def due(self, now: float) -> list[PendingAction]:
         """Proposed actions whose expiry has passed."""
@@ -124,6 +153,53 @@ class SQLiteStore:
             finally:
                 self._db.execute("COMMIT")
 
+    def _put_exclusive(
+        self, action: PendingAction, keys: Sequence[str], now: float
+    ) -> PendingAction | None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for key in keys:
+                    row = self._db.execute(
+                        "SELECT a.data FROM locks l JOIN actions a ON a.id = l.action_id"
+                        " WHERE l.key = ?",
+                        (key,),
+                    ).fetchone()
+                    holder = PendingAction.from_json(json.loads(row[0])) if row else None
+                    if holder is not None and holds_lock(holder, now):
+                        return holder
+                self._db.execute(
+                    "INSERT INTO actions (id, state, expires_at, data) VALUES (?, ?, ?, ?)",
+                    (
+                        action.id,
+                        action.state.value,
+                        action.expires_at,
+                        json.dumps(action.to_json()),
+                    ),
+                )
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO locks (key, action_id) VALUES (?, ?)",
+                    [(key, action.id) for key in keys],
+                )
+                return None
+            finally:
+                self._db.execute("COMMIT")
+
+    def _get_flag(self, name: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM flags WHERE name = ?", (name,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def _set_flag(self, name: str, value: dict[str, Any] | None) -> None:
+        with self._lock:
+            if value is None:
+                self._db.execute("DELETE FROM flags WHERE name = ?", (name,))
+            else:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO flags (name, value) VALUES (?, ?)",
+                    (name, json.dumps(value)),
+                )
+
     def _due(self, now: float) -> list[PendingAction]:
         with self._lock:
             rows = self._db.execute(
@@ -155,6 +231,20 @@ class SQLiteStore:
     async def mutate(self, action_id: str, change: Change) -> PendingAction | None:
         """Read, change and write in one transaction."""
         return await asyncio.to_thread(self._mutate, action_id, change)
+
+    async def put_exclusive(
+        self, action: PendingAction, keys: Sequence[str], now: float
+    ) -> PendingAction | None:
+        """Insert holding `keys`, or return the live holder of one of them."""
+        return await asyncio.to_thread(self._put_exclusive, action, keys, now)
+
+    async def get_flag(self, name: str) -> dict[str, Any] | None:
+        """A shared JSON value."""
+        return await asyncio.to_thread(self._get_flag, name)
+
+    async def set_flag(self, name: str, value: dict[str, Any] | None) -> None:
+        """Set or clear a shared JSON value."""
+        await asyncio.to_thread(self._set_flag, name, value)
 
     async def due(self, now: float) -> list[PendingAction]:
         """Proposed actions past their expiry."""

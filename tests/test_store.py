@@ -110,3 +110,40 @@ def test_open_store_rejects_unknown_scheme() -> None:
     with pytest.raises(ValueError, match="unsupported store"):
         open_store("postgres://x")
     assert isinstance(open_store("sqlite:///:memory:"), SQLiteStore)
+
+
+async def test_put_exclusive_refuses_while_a_live_action_holds_a_key(store: SQLiteStore) -> None:
+    first = make_action("first", expires_at=2000.0)
+    assert await store.put_exclusive(first, ["default/elser-prod"], now=1500.0) is None
+    second = make_action("second", expires_at=2000.0)
+    holder = await store.put_exclusive(second, ["default/x", "default/elser-prod"], now=1500.0)
+    assert holder is not None and holder.id == "first"
+    assert await store.get("second") is None
+    # An expired holder no longer holds its lock...
+    assert await store.put_exclusive(second, ["default/elser-prod"], now=2500.0) is None
+    # ...and neither does a finished one.
+    await store.transition("second", ActionState.PROPOSED, ActionState.CANCELLED)
+    third = make_action("third", expires_at=9000.0)
+    assert await store.put_exclusive(third, ["default/elser-prod"], now=2500.0) is None
+
+
+async def test_executing_action_keeps_its_lock_past_expiry(store: SQLiteStore) -> None:
+    await store.put_exclusive(make_action("run", expires_at=2000.0), ["k"], now=1000.0)
+    await store.transition("run", ActionState.PROPOSED, ActionState.EXECUTING)
+    holder = await store.put_exclusive(make_action("late", expires_at=9000.0), ["k"], now=5000.0)
+    assert holder is not None and holder.id == "run"
+
+
+async def test_many_tasks_racing_for_one_lock_one_wins(store: SQLiteStore) -> None:
+    results = await asyncio.gather(
+        *(store.put_exclusive(make_action(f"a{i}"), ["k"], now=1500.0) for i in range(30))
+    )
+    assert sum(r is None for r in results) == 1
+
+
+async def test_flags_round_trip(store: SQLiteStore) -> None:
+    assert await store.get_flag("freeze") is None
+    await store.set_flag("freeze", {"by": "U1", "since": 1.0})
+    assert await store.get_flag("freeze") == {"by": "U1", "since": 1.0}
+    await store.set_flag("freeze", None)
+    assert await store.get_flag("freeze") is None
