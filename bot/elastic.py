@@ -28,8 +28,28 @@ from bot.model import Deployment, Resolution, StopOutcome
 from bot.settings import ResolvedCluster
 
 PAGE_SIZE = 1000
+VERIFY_FIRST_WAIT = 0.1
+VERIFY_MAX_WAIT = 2.0
+START_TIMEOUT = 120.0
 MAX_PROCESSOR_DEPTH = 10  # Elasticsearch stops scanning nested processors here too
 FINISH_PENDING_WORK_TIMEOUT = 300.0  # a graceful drain may take up to ~5 minutes
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """Who a request is for: its X-Opaque-Id and, on run_as clusters, the Slack user."""
+
+    opaque_id: str | None = None
+    slack_user: str | None = None
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What `_stats` said after a stop answered."""
+
+    gone: bool
+    state: str | None
+    waited: float
 
 
 class ElasticError(Exception):
@@ -157,6 +177,18 @@ def _api_error(
     if isinstance(exc, ConflictError) and deployment_id:
         return ElasticError(
             _conflict_message(deployment_id, reason, pipelines), kind="conflict", status=status
+        )
+    if isinstance(exc, AuthorizationException) and " run as [" in reason:
+        return ElasticError(
+            f"cluster `{cluster}` refused to {operation} as your Elasticsearch user: {reason}",
+            kind="forbidden",
+            status=status,
+        )
+    if isinstance(exc, AuthorizationException) and "unauthorized to run as" in reason:
+        return ElasticError(
+            f"the bot may not act as your Elasticsearch user on `{cluster}` (run_as): {reason}",
+            kind="forbidden",
+            status=status,
         )
     if isinstance(exc, AuthorizationException):
         advice = "give its role `manage_ml`"
@@ -293,18 +325,40 @@ class ClusterSnapshot:
 class ClusterGateway:
     """All Elasticsearch I/O for one cluster."""
 
-    def __init__(self, name: str, client: AsyncElasticsearch, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        client: AsyncElasticsearch,
+        timeout: float = 30.0,
+        *,
+        run_as: bool = False,
+        run_as_users: Mapping[str, str] | None = None,
+    ) -> None:
         self.name = name
         self.client = client
         self.timeout = timeout
+        self.run_as = run_as
+        self.run_as_users = dict(run_as_users or {})
 
     async def close(self) -> None:
         """Close the HTTP connections."""
         await self.client.close()
 
-    def _with(self, opaque_id: str | None, **extra: Any) -> AsyncElasticsearch:
-        if opaque_id:
-            return self.client.options(opaque_id=opaque_id, **extra)
+    def _with(self, ctx: CallContext | None, **extra: Any) -> AsyncElasticsearch:
+        """The client with this call's opaque id and run-as user; ElasticError if unmapped."""
+        ctx = ctx or CallContext()
+        if ctx.opaque_id:
+            extra["opaque_id"] = ctx.opaque_id
+        if self.run_as:
+            user = self.run_as_users.get(ctx.slack_user or "")
+            if user is None:
+                raise ElasticError(
+                    f"cluster `{self.name}` acts as each person's own Elasticsearch user, and "
+                    f"none is mapped for <@{ctx.slack_user}>; ask an admin to add you to "
+                    f"`clusters.{self.name}.run_as_users`",
+                    kind="forbidden",
+                )
+            extra["headers"] = {"es-security-runas-user": user}
         return self.client.options(**extra) if extra else self.client
 
     async def _all_stats(self, es: AsyncElasticsearch) -> list[Mapping[str, Any]]:
@@ -337,9 +391,9 @@ class ClusterGateway:
             return {}  # 404 with `{}`: the cluster has no pipelines at all
         return pipeline_references(resp.body)
 
-    async def snapshot(self, opaque_id: str | None = None) -> ClusterSnapshot:
+    async def snapshot(self, ctx: CallContext | None = None) -> ClusterSnapshot:
         """Read deployments, model aliases and pipeline references concurrently."""
-        es = self._with(opaque_id)
+        es = self._with(ctx)
         try:
             entries, aliases, refs = await asyncio.gather(
                 self._all_stats(es), self._aliases(es), self._pipelines(es)
@@ -350,9 +404,9 @@ class ClusterGateway:
             ) from exc
         return ClusterSnapshot(tuple(entries), aliases, refs)
 
-    async def resolve(self, ids: Sequence[str], opaque_id: str | None = None) -> Resolution:
+    async def resolve(self, ids: Sequence[str], ctx: CallContext | None = None) -> Resolution:
         """Expand ids, comma lists, wildcards and `_all` into concrete deployments."""
-        snap = await self.snapshot(opaque_id)
+        snap = await self.snapshot(ctx)
         deployments = snap.deployments()
         chosen: dict[str, Deployment] = {}
         unmatched: list[str] = []
@@ -368,9 +422,9 @@ class ClusterGateway:
                 chosen.setdefault(dep.deployment_id, dep)
         return Resolution(tuple(chosen.values()), tuple(unmatched), tuple(hints))
 
-    async def list(self, pattern: str | None, opaque_id: str | None = None) -> list[Deployment]:
+    async def list(self, pattern: str | None, ctx: CallContext | None = None) -> list[Deployment]:
         """Deployments matching a pattern (or all), for the read-only listing."""
-        snap = await self.snapshot(opaque_id)
+        snap = await self.snapshot(ctx)
         exprs = pattern.split(",") if pattern else ["*"]
         return [d for d in snap.deployments() if any(_matches(e, d.deployment_id) for e in exprs)]
 
@@ -380,42 +434,110 @@ class ClusterGateway:
         *,
         force: bool,
         finish_pending_work: bool,
-        opaque_id: str | None = None,
+        ctx: CallContext | None = None,
     ) -> StopOutcome:
         """Stop one concrete deployment exactly once (no client retries)."""
-        timeout = (
-            max(self.timeout, FINISH_PENDING_WORK_TIMEOUT) if finish_pending_work else self.timeout
-        )
+        timeout = self.timeout
+        if finish_pending_work:
+            timeout = max(self.timeout, FINISH_PENDING_WORK_TIMEOUT)
         body: dict[str, Any] = {"allow_no_match": False}
         if force:
             body["force"] = True
         if finish_pending_work:
             body["finish_pending_work"] = True
-        # A retried stop could hit a deployment the first attempt already stopped (404),
-        # or stop it twice; retries are the person's decision, not the transport's.
-        es = self._with(opaque_id, max_retries=0, request_timeout=timeout)
         started = time.monotonic()
         try:
+            # A retried stop could hit a deployment the first attempt already stopped (404),
+            # or stop it twice; retries are the person's decision, not the transport's.
+            es = self._with(ctx, max_retries=0, request_timeout=timeout)
             await es.ml.stop_trained_model_deployment(model_id=deployment.deployment_id, body=body)
         except Exception as exc:
-            err = to_domain_error(
+            return self._failed(exc, "stop", deployment, timeout, started)
+        return StopOutcome(
+            deployment.deployment_id, ok=True, message="stopped", seconds=time.monotonic() - started
+        )
+
+    def _failed(
+        self, exc: Exception, operation: str, deployment: Deployment, timeout: float, started: float
+    ) -> StopOutcome:
+        err = (
+            exc
+            if isinstance(exc, ElasticError)
+            else to_domain_error(
                 exc,
                 cluster=self.name,
-                operation="stop",
+                operation=operation,
                 deployment_id=deployment.deployment_id,
                 pipelines=deployment.pipelines,
                 timeout=timeout,
             )
-            return StopOutcome(
-                deployment.deployment_id,
-                ok=False,
-                message=err.message,
-                status=err.status,
-                seconds=time.monotonic() - started,
-            )
-        return StopOutcome(
-            deployment.deployment_id, ok=True, message="stopped", seconds=time.monotonic() - started
         )
+        return StopOutcome(
+            deployment.deployment_id,
+            ok=False,
+            message=err.message,
+            status=err.status,
+            seconds=time.monotonic() - started,
+        )
+
+    async def start(self, deployment: Deployment, ctx: CallContext | None = None) -> StopOutcome:
+        """Start a deployment with the captured settings; waits until it is started."""
+        params: dict[str, Any] = {
+            "deployment_id": deployment.deployment_id,
+            "priority": deployment.priority,
+            "wait_for": "started",
+            "timeout": f"{int(START_TIMEOUT)}s",
+        }
+        if deployment.adaptive_allocations:
+            params["adaptive_allocations"] = deployment.adaptive_allocations
+        elif deployment.target_allocations:
+            params["number_of_allocations"] = deployment.target_allocations
+        if deployment.threads_per_allocation:
+            params["threads_per_allocation"] = deployment.threads_per_allocation
+        if deployment.queue_capacity:
+            params["queue_capacity"] = deployment.queue_capacity
+        if deployment.cache_size:
+            params["cache_size"] = deployment.cache_size
+        started = time.monotonic()
+        try:
+            es = self._with(ctx, max_retries=0, request_timeout=START_TIMEOUT + 10)
+            await es.ml.start_trained_model_deployment(model_id=deployment.model_id, **params)
+        except Exception as exc:
+            return self._failed(exc, "start", deployment, START_TIMEOUT, started)
+        return StopOutcome(
+            deployment.deployment_id, ok=True, message="started", seconds=time.monotonic() - started
+        )
+
+    async def verify_gone(
+        self, deployment_id: str, *, within: float, ctx: CallContext | None = None
+    ) -> Verification:
+        """Poll `_stats` (with backoff) until the deployment is gone or `within` seconds pass."""
+        started = time.monotonic()
+        wait = VERIFY_FIRST_WAIT
+        while True:
+            state = await self._deployment_state(deployment_id, ctx)
+            waited = time.monotonic() - started
+            if state is None:
+                return Verification(gone=True, state=None, waited=waited)
+            if waited + wait > within:
+                return Verification(gone=False, state=state, waited=waited)
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, VERIFY_MAX_WAIT)
+
+    async def _deployment_state(self, deployment_id: str, ctx: CallContext | None) -> str | None:
+        try:
+            resp = await self._with(ctx).ml.get_trained_models_stats(model_id=deployment_id)
+        except NotFoundError:
+            return None
+        except Exception as exc:
+            raise to_domain_error(
+                exc, cluster=self.name, operation="read deployment stats"
+            ) from exc
+        for entry in resp.body.get("trained_model_stats", []):
+            stats = entry.get("deployment_stats") or {}
+            if stats.get("deployment_id") == deployment_id:
+                return str(stats.get("state", "unknown"))
+        return None
 
     async def ping(self) -> str:
         """The cluster's version number; raises ElasticError when it does not answer."""
@@ -451,7 +573,16 @@ class Clusters:
     def from_config(cls, clusters: Mapping[str, ResolvedCluster], default: str) -> Clusters:
         """Build one gateway (and client) per configured cluster."""
         return cls(
-            {n: ClusterGateway(n, build_client(c), c.request_timeout) for n, c in clusters.items()},
+            {
+                n: ClusterGateway(
+                    n,
+                    build_client(c),
+                    c.request_timeout,
+                    run_as=c.run_as,
+                    run_as_users=c.run_as_users,
+                )
+                for n, c in clusters.items()
+            },
             default,
         )
 

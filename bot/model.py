@@ -85,6 +85,7 @@ class StopOutcome:
     message: str
     status: int | None = None
     seconds: float = 0.0
+    verified: bool | None = None  # None: not checked; False: still there after the wait
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
