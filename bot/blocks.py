@@ -1,4 +1,4 @@
-"""Block Kit messages for prompts, results, errors and help, as plain dicts.
+"""Block Kit messages for prompts, approvals, results, errors and help, as plain dicts.
 
 Pure functions of their inputs (the functional core): nothing here imports Slack.
 Every message has a plain `text` fallback and respects Slack's Block Kit limits:
@@ -13,6 +13,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from bot.commands import UsageError, usage
@@ -23,6 +24,11 @@ if TYPE_CHECKING:  # only its attributes are read; the module graph stays comman
 
 CONFIRM_ACTION_ID = "ml_stop.confirm"
 CANCEL_ACTION_ID = "ml_stop.cancel"
+START_CONFIRM_ACTION_ID = "ml_start.confirm"
+START_CANCEL_ACTION_ID = "ml_start.cancel"
+APPROVE_ACTION_ID = "ml_stop.approve"
+REJECT_ACTION_ID = "ml_stop.reject"
+RESTART_ACTION_ID = "ml_deployment.restart"
 
 # Slack limits (docs.slack.dev Block Kit reference; enforced by slack_sdk.models.blocks).
 MAX_BLOCKS = 50
@@ -186,6 +192,53 @@ def _make_message(text: str, blocks: list[Block]) -> Message:
     return {"text": clip(text, FALLBACK_TEXT_MAX), "blocks": blocks}
 
 
+# --------------------------------------------------------------------------- kinds
+
+
+@dataclass(frozen=True)
+class _Verbs:
+    """The words and controls of one action kind (`stop` or `start`)."""
+
+    verb: str  # "stop"
+    doing: str  # "stopping"
+    done: str  # "stopped"
+    confirm_id: str
+    cancel_id: str
+    style: str  # of the confirm button and its dialog
+    deny: str  # the dialog's "no" button
+
+    @property
+    def title(self) -> str:
+        """`Stop`, `Start`."""
+        return self.verb.capitalize()
+
+    @property
+    def tried(self) -> str:
+        """`tried to stop`."""
+        return f"tried to {self.verb}"
+
+
+_VERBS = {
+    "stop": _Verbs(
+        "stop", "stopping", "stopped", CONFIRM_ACTION_ID, CANCEL_ACTION_ID, "danger", "Keep running"
+    ),
+    "start": _Verbs(
+        "start",
+        "starting",
+        "started",
+        START_CONFIRM_ACTION_ID,
+        START_CANCEL_ACTION_ID,
+        "primary",
+        "Don't start",
+    ),
+}
+
+
+def _verbs(action: PendingAction) -> _Verbs:
+    """The words for `action.kind`; an unknown kind reads as a stop (never claims less)."""
+    return _VERBS.get(action.kind, _VERBS["stop"])
+
+
 # --------------------------------------------------------------------------- domain wording
 
 
@@ -285,14 +338,6 @@ def _ids_md(ids: Sequence[str], limit: int) -> str:
     return _join_limited([_code(i) for i in ids], limit)
 
 
-def _more_targets_md(rest: Sequence[Deployment]) -> str:
-    """`… and 180 more (12 used by ingest pipelines): a, b, … +150 more`."""
-    used = sum(1 for d in rest if d.pipelines)
-    note = f" ({used:,} used by ingest pipelines)" if used else ""
-    head = f"*… and {len(rest):,} more{note}:* "
-    return head + _ids_md([d.deployment_id for d in rest], SECTION_TEXT_MAX - len(head))
-
-
 # --------------------------------------------------------------------------- errors, help
 
 
@@ -367,32 +412,144 @@ def nothing_matched(
 # --------------------------------------------------------------------------- the stop flow
 
 
-def proposal(action: PendingAction, *, now: float) -> Message:
-    """The preview the requester confirms or cancels (seen only by them)."""
-    spec, targets = action.spec, action.targets
-    cluster = _code(action.cluster)
-    title = f"Stop {_target_name(action)} on {clip(action.cluster, 40)}?"
-    summary = (
-        f"*Cluster:* {cluster}\n"
-        f"*You typed:* {_code(spec.expression, EXPRESSION_MAX)} → "
-        f"{_plural(len(targets), 'deployment')}\n{_options_md(spec)}"
-    )
-    blocks = [
-        _header(title),
-        _section(summary),
-        _section(f"*Reason:* {_reason_md(spec)}"),
-        _divider(),
+def _start_settings_md(dep: Deployment) -> str:
+    """The settings a start will use, mirroring what the gateway sends."""
+    adaptive = dep.adaptive_allocations
+    if adaptive and adaptive.get("enabled"):
+        low = adaptive.get("min_number_of_allocations")
+        high = adaptive.get("max_number_of_allocations")
+        shown = [_word(str(v)) if v is not None else "?" for v in (low, high)]
+        allocations = f"adaptive allocations (min {shown[0]}, max {shown[1]})"
+    elif adaptive:
+        allocations = "adaptive allocations disabled (default allocations)"
+    elif dep.target_allocations:
+        allocations = _plural(dep.target_allocations, "allocation")
+    else:
+        allocations = "default allocations"
+    threads = dep.threads_per_allocation
+    facts = [
+        allocations,
+        f"{_plural(threads, 'thread')} per allocation" if threads else "default threads",
+        f"priority {_word(dep.priority)}",
+        f"queue capacity {dep.queue_capacity:,}" if dep.queue_capacity else "default queue",
+        f"cache size {_code(dep.cache_size, 40)}" if dep.cache_size else "default cache size",
     ]
-    blocks += [_section(_deployment_md(d, spec)) for d in targets[:DETAILED_TARGETS]]
+    head = f"*{_code(dep.deployment_id)}* — model {_code(dep.model_id)}"
+    return f"{head}\n{' · '.join(facts)}"
+
+
+def _target_md(action: PendingAction, dep: Deployment) -> str:
+    """One target as the preview shows it: stop facts or start settings."""
+    if action.kind == "start":
+        return _start_settings_md(dep)
+    return _deployment_md(dep, action.spec)
+
+
+def _restart_md(action: PendingAction) -> str:
+    """`Restart of the deployments stopped by action `x` with their previous settings`."""
+    return (
+        f"*Restart* of the deployments stopped by action {_code(action.source_action_id or '?')}"
+        " with their previous settings"
+    )
+
+
+def _roles_md(roles: Sequence[str]) -> str:
+    """`from role `a``, `from roles `a`, `b``, or `from an approver`."""
+    if not roles:
+        return "from an approver"
+    word = "role" if len(roles) == 1 else "roles"
+    return f"from {word} {_join_limited([_code(r) for r in roles], 600)}"
+
+
+def _approvers_md(action: PendingAction, *, with_time: bool, limit: int = 1500) -> str:
+    """`<@U1> (22:14 UTC), <@U2> (…)`, or `none yet`."""
+    if not action.approvals:
+        return "none yet"
+    items = [
+        f"{_mention(a.user_id)} ({_slack_date(a.at)})" if with_time else _mention(a.user_id)
+        for a in action.approvals
+    ]
+    return _join_limited(items, limit)
+
+
+def _approval_lines(action: PendingAction) -> str:
+    """The proposal's approval status: what is needed, who approved so far."""
+    needed = _plural(action.required_approvals, "approval")
+    head = f"👥 *Needs {needed}* {_roles_md(action.approver_roles)}"
+    if action.approved:
+        return (
+            f"{head} — ✅ *approved* by {_approvers_md(action, with_time=False)}; "
+            f"press {_verbs(action).title} to run it."
+        )
+    missing = _plural(action.missing_approvals, "more approval")
+    return (
+        f"{head} (an approval card is in the channel)\n"
+        f"Approved so far: {_approvers_md(action, with_time=False)} · {missing} needed"
+    )
+
+
+_OUR_MARKUP = re.compile(r"<@[A-Z0-9]+>|<!date\^\d+\^[^|<>]*\|[^<>]*>")
+
+
+def _trusted_mrkdwn(text: str, limit: int = 1000) -> str:
+    """Mrkdwn from our own code: keeps our mentions and dates, escapes every other `<`, `&`."""
+    raw = clip(text.strip(), limit)
+    parts: list[str] = []
+    pos = 0
+    for match in _OUR_MARKUP.finditer(raw):
+        parts += [escape(raw[pos : match.start()]), match.group()]
+        pos = match.end()
+    shown = "".join([*parts, escape(raw[pos:])])
+    return shown if len(shown) <= SECTION_TEXT_MAX else clip(escape(raw), SECTION_TEXT_MAX)
+
+
+def proposal(action: PendingAction, *, now: float, note: str | None = None) -> Message:
+    """The preview the requester confirms or cancels (seen only by them).
+
+    `note` is mrkdwn from our own code (say, what changed since an earlier preview) shown
+    first; anything in it but `<@U…>` mentions and Slack dates is escaped.
+    """
+    spec, targets, verbs = action.spec, action.targets, _verbs(action)
+    cluster = _code(action.cluster)
+    title = f"{verbs.title} {_target_name(action)} on {clip(action.cluster, 40)}?"
+    if action.kind == "start" and action.source_action_id:
+        typed = _restart_md(action)
+    else:
+        typed = (
+            f"*You typed:* {_code(spec.expression, EXPRESSION_MAX)} → "
+            f"{_plural(len(targets), 'deployment')}"
+        )
+    summary = f"*Cluster:* {cluster}\n{typed}"
+    if action.kind != "start":
+        summary += f"\n{_options_md(spec)}"
+    blocks = [_section(_trusted_mrkdwn(note))] if note and note.strip() else []
+    blocks += [_header(title), _section(summary)]
+    if action.required_approvals > 0:
+        blocks.append(_section(_approval_lines(action)))
+    blocks += [_section(f"*Reason:* {_reason_md(spec)}"), _divider()]
+    blocks += [_section(_target_md(action, d)) for d in targets[:DETAILED_TARGETS]]
     if len(targets) > DETAILED_TARGETS:
-        blocks.append(_section(_more_targets_md(targets[DETAILED_TARGETS:])))
+        blocks.append(_section(_more_targets_md(action, targets[DETAILED_TARGETS:])))
     if action.unmatched:
         blocks.append(
             _section(f"❓ *Not found, will not be touched:* {_ids_md(action.unmatched, 2500)}")
         )
-    blocks += [_divider(), _expiry_context(action, now), _stop_buttons(action)]
+    blocks += [_divider(), _expiry_context(action, now), _confirm_buttons(action)]
     expires = _relative(action.expires_at - now)
-    return _make_message(f"{escape(title)} Confirm or cancel (expires {expires}).", blocks)
+    text = f"{escape(title)} Confirm or cancel (expires {expires})."
+    if action.required_approvals > 0 and not action.approved:
+        text += f" Needs {_plural(action.missing_approvals, 'more approval')}."
+    if note and note.strip():
+        text = f"{_trusted_mrkdwn(note, 500)} {text}"
+    return _make_message(text, blocks)
+
+
+def _more_targets_md(action: PendingAction, rest: Sequence[Deployment]) -> str:
+    """`… and 180 more (12 used by ingest pipelines): a, b, … +150 more`."""
+    used = sum(1 for d in rest if d.pipelines) if action.kind != "start" else 0
+    note = f" ({used:,} used by ingest pipelines)" if used else ""
+    head = f"*… and {len(rest):,} more{note}:* "
+    return head + _ids_md([d.deployment_id for d in rest], SECTION_TEXT_MAX - len(head))
 
 
 def _expiry_context(action: PendingAction, now: float) -> Block:
@@ -403,58 +560,88 @@ def _expiry_context(action: PendingAction, now: float) -> Block:
     )
 
 
-def _stop_buttons(action: PendingAction) -> Block:
-    """The Stop (danger, with a confirmation dialog) and Cancel buttons."""
-    stop = {
+def _button(
+    label: str,
+    action_id: str,
+    value: str,
+    *,
+    style: str | None = None,
+    confirm: dict[str, Any] | None = None,
+) -> Block:
+    """A button; `style` and `confirm` only when given."""
+    button: Block = {
         "type": "button",
-        "text": _plain("Stop"),
-        "action_id": CONFIRM_ACTION_ID,
-        "value": action.id,
-        "style": "danger",
-        "confirm": _confirm_dialog(action),
+        "text": _plain(clip(label, BUTTON_TEXT_MAX)),
+        "action_id": action_id,
+        "value": value,
     }
-    cancel = {
-        "type": "button",
-        "text": _plain("Cancel"),
-        "action_id": CANCEL_ACTION_ID,
-        "value": action.id,
+    if style:
+        button["style"] = style
+    if confirm:
+        button["confirm"] = confirm
+    return button
+
+
+def _confirm_buttons(action: PendingAction) -> Block:
+    """Stop (danger) or Start (primary), with a confirmation dialog, and Cancel."""
+    verbs = _verbs(action)
+    go = _button(
+        verbs.title,
+        verbs.confirm_id,
+        action.id,
+        style=verbs.style,
+        confirm=_confirm_dialog(action),
+    )
+    cancel = _button("Cancel", verbs.cancel_id, action.id)
+    return {"type": "actions", "block_id": f"ml_{verbs.verb}.buttons", "elements": [go, cancel]}
+
+
+def _dialog(title: str, text: str, yes: str, no: str, style: str) -> dict[str, Any]:
+    """A confirmation dialog object within Slack's limits."""
+    return {
+        "title": _plain(clip(title, CONFIRM_TITLE_MAX)),
+        "text": _plain(clip(text, CONFIRM_TEXT_MAX)),
+        "confirm": _plain(clip(yes, CONFIRM_BUTTON_MAX)),
+        "deny": _plain(clip(no, CONFIRM_BUTTON_MAX)),
+        "style": style,
     }
-    return {"type": "actions", "block_id": "ml_stop.buttons", "elements": [stop, cancel]}
 
 
 def _confirm_dialog(action: PendingAction) -> dict[str, Any]:
-    """The `Stop <id>?` dialog naming the deployment(s) and the cluster, in plain text."""
+    """The `Stop <id>?` / `Start <id>?` dialog naming the deployment(s) and the cluster."""
+    verbs = _verbs(action)
     ids, cluster = action.deployment_ids, clip(action.cluster, 40)
-    single = len(ids) == 1 and len(ids[0]) <= CONFIRM_TITLE_MAX - 6
-    title = f"Stop {ids[0]}?" if single else f"Stop {_plural(len(ids), 'deployment')}?"
+    single = len(ids) == 1 and len(ids[0]) <= CONFIRM_TITLE_MAX - 7
+    name = ids[0] if single else _plural(len(ids), "deployment")
     notes = []
-    if any(d.pipelines for d in action.targets):
-        notes.append("Ingest pipelines that use them stop working.")
-    if not action.spec.finish_pending_work:
-        notes.append("Queued inference requests will fail.")
+    if action.kind == "start":
+        if action.source_action_id:
+            notes.append("They get their previous settings.")
+    else:
+        if any(d.pipelines for d in action.targets):
+            notes.append("Ingest pipelines that use them stop working.")
+        if not action.spec.finish_pending_work:
+            notes.append("Queued inference requests will fail.")
     tail = " " + " ".join(notes) if notes else ""
     if len(ids) == 1:
-        head, listed = f"This stops {clip(ids[0], 150)} on {cluster}", ""
+        head, listed = f"This {verbs.verb}s {clip(ids[0], 150)} on {cluster}", ""
     else:
-        head = f"This stops {_plural(len(ids), 'deployment')} on {cluster}: "
+        head = f"This {verbs.verb}s {_plural(len(ids), 'deployment')} on {cluster}: "
         listed = _join_limited(list(ids), CONFIRM_TEXT_MAX - len(head) - len(tail) - 1)
-    return {
-        "title": _plain(clip(title, CONFIRM_TITLE_MAX)),
-        "text": _plain(clip(f"{head}{listed}.{tail}", CONFIRM_TEXT_MAX)),
-        "confirm": _plain("Stop"),
-        "deny": _plain("Keep running"),
-        "style": "danger",
-    }
+    return _dialog(
+        f"{verbs.title} {name}?", f"{head}{listed}.{tail}", verbs.title, verbs.deny, verbs.style
+    )
 
 
 def progress(action: PendingAction) -> Message:
-    """Replaces the preview while the stop runs; no buttons."""
-    what = f"Stopping {_target_name_md(action)} on {_code(action.cluster)}…"
+    """Replaces the preview while the action runs; no buttons."""
+    doing = _verbs(action).doing.capitalize()
+    what = f"{doing} {_target_name_md(action)} on {_code(action.cluster)}…"
     blocks = [_section(f"⏳ {what}"), _context(f"confirmed by {_mention(action.actor_id)}")]
     if len(action.targets) > 1:
         blocks.insert(1, _section(_ids_md(action.deployment_ids, 2500)))
     return _make_message(
-        f"Stopping {escape(_target_name(action))} on {escape(action.cluster)}…", blocks
+        f"{doing} {escape(_target_name(action))} on {escape(action.cluster)}…", blocks
     )
 
 
@@ -465,89 +652,158 @@ _EMOJI = {
     ActionState.FAILED: "❌",
     ActionState.CANCELLED: "🚫",
     ActionState.EXPIRED: "⌛",
+    ActionState.REJECTED: "⛔",
+    ActionState.UNKNOWN: "❓",
 }
+
+
+def _unverified(action: PendingAction) -> int:
+    """Outcomes Elasticsearch answered but the follow-up check did not confirm."""
+    return sum(1 for o in action.outcomes if o.ok and o.verified is False)
 
 
 def _state_phrase(action: PendingAction) -> str:
     """`stopped`, `failed (1 of 3 stopped)`, `cancelled by <@U>`, `expired …`."""
-    state = action.state
+    state, verbs = action.state, _verbs(action)
     if state is ActionState.SUCCEEDED:
-        return "stopped"
+        unverified = _unverified(action)
+        return f"{verbs.done} ({unverified:,} not verified)" if unverified else verbs.done
     if state is ActionState.FAILED:
         done = sum(1 for o in action.outcomes if o.ok)
-        return f"failed ({done} of {len(action.targets)} stopped)" if action.outcomes else "failed"
+        counted = f" ({done} of {len(action.targets)} {verbs.done})" if action.outcomes else ""
+        return f"failed{counted}"
     if state is ActionState.CANCELLED:
         return f"cancelled by {_mention(action.actor_id)}" if action.actor_id else "cancelled"
     if state is ActionState.EXPIRED:
-        return "expired: nothing was stopped"
+        return f"expired: nothing was {verbs.done}"
+    if state is ActionState.REJECTED:
+        by = f" by {_mention(action.actor_id)}" if action.actor_id else ""
+        return f"rejected{by}: nothing was {verbs.done}"
+    if state is ActionState.UNKNOWN:
+        return f"outcome unknown (the bot restarted while {verbs.doing})"
     if state is ActionState.EXECUTING:
-        return "stopping…"
+        return f"{verbs.doing}…"
+    if not action.approved:
+        return f"waiting for {_plural(action.missing_approvals, 'more approval')}"
     return "waiting for confirmation"
 
 
 def final_preview(action: PendingAction) -> Message:
     """Replaces the preview once the action ended: its state word, no live buttons."""
-    phrase = _state_phrase(action)
-    what = f"Stop {_target_name_md(action)} on {_code(action.cluster)}"
+    phrase, verbs = _state_phrase(action), _verbs(action)
+    what = f"{verbs.title} {_target_name_md(action)} on {_code(action.cluster)}"
     blocks = [
         _section(f"{_EMOJI[action.state]} {what}: *{phrase}*"),
         _context(f"action {_code(action.id)}", f"requested by {_mention(action.requester_id)}"),
     ]
     if len(action.targets) > 1:
         blocks.insert(1, _section(_ids_md(action.deployment_ids, 2500)))
-    plain_what = f"Stop {escape(_target_name(action))} on {escape(action.cluster)}"
+    plain_what = f"{verbs.title} {escape(_target_name(action))} on {escape(action.cluster)}"
     return _make_message(f"{plain_what}: {phrase}", blocks)
 
 
+def unknown_outcome(action: PendingAction) -> Message:
+    """Replaces the preview of an action found `executing` after the bot restarted."""
+    verbs = _verbs(action)
+    ids = ",".join(action.deployment_ids)
+    if len(ids) > 400 or not ids:
+        ids = clip(action.spec.expression, EXPRESSION_MAX)
+    check = f"/ml-deployments {ids} --cluster {action.cluster}"
+    what = f"{_target_name_md(action)} on {_code(action.cluster)}"
+    line = (
+        f"❓ The bot restarted while {verbs.doing} {what}; *the outcome is unknown.* "
+        f"Check {_code(check, 600)}."
+    )
+    blocks = [_section(line)]
+    if len(action.targets) > 1:
+        blocks.append(_section(_ids_md(action.deployment_ids, 2500)))
+    blocks.append(
+        _context(f"action {_code(action.id)}", f"requested by {_mention(action.requester_id)}")
+    )
+    text = (
+        f"The bot restarted while {verbs.doing} {escape(_target_name(action))} on "
+        f"{escape(action.cluster)}; the outcome is unknown. Check {_code(check, 600)}."
+    )
+    return _make_message(text, blocks)
+
+
 def _duration(action: PendingAction) -> float | None:
-    """Wall time of the stop: the slowest outcome (deployments stop concurrently)."""
+    """Wall time of the action: the slowest outcome (deployments run concurrently)."""
     return max((o.seconds for o in action.outcomes), default=None)
 
 
-def _outcome_line(dep_id: str, outcome: StopOutcome | None) -> str:
-    """`✅ `a` stopped` / `❌ `b`: <message> (409)` / `◻️ `c` not stopped`."""
+def _outcome_rank(outcome: StopOutcome | None) -> int:
+    """Failures first, then unverified, then done, then not run."""
     if outcome is None:
-        return f"◻️ {_code(dep_id)} not stopped"
+        return 3
+    if not outcome.ok:
+        return 0
+    return 1 if outcome.verified is False else 2
+
+
+def _outcome_line(dep_id: str, outcome: StopOutcome | None, verbs: _Verbs) -> str:
+    """`✅ `a` stopped (verified)` / `⚠️ `b`: still stopping…` / `❌ `c`: <message> (409)`."""
+    if outcome is None:
+        return f"◻️ {_code(dep_id)} not {verbs.done}"
+    message = clip(escape(outcome.message.strip()), MESSAGE_MAX)
     if outcome.ok:
-        return f"✅ {_code(dep_id)} stopped"
+        emoji = "⚠️" if outcome.verified is False else "✅"
+        if not message:
+            return f"{emoji} {_code(dep_id)} {verbs.done}"
+        sep = " " if message.startswith(verbs.done) else ": "
+        return f"{emoji} {_code(dep_id)}{sep}{message}"
     status = f" ({outcome.status})" if outcome.status else ""
-    return f"❌ {_code(dep_id)}: {clip(escape(outcome.message), MESSAGE_MAX)}{status}"
+    return f"❌ {_code(dep_id)}: {message or 'failed'}{status}"
 
 
 def _outcome_blocks(action: PendingAction) -> list[Block]:
     """Per-deployment outcomes, failures first, summarised past DETAILED_OUTCOMES."""
+    verbs = _verbs(action)
     by_id = {o.deployment_id: o for o in action.outcomes}
-    ids = sorted(action.deployment_ids, key=lambda i: by_id[i].ok if i in by_id else 2)
-    lines = [_outcome_line(i, by_id.get(i)) for i in ids[:DETAILED_OUTCOMES]]
+    ids = sorted(action.deployment_ids, key=lambda i: _outcome_rank(by_id.get(i)))
+    lines = [_outcome_line(i, by_id.get(i), verbs) for i in ids[:DETAILED_OUTCOMES]]
     rest = ids[DETAILED_OUTCOMES:]
     if rest:
-        counts = Counter(
-            "stopped" if by_id.get(i) and by_id[i].ok else "failed" if i in by_id else "not stopped"
-            for i in rest
-        )
+        words = ("failed", "not verified", verbs.done, f"not {verbs.done}")
+        counts = Counter(words[_outcome_rank(by_id.get(i))] for i in rest)
         tally = ", ".join(f"{n:,} {word}" for word, n in counts.most_common())
         head = f"*… and {len(rest):,} more ({tally}):* "
         lines.append(head + _ids_md(rest, SECTION_TEXT_MAX - len(head)))
     return _packed_sections(lines)
 
 
+def _restart_button(action: PendingAction) -> Block | None:
+    """`Restart with previous settings` after a stop that stopped something."""
+    if action.kind != "stop" or not any(o.ok for o in action.outcomes):
+        return None
+    button = _button("Restart with previous settings", RESTART_ACTION_ID, action.id)
+    return {"type": "actions", "block_id": "ml_deployment.restart", "elements": [button]}
+
+
 def result(action: PendingAction, *, now: float) -> Message:
     """The record posted in the channel for everyone: who, what, where, why, how it went."""
-    verb = "stopped" if action.state is ActionState.SUCCEEDED else "tried to stop"
+    verbs = _verbs(action)
+    verb = verbs.done if action.state is ActionState.SUCCEEDED else verbs.tried
     who, phrase = _mention(action.requester_id), _state_phrase(action)
     headline = f"{who} {verb} {_target_name_md(action)} on {_code(action.cluster)}"
     took = _duration(action)
-    fields = [
-        f"*Cluster*\n{_code(action.cluster)}",
-        f"*Expression*\n{_code(action.spec.expression, EXPRESSION_MAX)}",
-        f"*Options*\n{' '.join(f'`{f}`' for f in action.spec.flags_text().split()) or 'none'}",
-        f"*Result*\n{phrase}",
-        f"*Reason*\n{_reason_md(action.spec)}",
-    ]
+    fields = [f"*Cluster*\n{_code(action.cluster)}"]
+    if action.kind == "start" and action.source_action_id:
+        fields.append(f"*Restart of*\naction {_code(action.source_action_id)}")
+    else:
+        fields.append(f"*Expression*\n{_code(action.spec.expression, EXPRESSION_MAX)}")
+    if action.kind != "start":
+        flags = " ".join(f"`{f}`" for f in action.spec.flags_text().split())
+        fields.append(f"*Options*\n{flags or 'none'}")
+    fields += [f"*Result*\n{phrase}", f"*Reason*\n{_reason_md(action.spec)}"]
+    if action.approvals:
+        fields.append(f"*Approved by*\n{_approvers_md(action, with_time=False, limit=1800)}")
     if took is not None:
         fields.append(f"*Took*\n{took:.1f} s")
+    restart = _restart_button(action)
+    room = MAX_BLOCKS - 3 - (restart is not None)
     blocks = [_section(f"{_EMOJI[action.state]} {headline}"), _fields_section(fields)]
-    blocks += _outcome_blocks(action)[: MAX_BLOCKS - 3]
+    blocks += _outcome_blocks(action)[:room]
     finished = action.finished_at if action.finished_at is not None else now
     blocks.append(
         _context(
@@ -556,16 +812,20 @@ def result(action: PendingAction, *, now: float) -> Message:
             f"finished {_slack_date(finished)}",
         )
     )
+    if restart is not None:
+        blocks.append(restart)
     plain_what = escape(_target_name(action))
     if len(action.targets) > 1:
         plain_what += f" ({escape(clip(action.spec.expression, EXPRESSION_MAX))})"
     text = f"{who} {verb} {plain_what} on {escape(action.cluster)}"
-    return _make_message(f"{text}{escape(_flags_suffix(action.spec))}: {phrase}", blocks)
+    flags = escape(_flags_suffix(action.spec)) if action.kind != "start" else ""
+    return _make_message(f"{text}{flags}: {phrase}", blocks)
 
 
 def not_requester(action: PendingAction, clicker_id: str) -> Message:
     """Told to someone else who clicked: only the requester can answer."""
-    text = f"Only {_mention(action.requester_id)} can confirm or cancel this stop."
+    verb = _verbs(action).verb
+    text = f"Only {_mention(action.requester_id)} can confirm or cancel this {verb}."
     return _make_message(
         text, [_section(f"✋ {text}"), _context(f"you are {_mention(clicker_id)}")]
     )
@@ -573,16 +833,237 @@ def not_requester(action: PendingAction, clicker_id: str) -> Message:
 
 def already(action: PendingAction) -> Message:
     """A click on an action that is executing, finished or expired: says its state."""
+    verbs = _verbs(action)
     phrase = {
-        ActionState.PROPOSED: "is still waiting for confirmation",
+        ActionState.PROPOSED: f"is still {_state_phrase(action)}",
         ActionState.EXECUTING: "is already running",
-        ActionState.SUCCEEDED: "already ran: stopped",
+        ActionState.SUCCEEDED: f"already ran: {_state_phrase(action)}",
         ActionState.FAILED: f"already ran: {_state_phrase(action)}",
         ActionState.CANCELLED: f"was {_state_phrase(action)}",
-        ActionState.EXPIRED: "expired: nothing was stopped",
+        ActionState.EXPIRED: f"expired: nothing was {verbs.done}",
+        ActionState.REJECTED: f"was {_state_phrase(action)}",
+        ActionState.UNKNOWN: f"has an unknown outcome (the bot restarted while {verbs.doing})",
     }[action.state]
-    text = f"This stop of {escape(_target_name(action))} on {escape(action.cluster)} {phrase}."
+    what = f"{escape(_target_name(action))} on {escape(action.cluster)}"
+    text = f"This {verbs.verb} of {what} {phrase}."
     return _make_message(text, [_section(f"{_EMOJI[action.state]} {text}")])
+
+
+# --------------------------------------------------------------------------- approvals
+
+
+def _targets_line(action: PendingAction, limit: int = 2000) -> str:
+    """`*Deployments (3):* `a`, `b`, `c``."""
+    ids = action.deployment_ids
+    head = f"*{'Deployment' if len(ids) == 1 else f'Deployments ({len(ids):,})'}:* "
+    return head + _ids_md(ids, limit - len(head))
+
+
+def _card_status(action: PendingAction) -> str:
+    """The card's status line once it takes no more approvals."""
+    verbs = _verbs(action)
+    if action.state is ActionState.PROPOSED:
+        if action.auto_run:
+            return f"✅ *approved* — {verbs.doing} it now"
+        return f"✅ *approved* — waiting for {_mention(action.requester_id)} to press {verbs.title}"
+    if action.state is ActionState.EXECUTING:
+        since = action.started_at if action.started_at is not None else action.created_at
+        return f"⏳ *running* — {verbs.doing} since {_slack_date(since)}"
+    return f"{_EMOJI[action.state]} *{_state_phrase(action)}*"
+
+
+def _card_buttons(action: PendingAction) -> Block:
+    """Approve (primary) and Reject (danger, confirmed)."""
+    verbs = _verbs(action)
+    what = f"{verbs.verb} {_target_name(action)} on {clip(action.cluster, 40)}"
+    approve_confirm = None
+    if action.auto_run and action.missing_approvals == 1:
+        approve_confirm = _dialog(
+            f"Approve this {verbs.verb}?",
+            f"Yours is the last approval needed: this will {what} right away.",
+            f"Approve and {verbs.verb}",
+            "Not yet",
+            verbs.style,
+        )
+    approve = _button(
+        "Approve", APPROVE_ACTION_ID, action.id, style="primary", confirm=approve_confirm
+    )
+    reject_confirm = _dialog(
+        f"Reject this {verbs.verb}?",
+        f"The request to {what} ends; nothing is {verbs.done}.",
+        "Reject",
+        "Back",
+        "danger",
+    )
+    reject = _button("Reject", REJECT_ACTION_ID, action.id, style="danger", confirm=reject_confirm)
+    return {"type": "actions", "block_id": "ml_stop.approval", "elements": [approve, reject]}
+
+
+def approval_card(action: PendingAction, *, now: float) -> Message:
+    """The channel message approvers answer; later edited to show how it ended."""
+    verbs, spec = _verbs(action), action.spec
+    who = _mention(action.requester_id)
+    what = f"{verbs.verb} {_target_name_md(action)} on {_code(action.cluster)}"
+    lines = [f"🔐 {who} asks to {what}", _targets_line(action)]
+    if action.kind == "start":
+        if action.source_action_id:
+            lines.append(_restart_md(action))
+        lines += [_start_settings_md(d) for d in action.targets[:3]]
+        if len(action.targets) > 3:
+            lines.append(f"… and {len(action.targets) - 3:,} more with their own settings")
+    else:
+        used = [
+            f"{_code(d.deployment_id)} ({_pipelines_md(d.pipelines, 200)})"
+            for d in action.targets
+            if d.pipelines
+        ]
+        if used:
+            head = "⚠ *Used by ingest pipelines, which stop working:* "
+            lines.append(head + _join_limited(used, 1200))
+        lines.append(_options_md(spec))
+    lines.append(f"*Reason:* {_reason_md(spec)}")
+    open_ = action.state is ActionState.PROPOSED and not action.approved
+    blocks = _packed_sections(lines)[: MAX_BLOCKS - 4]
+    approvals = f"*Approvals:* {_approvers_md(action, with_time=True)}"
+    if open_:
+        missing = _plural(action.missing_approvals, "more approval")
+        approvals += f" · *{missing} needed* {_roles_md(action.approver_roles)}"
+        blocks.append(_section(approvals))
+        expiry = f"⏱ Expires at {_slack_date(action.expires_at)}"
+        blocks.append(
+            _context(
+                f"{expiry} ({_relative(action.expires_at - now)})",
+                f"the requester can't approve their own {verbs.verb}",
+                f"action {_code(action.id)}",
+            )
+        )
+        blocks.append(_card_buttons(action))
+        status = f"{_plural(action.missing_approvals, 'more approval')} needed"
+    else:
+        blocks.append(_section(f"{approvals}\n{_card_status(action)}"))
+        blocks.append(_context(f"action {_code(action.id)}"))
+        status = _card_status(action).replace("*", "")
+    plain = f"{verbs.verb} {escape(_target_name(action))} on {escape(action.cluster)}"
+    flags = escape(_flags_suffix(spec)) if action.kind != "start" else ""
+    return _make_message(f"{who} asks for approval to {plain}{flags}: {status}", blocks)
+
+
+def needs_approval(action: PendingAction) -> Message:
+    """Told to the requester who pressed Stop too early."""
+    verb = _verbs(action).verb
+    missing = _plural(action.missing_approvals, "more approval")
+    text = f"This {verb} needs {missing} {_roles_md(action.approver_roles)} before it can run."
+    blocks = [
+        _section(f"👥 {text}"),
+        _context(
+            f"approved so far: {_approvers_md(action, with_time=False)}",
+            "the approval card is in the channel",
+        ),
+    ]
+    return _make_message(text, blocks)
+
+
+def approval_recorded(action: PendingAction, approver_id: str) -> Message:
+    """Told to the requester when someone approved."""
+    verbs = _verbs(action)
+    head = (
+        f"{_mention(approver_id)} approved your {verbs.verb} of "
+        f"{_target_name_md(action)} on {_code(action.cluster)}"
+    )
+    if not action.approved:
+        missing = _plural(action.missing_approvals, "more approval")
+        tail = f"{missing} needed {_roles_md(action.approver_roles)}"
+    elif action.auto_run:
+        tail = "running it now"
+    else:
+        tail = f"press {verbs.title} in your preview to run it"
+    text = f"✅ {head}; {tail}."
+    plain = (
+        f"{_mention(approver_id)} approved your {verbs.verb} of "
+        f"{escape(_target_name(action))} on {escape(action.cluster)}; {tail}."
+    )
+    return _make_message(plain, [_section(text), _context(f"action {_code(action.id)}")])
+
+
+def self_approval(action: PendingAction) -> Message:
+    """Told to a requester who pressed Approve on their own request."""
+    text = f"You asked for this {_verbs(action).verb}; someone else has to approve it."
+    return _make_message(text, [_section(f"✋ {text}")])
+
+
+# --------------------------------------------------------------------------- locks, freeze
+
+
+def locked(holder: PendingAction, deployment_ids: Sequence[str], *, now: float) -> Message:
+    """A new request overlaps deployments that `holder` (proposed or executing) holds."""
+    verb = _verbs(holder).verb
+    held = set(holder.deployment_ids)
+    conflicts = [i for i in deployment_ids if i in held] or list(holder.deployment_ids)
+    ids = _ids_md(conflicts, 1500) if conflicts else "these deployments"
+    has = "has" if len(conflicts) == 1 else "have"
+    by = _mention(holder.requester_id)
+    plain_ids = _join_limited([escape(clip(i, ID_MAX)) for i in conflicts], 1000)
+    if holder.state is ActionState.EXECUTING:
+        since = holder.started_at if holder.started_at is not None else holder.created_at
+        rest = f"already {has} a {verb} by {by} running since"
+        when, plain_when = _slack_date(since), _utc(since)
+        retry = "try again when it ends"
+    else:
+        rest = f"already {has} a {verb} pending by {by} since"
+        expires = f"expires {_slack_date(holder.expires_at)}, {_relative(holder.expires_at - now)}"
+        plain_expires = f"expires {_utc(holder.expires_at)}"
+        when = f"{_slack_date(holder.created_at)} ({expires})"
+        plain_when = f"{_utc(holder.created_at)} ({plain_expires})"
+        retry = "try again when it ends or expires"
+    line = f"🔒 {ids} {rest} {when}; {retry}."
+    blocks = [
+        _section(line),
+        _context(f"action {_code(holder.id)}", f"cluster {_code(holder.cluster)}"),
+    ]
+    return _make_message(f"{plain_ids} {rest} {plain_when}; {retry}.", blocks)
+
+
+def _utc(epoch: float) -> str:
+    """`22:23 UTC` for plain-text fallbacks."""
+    return time.strftime("%H:%M UTC", time.gmtime(epoch))
+
+
+def _slack_datetime(epoch: float) -> str:
+    """Date and time in the reader's zone (for things that may be days old)."""
+    fallback = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(epoch))
+    return f"<!date^{int(epoch)}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def frozen(by: str | None, since: float | None, reason: str | None) -> Message:
+    """Why a stop or start was refused: the kill switch is on."""
+    when = f" since {_slack_datetime(since)}" if since is not None else ""
+    plain_when = (
+        f" since {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(since))}"
+        if since is not None
+        else ""
+    )
+    why = f" ({clip(escape(reason.strip()), 1000)})" if reason and reason.strip() else ""
+    if by:
+        who = f"by {_mention(by)}"
+        how = "An admin can `/ml-stop unfreeze`."
+    else:
+        who = "by the config file (`freeze: true`)"
+        how = "An admin has to remove `freeze: true` from the config to unfreeze."
+    line = f"ML stops and starts are frozen {who}{{when}}{why}. {how}"
+    return _make_message(line.format(when=plain_when), [_section("🧊 " + line.format(when=when))])
+
+
+def freeze_notice(freeze: bool, by: str, reason: str | None, *, now: float) -> Message:
+    """The channel notice that someone froze or unfroze stops and starts."""
+    why = f": {clip(escape(reason.strip()), 1500)}" if reason and reason.strip() else ""
+    if freeze:
+        text = f"🧊 {_mention(by)} froze ML stops and starts{why}"
+        hint = "nothing can be stopped or started until an admin runs `/ml-stop unfreeze`"
+    else:
+        text = f"✅ {_mention(by)} unfroze ML stops and starts{why}"
+        hint = "stops and starts work again"
+    blocks = [_section(text), _context(hint, f"at {_slack_date(now)}")]
+    return _make_message(text, blocks)
 
 
 # --------------------------------------------------------------------------- /ml-deployments

@@ -5,23 +5,32 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot import blocks
-from bot.actions import Service, Started, Who
+from bot.actions import Approved, Proposed, Service, Started, Who
 from bot.blocks import Message
-from bot.commands import HelpRequest, ListRequest, StopRequest, UsageError, parse
-from bot.slack_app import render_click_outcome, render_proposal_outcome
+from bot.commands import (
+    FreezeRequest,
+    HelpRequest,
+    ListRequest,
+    StartRequest,
+    UsageError,
+    parse,
+)
+from bot.model import PendingAction
+from bot.render import click_message, outcome_message
 
 INTRO = """ml-chatops shell: type a slash command as in Slack, e.g.
   /ml-deployments
   /ml-stop elser-prod --reason "INC-1 demo"
-then type a button's label (e.g. Stop or Cancel) to press it. `quit` leaves."""
+then type a button's label (e.g. Stop or Cancel) to press it.
+`/as U0OTHER` acts as another Slack user (e.g. to approve); `quit` leaves."""
 
 
 @dataclass
 class ShellSession:
-    """One person at the prompt; keeps the buttons of the last message so they can be pressed."""
+    """One terminal; keeps the buttons shown so far so they can be pressed by label."""
 
     service: Service
     who: Who
@@ -36,6 +45,8 @@ class ShellSession:
         if press is not None:
             return await self._press(*press)
         command, _, text = line.partition(" ")
+        if command == "/as":
+            return self._switch(text.strip())
         if not command.startswith("/"):
             hint = "type a slash command (try `/ml-stop help`)"
             if self.buttons:
@@ -44,8 +55,14 @@ class ShellSession:
             return [blocks.error(f"`{line}` is not a command; {hint}")]
         return await self._command(command, text)
 
+    def _switch(self, user: str) -> list[Message]:
+        if not user.startswith(("U", "W")) or " " in user:
+            return [blocks.error("`/as` takes a Slack user id, e.g. `/as U0ADMIN2`")]
+        self.who = replace(self.who, user_id=user, user_name=user)
+        return [blocks.error(f"you are now `{user}`")]
+
     def _button(self, line: str) -> tuple[str, str] | None:
-        for label, action_id, value in self.buttons:
+        for label, action_id, value in reversed(self.buttons):
             if line.casefold() == label.casefold():
                 return action_id, value
         return None
@@ -56,29 +73,58 @@ class ShellSession:
             return self._show(blocks.help_message(request.command))
         if isinstance(request, UsageError):
             return self._show(blocks.usage_error(request))
-        now = self.service.clock()
+        service, who = self.service, self.who
         if isinstance(request, ListRequest):
-            listing = await self.service.list_deployments(request, self.who)
-            return self._show(render_proposal_outcome(listing, f"{command} {text}", now))
-        assert isinstance(request, StopRequest)
-        outcome = await self.service.propose(request, self.who)
-        message = render_proposal_outcome(outcome, f"{command} {text}", now)
-        return self._show(message)
+            outcome: object = await service.list_deployments(request, who)
+        elif isinstance(request, FreezeRequest):
+            outcome = await service.freeze(request, who)
+        elif isinstance(request, StartRequest):
+            outcome = await service.propose_start(request, who)
+        else:
+            outcome = await service.propose(request, who)
+        messages = [outcome_message(outcome, f"{command} {text}", service.clock())]
+        if isinstance(outcome, Proposed) and outcome.action.required_approvals:
+            messages.append(blocks.approval_card(outcome.action, now=service.clock()))
+        return self._show(*messages)
 
     async def _press(self, action_id: str, value: str) -> list[Message]:
-        self.buttons = []
-        if action_id == blocks.CANCEL_ACTION_ID:
-            outcome = await self.service.cancel(value, self.who)
-            return [render_click_outcome(outcome)]
-        outcome = await self.service.confirm(value, self.who)
-        if not isinstance(outcome, Started):
-            return [render_click_outcome(outcome)]
-        final = await self.service.execute(outcome.action, self.who)
-        return [blocks.progress(outcome.action), blocks.result(final, now=self.service.clock())]
+        service, who, now = self.service, self.who, self.service.clock()
+        if action_id in (blocks.CANCEL_ACTION_ID, blocks.START_CANCEL_ACTION_ID):
+            return self._show(click_message(await service.cancel(value, who), now))
+        if action_id == blocks.REJECT_ACTION_ID:
+            return self._show(click_message(await service.reject(value, who), now))
+        if action_id == blocks.RESTART_ACTION_ID:
+            outcome = await service.propose_restart(value, who)
+            return self._show(outcome_message(outcome, "Restart", now))
+        if action_id == blocks.APPROVE_ACTION_ID:
+            return await self._approve(value)
+        started = await service.confirm(value, who)
+        return await self._after_start(started)
 
-    def _show(self, message: Message) -> list[Message]:
-        self.buttons = blocks.button_labels(message)
-        return [message]
+    async def _approve(self, value: str) -> list[Message]:
+        outcome = await self.service.approve(value, self.who)
+        now = self.service.clock()
+        if not isinstance(outcome, Approved):
+            return self._show(click_message(outcome, now))
+        shown = [blocks.approval_card(outcome.action, now=now), click_message(outcome, now)]
+        if outcome.action.approved and outcome.action.auto_run:
+            started = await self.service.run_approved(outcome.action, self.who)
+            return shown + await self._after_start(started)
+        return self._show(*shown)
+
+    async def _after_start(self, started: object) -> list[Message]:
+        if not isinstance(started, Started):
+            return self._show(click_message(started, self.service.clock()))
+        final = await self.service.execute(started.action, self.who)
+        return self._show(blocks.progress(started.action), self._result(final))
+
+    def _result(self, final: PendingAction) -> Message:
+        return blocks.result(final, now=self.service.clock())
+
+    def _show(self, *messages: Message) -> list[Message]:
+        for message in messages:
+            self.buttons.extend(blocks.button_labels(message))
+        return list(messages)
 
 
 async def repl(
@@ -90,7 +136,7 @@ async def repl(
     write(INTRO)
     while True:
         try:
-            line = await asyncio.to_thread(read, "ml-chatops> ")
+            line = await asyncio.to_thread(read, f"{session.who.user_id}> ")
         except (EOFError, KeyboardInterrupt):
             write("")
             return

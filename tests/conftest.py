@@ -26,9 +26,10 @@ __all__ = ["bg_loop", "no_slack_oauth_env", "signing_secret", "slack"]
 
 ROLE_MAP = """
 expire_after_seconds: 600
+verify_timeout_seconds: 2
 roles:
   ml-admin:
-    - {action: [stop, start, status], deployments: ["*"],
+    - {action: [stop, start, status, freeze], deployments: ["*"],
        options: [force, finish_pending_work, wildcard, list, all]}
   ml-operator:
     - {action: [stop, status], deployments: ["ner-*", "search-*"], clusters: [default]}

@@ -17,7 +17,14 @@ from slack_sdk.models.blocks import Block
 from bot import blocks
 from bot.blocks import Message
 from bot.commands import UsageError
-from bot.model import ActionState, Deployment, PendingAction, StopOutcome, StopSpec
+from bot.model import (
+    ActionState,
+    Approval,
+    Deployment,
+    PendingAction,
+    StopOutcome,
+    StopSpec,
+)
 from bot.policy import Decision
 
 NOW = 1_700_000_000.0  # 22:13:20 UTC
@@ -82,7 +89,11 @@ def mrkdwn_texts(message: Message) -> list[str]:
     return [d["text"] for d in walk(message["blocks"]) if d.get("type") == "mrkdwn"]
 
 
-ALLOWED_MARKUP = re.compile(r"<@U[A-Z0-9]+>|<!date\^\d+\^\{time\}\|[0-9:]+ UTC>")
+ALLOWED_MARKUP = re.compile(
+    r"<@U[A-Z0-9]+>"
+    r"|<!date\^\d+\^\{time\}\|[0-9:]+ UTC>"
+    r"|<!date\^\d+\^\{date_short_pretty\} \{time\}\|[0-9-]+ [0-9:]+ UTC>"
+)
 
 
 def assert_no_markup(text: str) -> None:
@@ -430,7 +441,9 @@ def test_result_says_who_what_where_why_and_how() -> None:
         "<!date^1700000060^{time}|22:14 UTC>",
     ):
         assert needle in text, needle
-    assert blocks.button_labels(message) == []
+    assert blocks.button_labels(message) == [
+        ("Restart with previous settings", blocks.RESTART_ACTION_ID, "act-1234")
+    ]
 
 
 def test_result_lists_failures_first() -> None:
@@ -702,3 +715,675 @@ def test_blocks_module_imports_no_slack_or_http_library() -> None:
         for alias in node.names
     } | {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert not {m for m in imported if m.split(".")[0] in ("slack_sdk", "slack_bolt", "aiohttp")}
+
+
+# --------------------------------------------------------------------------- kinds: start
+
+
+def start_action(targets: tuple[Deployment, ...] | None = None, **changes: Any) -> PendingAction:
+    settings_dep = dep(queue_capacity=1024, cache_size="1gb", pipelines=("ingest-a",))
+    return make_action(
+        targets if targets is not None else (settings_dep,),
+        kind="start",
+        spec=changes.pop("spec", StopSpec("elser-prod", reason="incident over")),
+        **changes,
+    )
+
+
+def test_new_action_ids() -> None:
+    assert blocks.START_CONFIRM_ACTION_ID == "ml_start.confirm"
+    assert blocks.START_CANCEL_ACTION_ID == "ml_start.cancel"
+    assert blocks.APPROVE_ACTION_ID == "ml_stop.approve"
+    assert blocks.REJECT_ACTION_ID == "ml_stop.reject"
+    assert blocks.RESTART_ACTION_ID == "ml_deployment.restart"
+
+
+def test_start_proposal_shows_settings_and_no_stop_wording() -> None:
+    message = blocks.proposal(start_action(), now=NOW)
+    validate(message)
+    assert message["blocks"][0]["text"]["text"] == "Start elser-prod on prod?"
+    assert message["text"].startswith("Start elser-prod on prod? Confirm or cancel")
+    text = all_text(message)
+    for needle in (
+        "*`elser-prod`* — model `.elser_model_2`",
+        "2 allocations",
+        "1 thread per allocation",
+        "priority normal",
+        "queue capacity 1,024",
+        "cache size `1gb`",
+        "*You typed:* `elser-prod`",
+        "incident over",
+    ):
+        assert needle in text, needle
+    for absent in ("Options:", "ingest pipeline", "queued inference", "--force", "Stop"):
+        assert absent not in text, absent
+
+
+def test_start_proposal_buttons_and_dialog() -> None:
+    message = blocks.proposal(start_action(), now=NOW)
+    found = buttons(message)
+    assert set(found) == {blocks.START_CONFIRM_ACTION_ID, blocks.START_CANCEL_ACTION_ID}
+    start, cancel = found[blocks.START_CONFIRM_ACTION_ID], found[blocks.START_CANCEL_ACTION_ID]
+    assert start["value"] == cancel["value"] == "act-1234"
+    assert start["style"] == "primary"
+    assert "style" not in cancel and "confirm" not in cancel
+    confirm = start["confirm"]
+    assert confirm["title"]["text"] == "Start elser-prod?"
+    assert confirm["text"]["text"] == "This starts elser-prod on prod."
+    assert confirm["confirm"]["text"] == "Start"
+    assert confirm["style"] == "primary"
+    assert blocks.button_labels(message) == [
+        ("Start", "ml_start.confirm", "act-1234"),
+        ("Cancel", "ml_start.cancel", "act-1234"),
+    ]
+    assert blocks.to_text(message).splitlines()[-1] == "[Start]  [Cancel]"
+
+
+def test_restart_proposal_names_its_source_and_each_deployments_settings() -> None:
+    adaptive = {"enabled": True, "min_number_of_allocations": 1, "max_number_of_allocations": 8}
+    targets = (
+        dep("a", target_allocations=3, threads_per_allocation=4, priority="low"),
+        dep("b", adaptive_allocations=adaptive, threads_per_allocation=None),
+    )
+    action = start_action(targets, source_action_id="act-0001")
+    message = blocks.proposal(action, now=NOW)
+    validate(message)
+    text = all_text(message)
+    assert (
+        "Restart* of the deployments stopped by action `act-0001` with their previous settings"
+        in text
+    )
+    assert "You typed" not in text
+    assert "3 allocations · 4 threads per allocation · priority low" in text
+    assert "adaptive allocations (min 1, max 8) · default threads" in text
+    assert "default queue" in text and "default cache size" in text
+    confirm = buttons(message)[blocks.START_CONFIRM_ACTION_ID]["confirm"]
+    assert confirm["title"]["text"] == "Start 2 deployments?"
+    assert "This starts 2 deployments on prod: a, b." in confirm["text"]["text"]
+    assert "previous settings" in confirm["text"]["text"]
+
+
+@pytest.mark.parametrize("n", [1, 49, 200, 1000])
+def test_start_proposal_respects_limits(n: int) -> None:
+    action = start_action(many(n), source_action_id="x" * 64, spec=StopSpec("search-*"))
+    message = blocks.proposal(action, now=NOW)
+    validate(message)
+    assert "ingest pipelines" not in all_text(message)
+    if n > blocks.DETAILED_TARGETS:
+        assert f"… and {n - blocks.DETAILED_TARGETS:,} more:*" in all_text(message)
+
+
+def test_start_wording_after_the_click() -> None:
+    action = start_action(actor_id="U123")
+    progress = blocks.progress(action)
+    validate(progress)
+    assert progress["text"] == "Starting elser-prod on prod…"
+    done = start_action(
+        state=ActionState.SUCCEEDED,
+        actor_id="U123",
+        outcomes=(StopOutcome("elser-prod", True, "started", None, 12.0),),
+    )
+    preview = blocks.final_preview(done)
+    validate(preview)
+    assert preview["text"] == "Start elser-prod on prod: started"
+    result = blocks.result(done, now=NOW)
+    validate(result)
+    assert result["text"] == "<@U123> started elser-prod on prod: started"
+    assert "✅ `elser-prod` started" in all_text(result)
+    assert "*Options*" not in all_text(result)
+    assert blocks.button_labels(result) == []  # no restart of a start
+    failed = start_action(
+        state=ActionState.FAILED,
+        outcomes=(StopOutcome("elser-prod", False, "not enough memory", 429),),
+    )
+    assert blocks.result(failed, now=NOW)["text"].startswith("<@U123> tried to start elser-prod")
+    assert "failed (0 of 1 started)" in blocks.final_preview(failed)["text"]
+    expired = blocks.already(start_action(state=ActionState.EXPIRED))
+    assert expired["text"] == "This start of elser-prod on prod expired: nothing was started."
+    assert blocks.not_requester(action, "U9")["text"].endswith("cancel this start.")
+    assert "◻️ `elser-prod` not started" in all_text(
+        blocks.result(start_action(state=ActionState.EXPIRED), now=NOW)
+    )
+
+
+def test_restart_result_names_the_stop_it_undoes() -> None:
+    action = start_action(
+        state=ActionState.SUCCEEDED,
+        source_action_id="act-0001",
+        outcomes=(StopOutcome("elser-prod", True, "started"),),
+    )
+    text = all_text(blocks.result(action, now=NOW))
+    assert "*Restart of*\naction `act-0001`" in text
+
+
+# --------------------------------------------------------------------------- note, approvals
+
+
+def test_note_is_shown_first_and_sanitised() -> None:
+    note = "⚠ *Changed since your preview:* `elser-prod` is now stopping (<@U42>) <!here> & co"
+    message = blocks.proposal(make_action(), now=NOW, note=note)
+    validate(message)
+    first = message["blocks"][0]
+    assert first["type"] == "section"
+    shown = first["text"]["text"]
+    assert shown.startswith("⚠ *Changed since your preview:* `elser-prod` is now stopping")
+    assert "<@U42>" in shown  # our own mention stays
+    assert "&lt;!here&gt; &amp; co" in shown  # anything else cannot ping
+    assert message["blocks"][1]["type"] == "header"
+    assert message["text"].startswith("⚠ *Changed since your preview:*")
+    assert blocks.proposal(make_action(), now=NOW, note="  ")["blocks"][0]["type"] == "header"
+    validate(blocks.proposal(make_action(), now=NOW, note="x " * 5000))
+
+
+def approvals(n: int) -> tuple[Approval, ...]:
+    return tuple(Approval(f"U{i:03d}", f"user{i}", NOW + 30 + i) for i in range(n))
+
+
+def test_proposal_says_how_many_approvals_it_needs() -> None:
+    action = make_action(
+        required_approvals=2, approver_roles=("ml-admin", "sre"), approvals=approvals(1)
+    )
+    message = blocks.proposal(action, now=NOW)
+    validate(message)
+    text = all_text(message)
+    assert (
+        "*Needs 2 approvals* from roles `ml-admin`, `sre` (an approval card is in the channel)"
+        in text
+    )
+    assert "Approved so far: <@U000> · 1 more approval needed" in text
+    assert "Needs 1 more approval." in message["text"]
+    assert set(buttons(message)) == {blocks.CONFIRM_ACTION_ID, blocks.CANCEL_ACTION_ID}
+    none_yet = all_text(
+        blocks.proposal(make_action(required_approvals=1, approver_roles=("ml-admin",)), now=NOW)
+    )
+    assert "*Needs 1 approval* from role `ml-admin`" in none_yet
+    assert "Approved so far: none yet" in none_yet
+    anyone = all_text(blocks.proposal(make_action(required_approvals=1), now=NOW))
+    assert "from an approver" in anyone
+
+
+def test_proposal_once_approved_says_press_stop() -> None:
+    action = make_action(required_approvals=2, approver_roles=("sre",), approvals=approvals(2))
+    message = blocks.proposal(action, now=NOW)
+    validate(message)
+    text = all_text(message)
+    assert "✅ *approved* by <@U000>, <@U001>; press Stop to run it." in text
+    assert "Needs" not in message["text"]
+
+
+def test_proposal_without_approvals_has_no_approval_line() -> None:
+    assert "approval" not in all_text(blocks.proposal(make_action(), now=NOW))
+
+
+def test_proposal_with_many_approvers_and_roles_stays_within_limits() -> None:
+    action = make_action(
+        many(300),
+        required_approvals=500,
+        approver_roles=tuple(f"role-{i}" for i in range(200)),
+        approvals=approvals(400),
+    )
+    message = blocks.proposal(action, now=NOW, note="note")
+    validate(message)
+    assert "… +" in all_text(message)
+
+
+# --------------------------------------------------------------------------- approval card
+
+
+def card_action(**changes: Any) -> PendingAction:
+    defaults: dict[str, Any] = {
+        "required_approvals": 2,
+        "approver_roles": ("ml-admin",),
+        "approvals": approvals(1),
+        "spec": StopSpec("elser-prod", force=True, reason="runaway memory"),
+    }
+    targets = changes.pop("targets", (dep(pipelines=("ingest-a",)),))
+    return make_action(targets, **{**defaults, **changes})
+
+
+def test_approval_card_says_who_what_where_why_and_when() -> None:
+    message = blocks.approval_card(card_action(), now=NOW)
+    validate(message)
+    text = all_text(message)
+    for needle in (
+        "🔐 <@U123> asks to stop `elser-prod` on `prod`",
+        "*Deployment:* `elser-prod`",
+        "`elser-prod` (`ingest-a`)",
+        "`--force`: stops even if ingest pipelines use it",
+        "*Reason:* runaway memory",
+        "*Approvals:* <@U000> (<!date^1700000030^{time}|22:13 UTC>)",
+        "*1 more approval needed* from role `ml-admin`",
+        "Expires at <!date^1700000600^{time}|22:23 UTC> (in 10 min)",
+        "action `act-1234`",
+    ):
+        assert needle in text, needle
+    assert message["text"] == (
+        "<@U123> asks for approval to stop elser-prod on prod (--force): 1 more approval needed"
+    )
+
+
+def test_approval_card_buttons() -> None:
+    message = blocks.approval_card(card_action(), now=NOW)
+    assert blocks.button_labels(message) == [
+        ("Approve", blocks.APPROVE_ACTION_ID, "act-1234"),
+        ("Reject", blocks.REJECT_ACTION_ID, "act-1234"),
+    ]
+    found = buttons(message)
+    approve, reject = found[blocks.APPROVE_ACTION_ID], found[blocks.REJECT_ACTION_ID]
+    assert approve["style"] == "primary" and "confirm" not in approve
+    assert reject["style"] == "danger"
+    assert reject["confirm"]["title"]["text"] == "Reject this stop?"
+    assert reject["confirm"]["confirm"]["text"] == "Reject"
+    assert blocks.to_text(message).splitlines()[-1] == "[Approve]  [Reject]"
+
+
+def test_approval_card_asks_to_confirm_the_last_approval_of_an_auto_run() -> None:
+    last = buttons(blocks.approval_card(card_action(auto_run=True), now=NOW))
+    dialog = last[blocks.APPROVE_ACTION_ID]["confirm"]
+    assert dialog["title"]["text"] == "Approve this stop?"
+    assert "right away" in dialog["text"]["text"]
+    not_last = card_action(auto_run=True, approvals=())
+    assert (
+        "confirm" not in buttons(blocks.approval_card(not_last, now=NOW))[blocks.APPROVE_ACTION_ID]
+    )
+
+
+def test_approval_card_once_approved_waits_for_the_requester() -> None:
+    message = blocks.approval_card(card_action(approvals=approvals(2)), now=NOW)
+    validate(message)
+    assert blocks.button_labels(message) == []
+    assert "approved* — waiting for <@U123> to press Stop" in all_text(message)
+    assert "<@U001> (<!date^1700000031^{time}|22:13 UTC>)" in all_text(message)
+    auto = blocks.approval_card(card_action(approvals=approvals(2), auto_run=True), now=NOW)
+    assert blocks.button_labels(auto) == []
+    assert "stopping it now" in all_text(auto)
+
+
+@pytest.mark.parametrize(
+    ("state", "phrase"),
+    [
+        (ActionState.EXECUTING, "*running* — stopping since <!date^1700000100^{time}|22:15 UTC>"),
+        (ActionState.SUCCEEDED, "*stopped*"),
+        (ActionState.FAILED, "*failed (0 of 1 stopped)*"),
+        (ActionState.REJECTED, "*rejected by <@U777>: nothing was stopped*"),
+        (ActionState.EXPIRED, "*expired: nothing was stopped*"),
+        (ActionState.CANCELLED, "*cancelled by <@U777>*"),
+        (ActionState.UNKNOWN, "*outcome unknown (the bot restarted while stopping)*"),
+    ],
+)
+def test_approval_card_final_states(state: ActionState, phrase: str) -> None:
+    outcomes = (StopOutcome("elser-prod", False, "x", 500),) if state is ActionState.FAILED else ()
+    action = card_action(state=state, actor_id="U777", started_at=NOW + 100, outcomes=outcomes)
+    message = blocks.approval_card(action, now=NOW)
+    validate(message)
+    assert phrase in all_text(message)
+    assert blocks.button_labels(message) == []
+    assert "Expires" not in all_text(message)
+
+
+def test_executing_card_without_started_at_uses_created_at() -> None:
+    message = blocks.approval_card(card_action(state=ActionState.EXECUTING), now=NOW)
+    assert "since <!date^1700000000^{time}|22:13 UTC>" in all_text(message)
+
+
+def test_approval_card_for_a_start() -> None:
+    action = start_action(required_approvals=1, source_action_id="act-0001")
+    message = blocks.approval_card(action, now=NOW)
+    validate(message)
+    text = all_text(message)
+    assert "asks to start `elser-prod` on `prod`" in text
+    assert "queue capacity 1,024" in text
+    assert "previous settings" in text
+    assert "ingest" not in text and "Options" not in text
+    assert buttons(message)[blocks.REJECT_ACTION_ID]["confirm"]["title"]["text"] == (
+        "Reject this start?"
+    )
+
+
+def test_approval_card_escapes_user_text() -> None:
+    reason = "<!channel> <https://evil.example|x> & <@U1>"
+    action = card_action(spec=StopSpec("elser-prod", reason=reason), cluster="<!here>")
+    message = blocks.approval_card(action, now=NOW)
+    validate(message)
+    assert "&lt;!channel&gt;" in all_text(message)
+    assert "&lt;!here&gt;" in message["text"]
+
+
+@pytest.mark.parametrize("n", [1, 49, 200, 1000])
+def test_approval_card_limits(n: int) -> None:
+    action = card_action(
+        targets=many(n),
+        spec=StopSpec("search-*", reason="because " * 600),
+        required_approvals=n + 1,
+        approver_roles=tuple(f"role-{i}" for i in range(n)),
+        approvals=approvals(n),
+    )
+    for state in (ActionState.PROPOSED, ActionState.FAILED):
+        message = blocks.approval_card(dataclasses.replace(action, state=state), now=NOW)
+        validate(message)
+    start = start_action(many(n), required_approvals=2, approvals=approvals(n))
+    validate(blocks.approval_card(start, now=NOW))
+
+
+# --------------------------------------------------------------------------- approval replies
+
+
+def test_needs_approval() -> None:
+    message = blocks.needs_approval(card_action())
+    validate(message)
+    assert message["text"] == (
+        "This stop needs 1 more approval from role `ml-admin` before it can run."
+    )
+    assert "approved so far: <@U000>" in all_text(message)
+    two = blocks.needs_approval(card_action(approvals=(), approver_roles=("a", "b")))
+    assert "needs 2 more approvals from roles `a`, `b`" in two["text"]
+
+
+def test_approval_recorded() -> None:
+    pending = blocks.approval_recorded(card_action(), "U000")
+    validate(pending)
+    assert pending["text"] == (
+        "<@U000> approved your stop of elser-prod on prod; "
+        "1 more approval needed from role `ml-admin`."
+    )
+    approved = blocks.approval_recorded(card_action(approvals=approvals(2)), "U001")
+    assert approved["text"].endswith("; press Stop in your preview to run it.")
+    assert "<@U001> approved your stop of `elser-prod` on `prod`" in all_text(approved)
+    auto = blocks.approval_recorded(card_action(approvals=approvals(2), auto_run=True), "U001")
+    assert auto["text"].endswith("; running it now.")
+    start = blocks.approval_recorded(
+        start_action(required_approvals=1, approvals=approvals(1)), "U9"
+    )
+    assert "approved your start of elser-prod" in start["text"]
+    assert "press Start in your preview" in start["text"]
+
+
+def test_self_approval() -> None:
+    message = blocks.self_approval(card_action())
+    validate(message)
+    assert message["text"] == "You asked for this stop; someone else has to approve it."
+
+
+# --------------------------------------------------------------------------- locks, freeze
+
+
+def test_locked_by_a_pending_stop() -> None:
+    holder = make_action((dep("a"), dep("b"), dep("c")), id="act-9")
+    message = blocks.locked(holder, ["b", "x", "c"], now=NOW + 60)
+    validate(message)
+    text = all_text(message)
+    assert (
+        "`b`, `c` already have a stop pending by <@U123> since "
+        "<!date^1700000000^{time}|22:13 UTC> (expires <!date^1700000600^{time}|22:23 UTC>, "
+        "in 9 min); try again when it ends or expires." in text
+    )
+    assert "`x`" not in text
+    assert "action `act-9`" in text
+    assert message["text"] == (
+        "b, c already have a stop pending by <@U123> since 22:13 UTC "
+        "(expires 22:23 UTC); try again when it ends or expires."
+    )
+    one = blocks.locked(holder, ["a"], now=NOW)
+    assert one["text"].startswith("a already has a stop pending")
+
+
+def test_locked_by_a_running_action() -> None:
+    holder = make_action(state=ActionState.EXECUTING, started_at=NOW + 120)
+    message = blocks.locked(holder, ["elser-prod"], now=NOW + 130)
+    validate(message)
+    assert "running since <!date^1700000120^{time}|22:15 UTC>; try again when it ends." in (
+        all_text(message)
+    )
+    assert "expires" not in message["text"]
+    no_start = blocks.locked(make_action(state=ActionState.EXECUTING), ["elser-prod"], now=NOW)
+    assert "running since 22:13 UTC" in no_start["text"]
+    start = blocks.locked(start_action(), ["elser-prod"], now=NOW)
+    assert "already has a start pending" in start["text"]
+
+
+def test_locked_with_many_conflicts_stays_within_limits() -> None:
+    holder = make_action(many(1000))
+    message = blocks.locked(holder, [d.deployment_id for d in many(1000)], now=NOW)
+    validate(message)
+    assert "… +" in all_text(message)
+
+
+def test_frozen_by_a_person() -> None:
+    message = blocks.frozen("U42", NOW, "incident <INC-7> & more")
+    validate(message)
+    text = all_text(message)
+    assert text.startswith("🧊 ML stops and starts are frozen by <@U42> since ")
+    assert "<!date^1700000000^{date_short_pretty} {time}|2023-11-14 22:13 UTC>" in text
+    assert "(incident &lt;INC-7&gt; &amp; more)" in text
+    assert "An admin can `/ml-stop unfreeze`." in text
+    assert message["text"] == (
+        "ML stops and starts are frozen by <@U42> since 2023-11-14 22:13 UTC "
+        "(incident &lt;INC-7&gt; &amp; more). An admin can `/ml-stop unfreeze`."
+    )
+    assert "Nov" not in blocks.to_text(message) and "2023-11-14 22:13 UTC" in blocks.to_text(
+        message
+    )
+
+
+def test_frozen_by_the_config_file() -> None:
+    message = blocks.frozen(None, None, None)
+    validate(message)
+    assert "frozen by the config file (`freeze: true`)." in message["text"]
+    assert "since" not in message["text"] and "()" not in message["text"]
+
+
+def test_freeze_notice() -> None:
+    froze = blocks.freeze_notice(True, "U42", "INC-7 <!channel>", now=NOW)
+    validate(froze)
+    assert froze["text"] == "🧊 <@U42> froze ML stops and starts: INC-7 &lt;!channel&gt;"
+    thawed = blocks.freeze_notice(False, "U42", None, now=NOW)
+    validate(thawed)
+    assert thawed["text"] == "✅ <@U42> unfroze ML stops and starts"
+    validate(blocks.freeze_notice(True, "U42", "x" * 5000, now=NOW))
+
+
+# --------------------------------------------------------------------------- unknown, rejected
+
+
+def test_unknown_outcome() -> None:
+    action = make_action((dep("a"), dep("b")), state=ActionState.UNKNOWN)
+    message = blocks.unknown_outcome(action)
+    validate(message)
+    assert message["text"] == (
+        "The bot restarted while stopping 2 deployments on prod; the outcome is unknown. "
+        "Check `/ml-deployments a,b --cluster prod`."
+    )
+    assert blocks.button_labels(message) == []
+    start = blocks.unknown_outcome(start_action(state=ActionState.UNKNOWN))
+    assert start["text"].startswith("The bot restarted while starting elser-prod on prod")
+    huge = make_action(many(1000), state=ActionState.UNKNOWN, spec=StopSpec("search-*"))
+    validate(blocks.unknown_outcome(huge))
+    assert "`/ml-deployments search-* --cluster prod`" in blocks.unknown_outcome(huge)["text"]
+
+
+@pytest.mark.parametrize(
+    ("state", "final", "already"),
+    [
+        (
+            ActionState.UNKNOWN,
+            "outcome unknown (the bot restarted while stopping)",
+            "has an unknown outcome",
+        ),
+        (ActionState.REJECTED, "rejected by <@U8>: nothing was stopped", "was rejected by <@U8>"),
+    ],
+)
+def test_unknown_and_rejected_in_every_message(
+    state: ActionState, final: str, already: str
+) -> None:
+    action = make_action(state=state, actor_id="U8")
+    for message in (blocks.final_preview(action), blocks.result(action, now=NOW)):
+        validate(message)
+        assert final in message["text"]
+        assert blocks.button_labels(message) == []
+    message = blocks.already(action)
+    validate(message)
+    assert already in message["text"]
+
+
+def test_proposed_but_unapproved_state_phrase() -> None:
+    message = blocks.already(card_action())
+    assert message["text"] == (
+        "This stop of elser-prod on prod is still waiting for 1 more approval."
+    )
+
+
+# --------------------------------------------------------------------------- outcomes, restart
+
+
+def test_outcome_lines_render_the_message_and_verification() -> None:
+    targets = (dep("ok"), dep("plain"), dep("slow"), dep("bad"))
+    outcomes = (
+        StopOutcome("ok", True, "stopped (verified)", None, 2.0, True),
+        StopOutcome("plain", True, "stopped", None, 1.0, None),
+        StopOutcome(
+            "slow",
+            True,
+            "stop answered but the deployment is still stopping after 30 s",
+            None,
+            30.0,
+            False,
+        ),
+        StopOutcome("bad", False, "conflict <x>", 409),
+    )
+    action = make_action(targets, state=ActionState.FAILED, outcomes=outcomes)
+    message = blocks.result(action, now=NOW)
+    validate(message)
+    lines = [ln for t in mrkdwn_texts(message) for ln in t.splitlines() if ln[:1] in "✅⚠❌"]
+    assert lines[1:] == [
+        "❌ `bad`: conflict &lt;x&gt; (409)",
+        "⚠️ `slow`: stop answered but the deployment is still stopping after 30 s",
+        "✅ `ok` stopped (verified)",
+        "✅ `plain` stopped",
+    ]
+    assert "failed (3 of 4 stopped)" in message["text"]
+    unverified = make_action((dep("slow"),), state=ActionState.SUCCEEDED, outcomes=(outcomes[2],))
+    assert blocks.final_preview(unverified)["text"].endswith(": stopped (1 not verified)")
+
+
+def test_outcome_tally_counts_unverified_separately() -> None:
+    targets = many(100)
+    outcomes = tuple(
+        StopOutcome(d.deployment_id, True, "stopped", None, 1.0, i % 2 == 0)
+        for i, d in enumerate(targets)
+    )
+    action = make_action(targets, state=ActionState.SUCCEEDED, outcomes=outcomes)
+    message = blocks.result(action, now=NOW)
+    validate(message)
+    assert "*… and 60 more (" in all_text(message)
+    assert "not verified" in all_text(message)
+
+
+def test_restart_button_after_a_stop_that_stopped_something() -> None:
+    message = blocks.result(finished(5, failed=2), now=NOW)
+    validate(message)
+    restart = buttons(message)[blocks.RESTART_ACTION_ID]
+    assert restart["value"] == "act-1234"
+    assert restart["text"]["text"] == "Restart with previous settings"
+    assert "confirm" not in restart and "style" not in restart
+    assert message["blocks"][-1]["type"] == "actions"
+    assert blocks.to_text(message).splitlines()[-1] == "[Restart with previous settings]"
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        finished(3, failed=3),  # nothing stopped
+        make_action(state=ActionState.EXPIRED),  # never ran
+        make_action(state=ActionState.UNKNOWN),
+        start_action(
+            state=ActionState.SUCCEEDED, outcomes=(StopOutcome("elser-prod", True, "started"),)
+        ),
+    ],
+)
+def test_no_restart_button(action: PendingAction) -> None:
+    assert blocks.RESTART_ACTION_ID not in buttons(blocks.result(action, now=NOW))
+
+
+@pytest.mark.parametrize("n", [49, 200, 1000])
+def test_result_with_restart_button_respects_limits(n: int) -> None:
+    message = blocks.result(finished(n, failed=n // 3, approvals=approvals(300)), now=NOW)
+    validate(message)
+    assert message["blocks"][-1]["elements"][0]["action_id"] == blocks.RESTART_ACTION_ID
+
+
+# --------------------------------------------------------------------------- every new message
+
+
+def every_message() -> list[Message]:
+    card = card_action()
+    return [
+        blocks.proposal(card, now=NOW, note="note"),
+        blocks.proposal(start_action(), now=NOW),
+        blocks.approval_card(card, now=NOW),
+        blocks.approval_card(card_action(approvals=approvals(2)), now=NOW),
+        blocks.needs_approval(card),
+        blocks.approval_recorded(card, "U9"),
+        blocks.self_approval(card),
+        blocks.locked(card, ["elser-prod"], now=NOW),
+        blocks.frozen("U1", NOW, "r"),
+        blocks.frozen(None, None, None),
+        blocks.freeze_notice(True, "U1", "r", now=NOW),
+        blocks.unknown_outcome(card),
+        blocks.result(finished(3, failed=1), now=NOW),
+    ]
+
+
+def test_every_new_message_renders_and_has_unique_labels() -> None:
+    for message in every_message():
+        validate(message)
+        rendered = blocks.to_text(message)
+        assert rendered.strip()
+        assert "<@" not in rendered and "<!" not in rendered
+        labels = [label for label, _, _ in blocks.button_labels(message)]
+        assert len(labels) == len(set(labels)), labels
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    ids=st.lists(ES_ID, min_size=1, max_size=60, unique=True),
+    reason=st.one_of(st.none(), st.text(max_size=3000)),
+    roles=st.lists(st.text(min_size=1, max_size=80), max_size=20),
+    approvers=st.lists(st.from_regex(r"U[A-Z0-9]{1,20}", fullmatch=True), max_size=60),
+    required=st.integers(min_value=1, max_value=100),
+    kind=st.sampled_from(["stop", "start"]),
+    state=st.sampled_from(list(ActionState)),
+    auto_run=st.booleans(),
+)
+def test_approval_card_never_exceeds_a_limit(
+    ids: list[str],
+    reason: str | None,
+    roles: list[str],
+    approvers: list[str],
+    required: int,
+    kind: str,
+    state: ActionState,
+    auto_run: bool,
+) -> None:
+    action = make_action(
+        tuple(dep(i, pipelines=(i,)) for i in ids),
+        kind=kind,
+        state=state,
+        auto_run=auto_run,
+        spec=StopSpec(",".join(ids), reason=reason),
+        required_approvals=required,
+        approver_roles=tuple(roles),
+        approvals=tuple(Approval(u, u, NOW + n) for n, u in enumerate(approvers)),
+        actor_id="U1",
+    )
+    for message in (
+        blocks.approval_card(action, now=NOW),
+        blocks.proposal(action, now=NOW),
+        blocks.needs_approval(action),
+        blocks.approval_recorded(action, "U2"),
+        blocks.final_preview(action),
+        blocks.result(action, now=NOW),
+        blocks.already(action),
+    ):
+        validate(message)
+    has_buttons = bool(blocks.button_labels(blocks.approval_card(action, now=NOW)))
+    assert has_buttons == (state is ActionState.PROPOSED and len(approvers) < required)

@@ -1,0 +1,78 @@
+"""Use-case outcomes → Block Kit messages (pure; shared by the Slack adapter and the shell)."""
+
+from __future__ import annotations
+
+from bot import blocks
+from bot.actions import (
+    Already,
+    Approved,
+    Changed,
+    Denied,
+    Ended,
+    Failed,
+    FreezeChanged,
+    Frozen,
+    Listing,
+    Locked,
+    NeedsApproval,
+    NothingMatched,
+    NotRequester,
+    Proposed,
+    SelfApproval,
+    Unknown,
+)
+from bot.blocks import Message
+
+
+def outcome_message(outcome: object, command_text: str, now: float) -> Message:
+    """The message for any result of proposing, listing or freezing."""
+    if isinstance(outcome, Proposed):
+        return blocks.proposal(outcome.action, now=now)
+    if isinstance(outcome, Denied):
+        return blocks.denied(outcome.decision, command_text)
+    if isinstance(outcome, NothingMatched):
+        return blocks.nothing_matched(
+            outcome.expression, outcome.cluster, outcome.unmatched, outcome.hints
+        )
+    if isinstance(outcome, Failed):
+        return blocks.error(outcome.message)
+    if isinstance(outcome, Listing):
+        return blocks.deployments_table(outcome.cluster, outcome.pattern, outcome.deployments)
+    if isinstance(outcome, Locked):
+        return blocks.locked(outcome.holder, outcome.deployment_ids, now=now)
+    if isinstance(outcome, Frozen):
+        return blocks.frozen(outcome.by, outcome.since, outcome.reason)
+    if isinstance(outcome, FreezeChanged):
+        return blocks.freeze_notice(outcome.freeze, outcome.by, outcome.reason, now=now)
+    if isinstance(outcome, Unknown):
+        return unknown_action(outcome.action_id)
+    raise TypeError(f"unexpected outcome {outcome!r}")
+
+
+def click_message(outcome: object, now: float) -> Message:
+    """The message for a click that did not start anything."""
+    if isinstance(outcome, NotRequester):
+        return blocks.not_requester(outcome.action, outcome.clicker_id)
+    if isinstance(outcome, Already):
+        return blocks.already(outcome.action)
+    if isinstance(outcome, Ended):
+        return blocks.final_preview(outcome.action)
+    if isinstance(outcome, Denied):
+        return blocks.denied(outcome.decision, "this action")
+    if isinstance(outcome, NeedsApproval):
+        return blocks.needs_approval(outcome.action)
+    if isinstance(outcome, Changed):
+        note = f"⚠ *Changed since your preview:* {outcome.note}. Check it and confirm again."
+        return blocks.proposal(outcome.action, now=now, note=note)
+    if isinstance(outcome, SelfApproval):
+        return blocks.self_approval(outcome.action)
+    if isinstance(outcome, Approved):
+        return blocks.approval_recorded(outcome.action, outcome.approver_id)
+    return outcome_message(outcome, "this action", now)
+
+
+def unknown_action(action_id: str) -> Message:
+    """A button whose action the bot does not know (any more)."""
+    return blocks.error(
+        f"this prompt (`{action_id}`) is not known to the bot any more; run the command again"
+    )
