@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.audit import AuditEvent, AuditLog
-from bot.commands import FreezeRequest, ListRequest, StartRequest, StopRequest
+from bot.commands import AuditRequest, FreezeRequest, ListRequest, StartRequest, StopRequest
 from bot.elastic import CallContext, ClusterGateway, Clusters, ElasticError
 from bot.model import (
     ActionState,
@@ -54,6 +54,8 @@ class Who:
     user_name: str
     team_id: str
     channel_id: str
+    channel_name: str = ""
+    incident_id: str | None = None  # set in an incident channel (see bot.incidents)
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,15 @@ class Listing:
     pattern: str | None
     deployments: tuple[Deployment, ...]
     hidden: int = 0
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """The bot's actions in a channel or an incident, for `/ml-audit`."""
+
+    actions: tuple[PendingAction, ...]
+    scope: str
+    markdown: bool
 
 
 @dataclass(frozen=True)
@@ -211,8 +222,9 @@ def new_action_id() -> str:
 
 
 def opaque_id(who: Who, action_id: str) -> str:
-    """X-Opaque-Id so the cluster's own logs name the Slack user."""
-    return f"ml-chatops/{who.team_id}/{who.user_id}/{action_id}"
+    """X-Opaque-Id so the cluster's own logs name the Slack user (and the incident)."""
+    base = f"ml-chatops/{who.team_id}/{who.user_id}/{action_id}"
+    return f"{base}/{who.incident_id}" if who.incident_id else base
 
 
 def lock_keys(cluster: str, deployment_ids: Sequence[str]) -> list[str]:
@@ -301,7 +313,7 @@ class Service:
                 cluster=fields.pop("cluster", None),
                 action_id=fields.pop("action_id", None),
                 deployments=tuple(fields.pop("deployments", ())),
-                extra=fields,
+                extra={**fields, "incident_id": who.incident_id} if who.incident_id else fields,
             )
         )
 
@@ -379,13 +391,19 @@ class Service:
             required_approvals=rule.required if rule else 0,
             approver_roles=tuple(rule.approvers) if rule else (),
             auto_run=rule.auto_run if rule else False,
+            incident_id=who.incident_id,
             **extra,
         )
 
     # ------------------------------------------------------------------ proposing
 
-    async def propose(self, request: StopRequest, who: Who) -> ProposeResult:
-        """Authorize, resolve and save a stop for confirmation."""
+    async def propose(
+        self, request: StopRequest, who: Who, *, execution_id: str | None = None
+    ) -> ProposeResult:
+        """Authorize, resolve and save a stop for confirmation.
+
+        `execution_id` is the Workflow Builder step's function execution that asked.
+        """
         if frozen := await self.frozen():
             return frozen
         gateway = self._gateway(request.cluster)
@@ -433,10 +451,19 @@ class Service:
             force=request.force,
             finish_pending_work=request.finish_pending_work,
             allow_no_match=request.allow_no_match,
-            reason=request.reason,
+            reason=request.reason or who.incident_id,  # in an incident, the incident is why
         )
         rule = approvals_required(role_map, "stop", cluster, ids)
-        action = self._new_action(who, action_id, cluster, spec, resolution, decision, rule)
+        action = self._new_action(
+            who,
+            action_id,
+            cluster,
+            spec,
+            resolution,
+            decision,
+            rule,
+            function_execution_id=execution_id,
+        )
         return await self._save(action, who, ids)
 
     async def propose_start(self, request: StartRequest, who: Who) -> ProposeResult:
@@ -502,7 +529,7 @@ class Service:
         if running.deployments:
             listed = ", ".join(f"`{d.deployment_id}` ({d.state})" for d in running.deployments)
             return Failed(f"already deployed on `{cluster}`: {listed}; nothing to start")
-        spec = StopSpec(expression=",".join(ids), reason=reason)
+        spec = StopSpec(expression=",".join(ids), reason=reason or who.incident_id)
         rule = approvals_required(role_map, "start", cluster, ids)
         resolution = Resolution(tuple(targets))
         action = self._new_action(
@@ -525,6 +552,14 @@ class Service:
     async def attach_card(self, action_id: str, ref: MessageRef) -> None:
         """Remember where the approval card is, so it can be updated."""
         await self.store.update(action_id, approval_card=ref)
+
+    async def attach_result(self, action_id: str, ref: MessageRef) -> None:
+        """Remember the channel message that reports the outcome (follow-ups thread on it)."""
+        await self.store.update(action_id, result_ref=ref)
+
+    async def get(self, action_id: str) -> PendingAction | None:
+        """An action by id."""
+        return await self.store.get(action_id)
 
     # ------------------------------------------------------------------ approvals
 
@@ -853,6 +888,24 @@ class Service:
             who, "freeze" if request.freeze else "unfreeze", "success", reason=request.reason
         )
         return FreezeChanged(request.freeze, who.user_id, request.reason)
+
+    async def timeline(self, request: AuditRequest, who: Who) -> Denied | Timeline:
+        """`/ml-audit`: the actions of this channel, or of one incident, since a moment."""
+        caller = await self.caller(who)
+        decision = authorize(self.role_map(), caller, "status", self.clusters.default, None)
+        if not decision.allowed:
+            return Denied(decision)
+        found = await self.store.history(self.clock() - request.since_seconds)
+        if request.incident:
+            chosen = [a for a in found if a.incident_id == request.incident]
+            scope = f"for incident {request.incident}"
+        else:
+            chosen = [a for a in found if a.channel_id == who.channel_id]
+            scope = "in this channel"
+        hours = request.since_seconds / 3600
+        scope += f" in the last {hours:g} h" if hours < 48 else f" in the last {hours / 24:g} days"
+        await self._audit(who, "timeline", "success", count=len(chosen))
+        return Timeline(tuple(chosen), scope, request.markdown)
 
     async def list_deployments(self, request: ListRequest, who: Who) -> Denied | Failed | Listing:
         """The deployments the caller may see, with their state."""

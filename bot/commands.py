@@ -54,6 +54,7 @@ __all__ = [
     "MAX_ID_LENGTH",
     "MAX_REASON_LENGTH",
     "USAGE_LINES",
+    "AuditRequest",
     "FreezeRequest",
     "HelpRequest",
     "ListRequest",
@@ -71,7 +72,12 @@ __all__ = [
 STOP = "/ml-stop"
 DEPLOYMENTS = "/ml-deployments"
 START = "/ml-start"
-COMMANDS: tuple[str, ...] = (STOP, DEPLOYMENTS, START)
+AUDIT = "/ml-audit"
+COMMANDS: tuple[str, ...] = (STOP, DEPLOYMENTS, START, AUDIT)
+DEFAULT_AUDIT_SINCE = 24 * 3600
+MAX_AUDIT_SINCE = 90 * 24 * 3600
+_DURATION_RE = re.compile(r"(\d+)([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_ALLOCATIONS = 1000  # a guard against typos; clusters cap far lower in practice
 MAX_THREADS = 32
 
@@ -88,6 +94,7 @@ USAGE_LINES: dict[str, str] = {
         "/ml-start <model_id> [--deployment-id ID] [--allocations N] [--threads N] "
         "[--priority normal|low] [--cluster NAME] [--reason TEXT]"
     ),
+    AUDIT: "/ml-audit [--incident ID] [--since 2h] [--format text|markdown]",
 }
 
 
@@ -191,6 +198,15 @@ class StartRequest:
 
 
 @dataclass(frozen=True)
+class AuditRequest:
+    """``/ml-audit``: the bot's actions in this channel (or an incident), newest last."""
+
+    incident: str | None = None
+    since_seconds: int = DEFAULT_AUDIT_SINCE
+    markdown: bool = False
+
+
+@dataclass(frozen=True)
 class FreezeRequest:
     """``/ml-stop freeze`` / ``/ml-stop unfreeze``: the kill switch."""
 
@@ -210,7 +226,15 @@ class UsageError:
     usage: str
 
 
-Request = StopRequest | ListRequest | StartRequest | FreezeRequest | HelpRequest | UsageError
+Request = (
+    StopRequest
+    | ListRequest
+    | StartRequest
+    | FreezeRequest
+    | AuditRequest
+    | HelpRequest
+    | UsageError
+)
 
 
 # --------------------------------------------------------------------------- validation
@@ -444,6 +468,7 @@ _BOOL_FLAGS: dict[str, dict[str, str]] = {
     },
     DEPLOYMENTS: {},
     START: {},
+    AUDIT: {},
 }
 _VALUE_FLAGS: dict[str, tuple[str, ...]] = {
     STOP: ("--cluster", "--reason"),
@@ -456,6 +481,7 @@ _VALUE_FLAGS: dict[str, tuple[str, ...]] = {
         "--cluster",
         "--reason",
     ),
+    AUDIT: ("--incident", "--since", "--format"),
 }
 _HELP_FLAGS = ("-h", "--help")
 _SHORT_ALIASES = {
@@ -739,6 +765,45 @@ def _start_rules(allocations: int | None, threads: int | None, priority: str | N
     return None
 
 
+def parse_audit(text: str) -> AuditRequest | HelpRequest | UsageError:
+    """Parse the text after ``/ml-audit``. Never raises."""
+    try:
+        return _parse_audit(text if isinstance(text, str) else "")
+    except Exception as exc:  # pragma: no cover - defensive
+        return _error(AUDIT, f"could not read the command ({type(exc).__name__})")
+
+
+def _parse_audit(text: str) -> AuditRequest | HelpRequest | UsageError:
+    if not text.strip():
+        return AuditRequest()
+    parsed = _scan(AUDIT, text)
+    if isinstance(parsed, HelpRequest):
+        return parsed
+    if isinstance(parsed, str):
+        return _error(AUDIT, parsed)
+    if parsed.positionals:
+        word = _show(parsed.positionals[0][0])
+        return _error(AUDIT, f"unexpected {word}; `/ml-audit` takes only flags")
+    since = DEFAULT_AUDIT_SINCE
+    if "--since" in parsed.values:
+        raw = parsed.values["--since"]
+        found = _DURATION_RE.fullmatch(raw.strip().lower())
+        if found is None:
+            return _error(
+                AUDIT, f"`--since` takes a duration like `30m`, `2h` or `7d`, got {_show(raw)}"
+            )
+        since = int(found.group(1)) * _UNIT_SECONDS[found.group(2)]
+        if not 0 < since <= MAX_AUDIT_SINCE:
+            return _error(AUDIT, "`--since` must be more than 0 and at most `90d`")
+    fmt = parsed.values.get("--format", "text")
+    if fmt not in ("text", "markdown"):
+        return _error(AUDIT, f"`--format` is `text` or `markdown`, got {_show(fmt)}")
+    incident = parsed.values.get("--incident")
+    if incident is not None and len(incident) > 80:
+        return _error(AUDIT, "`--incident` takes an incident id of at most 80 characters")
+    return AuditRequest(incident=incident, since_seconds=since, markdown=fmt == "markdown")
+
+
 def parse_deployments(text: str) -> ListRequest | HelpRequest | UsageError:
     """Parse the text after ``/ml-deployments``. Never raises."""
     try:
@@ -779,6 +844,8 @@ def parse(command: str, text: str) -> Request:
         return parse_deployments(text)
     if name == START:
         return parse_start(text)
+    if name == AUDIT:
+        return parse_audit(text)
     known = ", ".join(f"`{c}`" for c in COMMANDS)
     return UsageError(
         command=command if isinstance(command, str) else "",
@@ -855,6 +922,18 @@ Examples:
 """
 
 
+_AUDIT_HELP = f"""\
+Usage: {USAGE_LINES[AUDIT]}
+
+What the bot did in this channel (or for an incident): time, who, what, flags, reason,
+approvals and outcome, oldest first, with links to the messages.
+
+--incident ID          an incident's actions, whatever channel they were asked in.
+--since DURATION       how far back: `30m`, `2h`, `7d` (default 24h, at most 90d).
+--format markdown      plain Markdown to paste into a postmortem.
+"""
+
+
 def usage(command: str) -> str:
     """Full help text for a command (both commands if it is unknown)."""
     name = command.strip().lower() if isinstance(command, str) else ""
@@ -866,4 +945,6 @@ def usage(command: str) -> str:
         return _DEPLOYMENTS_HELP
     if name == START:
         return _START_HELP
-    return _STOP_HELP + "\n" + _DEPLOYMENTS_HELP + "\n" + _START_HELP
+    if name == AUDIT:
+        return _AUDIT_HELP
+    return "\n".join((_STOP_HELP, _DEPLOYMENTS_HELP, _START_HELP, _AUDIT_HELP))

@@ -158,6 +158,9 @@ class PendingAction:
     auto_run: bool = False  # run as soon as enough approvals arrived
     source_action_id: str | None = None  # the stop a restart undoes
     started_at: float | None = None  # when execution began
+    incident_id: str | None = None  # from the incident channel it was asked in
+    function_execution_id: str | None = None  # set when a Workflow Builder step asked
+    result_ref: MessageRef | None = None  # the channel message that reports the outcome
 
     @property
     def approved(self) -> bool:
@@ -197,5 +200,6 @@ class PendingAction:
                 "approval_card": MessageRef(**data["approval_card"])
                 if data.get("approval_card")
                 else None,
+                "result_ref": MessageRef(**data["result_ref"]) if data.get("result_ref") else None,
             }
         )

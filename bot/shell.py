@@ -8,9 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from bot import blocks
-from bot.actions import Approved, Proposed, Service, Started, Who
+from bot.actions import Approved, Proposed, Service, Started, Timeline, Who
 from bot.blocks import Message
 from bot.commands import (
+    AuditRequest,
     FreezeRequest,
     HelpRequest,
     ListRequest,
@@ -80,6 +81,14 @@ class ShellSession:
             outcome = await service.freeze(request, who)
         elif isinstance(request, StartRequest):
             outcome = await service.propose_start(request, who)
+        elif isinstance(request, AuditRequest):
+            found = await service.timeline(request, who)
+            if isinstance(found, Timeline):
+                timeline = blocks.audit_timeline(
+                    found.actions, scope=found.scope, markdown=found.markdown
+                )
+                return self._show(timeline)
+            outcome = found
         else:
             outcome = await service.propose(request, who)
         messages = [outcome_message(outcome, f"{command} {text}", service.clock())]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -21,10 +22,12 @@ from bot.actions import (
     Proposed,
     Service,
     Started,
+    Timeline,
     Who,
 )
 from bot.blocks import Message
 from bot.commands import (
+    AuditRequest,
     FreezeRequest,
     HelpRequest,
     ListRequest,
@@ -33,12 +36,14 @@ from bot.commands import (
     UsageError,
     parse,
 )
+from bot.incidents import IncidentConfig, incident_id
 from bot.model import MessageRef, PendingAction
 from bot.render import click_message, outcome_message
+from bot.workflow import STEP_CALLBACK_ID, error_for, outputs_for, request_from_inputs
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("/ml-stop", "/ml-deployments", "/ml-start")
+COMMANDS = ("/ml-stop", "/ml-deployments", "/ml-start", "/ml-audit")
 ACTION_IDS = (
     blocks.CONFIRM_ACTION_ID,
     blocks.CANCEL_ACTION_ID,
@@ -48,7 +53,11 @@ ACTION_IDS = (
     blocks.REJECT_ACTION_ID,
     blocks.RESTART_ACTION_ID,
 )
+FUNCTIONS = (STEP_CALLBACK_ID,)
 CHANNEL_POST_ERRORS = {"not_in_channel", "channel_not_found", "is_archived"}
+
+# Replaces the message a button sat on (via response_url, or chat.update for channel messages).
+Replace = Callable[[Message], Awaitable[Any]]
 
 
 def who_from_command(command: dict[str, Any]) -> Who:
@@ -58,6 +67,7 @@ def who_from_command(command: dict[str, Any]) -> Who:
         user_name=command.get("user_name") or command["user_id"],
         team_id=command.get("team_id") or "",
         channel_id=command.get("channel_id") or "",
+        channel_name=command.get("channel_name") or "",
     )
 
 
@@ -72,7 +82,16 @@ def who_from_action(body: dict[str, Any]) -> Who:
         user_name=user.get("username") or user.get("name") or user["id"],
         team_id=team.get("id") or user.get("team_id") or "",
         channel_id=channel.get("id") or container.get("channel_id") or "",
+        channel_name=channel.get("name") or "",
     )
+
+
+def permalink(team_domain: str | None, ref: MessageRef | None) -> str | None:
+    """A link to a channel message (the form Slack's own "Copy link" gives)."""
+    if ref is None or not ref.channel_id or not ref.ts:
+        return None
+    host = f"https://{team_domain}.slack.com" if team_domain else "https://slack.com"
+    return f"{host}/archives/{ref.channel_id}/p{ref.ts.replace('.', '')}"
 
 
 async def _to_requester(action: PendingAction, message: Message) -> None:
@@ -91,15 +110,52 @@ async def _to_requester(action: PendingAction, message: Message) -> None:
         log.warning("could not notify the requester", extra={"action_id": action.id})
 
 
+def _replacer(body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient) -> Replace:
+    """How to replace the message a click came from."""
+    if body.get("response_url"):
+        return lambda m: respond(**m, replace_original=True)
+    container = body.get("container") or {}
+    channel, ts = str(container.get("channel_id", "")), str(container.get("message_ts", ""))
+    return lambda m: client.chat_update(channel=channel, ts=ts, **m)
+
+
+async def _tell(
+    body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, message: Message
+) -> None:
+    """A private answer to whoever clicked."""
+    if body.get("response_url"):
+        await respond(**message, response_type="ephemeral", replace_original=False)
+        return
+    who = who_from_action(body)
+    await client.chat_postEphemeral(channel=who.channel_id, user=who.user_id, **message)
+
+
 class SlackAdapter:
     """Listeners and the Slack I/O they need; the decisions are the Service's."""
 
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, incidents: IncidentConfig | None = None) -> None:
         self.service = service
+        self.incidents = incidents
 
     def now(self) -> float:
         """The service's clock."""
         return self.service.clock()
+
+    async def _in_incident(self, who: Who, client: AsyncWebClient) -> Who:
+        """Attach the incident id when the channel is an incident channel."""
+        if self.incidents is None:
+            return who
+        name, topic = who.channel_name, None
+        if self.incidents.id_from == "topic" or not name:
+            try:
+                info = await client.conversations_info(channel=who.channel_id)
+                channel = info.get("channel") or {}
+                name = name or channel.get("name") or ""
+                topic = (channel.get("topic") or {}).get("value")
+            except SlackApiError as exc:
+                log.warning("conversations.info failed", extra={"error": exc.response.get("error")})
+        found = incident_id(self.incidents, name, topic)
+        return replace(who, channel_name=name, incident_id=found)
 
     # ------------------------------------------------------------------ commands
 
@@ -125,7 +181,10 @@ class SlackAdapter:
         if isinstance(request, UsageError):
             await respond(**blocks.usage_error(request), response_type="ephemeral")
             return
-        who = who_from_command(command)
+        who = await self._in_incident(who_from_command(command), client)
+        if isinstance(request, AuditRequest):
+            await respond(**await self._timeline(request, who, command), response_type="ephemeral")
+            return
         if isinstance(request, ListRequest):
             outcome: object = await self.service.list_deployments(request, who)
         elif isinstance(request, FreezeRequest):
@@ -141,55 +200,114 @@ class SlackAdapter:
             return
         await respond(**message, response_type="ephemeral")
         if isinstance(outcome, Proposed):
-            await self._proposed(outcome.action, command.get("response_url"), client)
+            ref = MessageRef(
+                channel_id=who.channel_id, response_url=command.get("response_url"), ephemeral=True
+            )
+            await self._proposed(outcome.action, ref, client)
+
+    async def _timeline(self, request: AuditRequest, who: Who, command: dict[str, Any]) -> Message:
+        found = await self.service.timeline(request, who)
+        if not isinstance(found, Timeline):
+            return outcome_message(found, "/ml-audit", self.now())
+        domain = command.get("team_domain")
+        links = {a.id: permalink(domain, a.result_ref) for a in found.actions}
+        return blocks.audit_timeline(
+            found.actions,
+            scope=found.scope,
+            markdown=found.markdown,
+            links={k: v for k, v in links.items() if v},
+        )
 
     async def _proposed(
-        self, action: PendingAction, response_url: str | None, client: AsyncWebClient
+        self, action: PendingAction, ref: MessageRef, client: AsyncWebClient
     ) -> None:
-        ref = MessageRef(channel_id=action.channel_id, response_url=response_url, ephemeral=True)
         await self.service.attach_message(action.id, ref)
         if action.required_approvals:
             card = blocks.approval_card(action, now=self.now())
             posted = await client.chat_postMessage(channel=action.channel_id, **card)
-            await self.service.attach_card(
-                action.id,
-                MessageRef(channel_id=posted["channel"], ts=posted["ts"], ephemeral=False),
-            )
+            card_ref = MessageRef(channel_id=posted["channel"], ts=posted["ts"], ephemeral=False)
+            await self.service.attach_card(action.id, card_ref)
 
     # ------------------------------------------------------------------ preview buttons
 
     async def on_confirm(
         self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
     ) -> None:
-        """Run, exactly once, then replace the preview and post the result in the channel."""
+        """Run, exactly once, then replace the preview and report in the channel."""
         await ack()
         await _guarded(self._confirm(body, respond, client), respond)
 
     async def _confirm(
         self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
     ) -> None:
-        who = who_from_action(body)
+        who = await self._in_incident(who_from_action(body), client)
         outcome = await self.service.confirm(_button_value(body), who)
         if isinstance(outcome, Started):
-            await self._run(outcome.action, who, client, respond)
+            await self._run(outcome.action, who, client, _replacer(body, respond, client))
         else:
-            await self._answer_click(outcome, respond)
+            await self._answer_click(outcome, body, respond, client)
 
     async def _run(
-        self,
-        action: PendingAction,
-        who: Who,
-        client: AsyncWebClient,
-        preview: AsyncRespond | None,
+        self, action: PendingAction, who: Who, client: AsyncWebClient, preview: Replace | None
     ) -> None:
-        if preview is not None:
-            await preview(**blocks.progress(action), replace_original=True)
+        """Progress, execute, then the result: one channel line, follow-ups in its thread."""
+        shared = action.message
+        if not shared.ephemeral and shared.channel_id and shared.ts:
+            # A preview already in the channel (a workflow step) becomes the result line.
+            root: MessageRef | None = shared
+            await self.service.attach_result(action.id, shared)
+            await client.chat_update(
+                channel=shared.channel_id, ts=shared.ts, **blocks.progress(action)
+            )
+            preview = None
+        else:
+            if preview is not None:
+                await preview(blocks.progress(action))
+            root = await self._open_result(action, client)
         await self._update_card(action, client)
         final = await self.service.execute(action, who)
         if preview is not None:
-            await preview(**blocks.final_preview(final), replace_original=True)
+            await preview(blocks.final_preview(final))
         await self._update_card(final, client)
-        await self._post(final.channel_id, blocks.result(final, now=self.now()), client, preview)
+        message = blocks.result(final, now=self.now())
+        if root is not None and root.channel_id and root.ts:
+            await client.chat_update(channel=root.channel_id, ts=root.ts, **message)
+        else:
+            await self._post_privately(final, message)
+        await self._finish_step(final, client, root)
+
+    async def _open_result(
+        self, action: PendingAction, client: AsyncWebClient
+    ) -> MessageRef | None:
+        """Post the progress line the result will replace; a restart goes in its stop's thread."""
+        thread_ts = None
+        if action.source_action_id:
+            source = await self.service.get(action.source_action_id)
+            thread_ts = source.result_ref.ts if source and source.result_ref else None
+        try:
+            posted = await client.chat_postMessage(
+                channel=action.channel_id, thread_ts=thread_ts, **blocks.progress(action)
+            )
+        except SlackApiError as exc:
+            if str(exc.response.get("error")) not in CHANNEL_POST_ERRORS:
+                raise
+            return None
+        ref = MessageRef(channel_id=posted["channel"], ts=posted["ts"], ephemeral=False)
+        await self.service.attach_result(action.id, ref)
+        return ref
+
+    async def _post_privately(self, action: PendingAction, message: Message) -> None:
+        hint = blocks.error(
+            "I could not post in the channel; invite me with `/invite @ml-chatops` so "
+            "everyone sees results. This one:"
+        )
+        await _to_requester(
+            action,
+            {
+                "text": hint["text"] + "\n" + message["text"],
+                "blocks": hint["blocks"] + message["blocks"],
+            },
+        )
 
     async def on_cancel(
         self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
@@ -202,17 +320,20 @@ class SlackAdapter:
         self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
     ) -> None:
         outcome = await self.service.cancel(_button_value(body), who_from_action(body))
-        await self._answer_click(outcome, respond)
+        await self._answer_click(outcome, body, respond, client)
         if isinstance(outcome, Ended):
             await self._update_card(outcome.action, client)
 
-    async def _answer_click(self, outcome: object, respond: AsyncRespond) -> None:
+    async def _answer_click(
+        self, outcome: object, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
         message = click_message(outcome, self.now())
-        replace = isinstance(outcome, Ended | Changed)
-        if replace:
-            await respond(**message, replace_original=True)
+        if isinstance(outcome, Ended | Changed):
+            await _replacer(body, respond, client)(message)
         else:
-            await respond(**message, response_type="ephemeral", replace_original=False)
+            await _tell(body, respond, client, message)
+        if isinstance(outcome, Ended):
+            await self._finish_step(outcome.action, client, None)
 
     # ------------------------------------------------------------------ approval card
 
@@ -229,7 +350,7 @@ class SlackAdapter:
         who = who_from_action(body)
         outcome = await self.service.approve(_button_value(body), who)
         if not isinstance(outcome, Approved):
-            await self._answer_card_click(outcome, respond, client)
+            await self._answer_card_click(outcome, body, respond, client)
             return
         action = outcome.action
         await self._update_card(action, client)
@@ -239,7 +360,7 @@ class SlackAdapter:
             if isinstance(started, Started):
                 await self._run(started.action, who, client, None)
             else:
-                await self._answer_click(started, respond)
+                await self._answer_click(started, body, respond, client)
 
     async def on_reject(
         self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
@@ -252,18 +373,18 @@ class SlackAdapter:
         self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
     ) -> None:
         outcome = await self.service.reject(_button_value(body), who_from_action(body))
-        await self._answer_card_click(outcome, respond, client)
+        await self._answer_card_click(outcome, body, respond, client)
         if isinstance(outcome, Ended):
             await _to_requester(outcome.action, blocks.final_preview(outcome.action))
+            await self._finish_step(outcome.action, client, None)
 
     async def _answer_card_click(
-        self, outcome: object, respond: AsyncRespond, client: AsyncWebClient
+        self, outcome: object, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
     ) -> None:
         if isinstance(outcome, Ended):
             await self._update_card(outcome.action, client)
             return
-        message = click_message(outcome, self.now())
-        await respond(**message, response_type="ephemeral", replace_original=False)
+        await _tell(body, respond, client, click_message(outcome, self.now()))
 
     async def _update_card(self, action: PendingAction, client: AsyncWebClient) -> None:
         card = action.approval_card
@@ -291,12 +412,79 @@ class SlackAdapter:
     async def _restart(
         self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
     ) -> None:
-        who = who_from_action(body)
+        who = await self._in_incident(who_from_action(body), client)
         outcome = await self.service.propose_restart(_button_value(body), who)
         message = outcome_message(outcome, "Restart with previous settings", self.now())
-        await respond(**message, response_type="ephemeral", replace_original=False)
+        await _tell(body, respond, client, message)
         if isinstance(outcome, Proposed):
-            await self._proposed(outcome.action, body.get("response_url"), client)
+            ref = MessageRef(
+                channel_id=who.channel_id, response_url=body.get("response_url"), ephemeral=True
+            )
+            await self._proposed(outcome.action, ref, client)
+
+    # ------------------------------------------------------------------ workflow step
+
+    async def on_step(
+        self, event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        """`stop_ml_deployment` from Workflow Builder: the same preview, posted in the channel."""
+        execution_id = str(event.get("function_execution_id", ""))
+        try:
+            await self._step(event, body, client, execution_id)
+        except Exception as exc:
+            error_id = secrets.token_hex(4)
+            log.error("workflow step failed", extra={"error_id": error_id}, exc_info=exc)
+            await _complete_error(client, execution_id, f"internal error (error id {error_id})")
+
+    async def _step(
+        self, event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient, execution_id: str
+    ) -> None:
+        inputs = event.get("inputs") or {}
+        request = request_from_inputs(inputs)
+        if isinstance(request, UsageError):
+            await _complete_error(client, execution_id, request.message)
+            return
+        user, channel = str(inputs["requested_by"]), str(inputs["channel"])
+        base = Who(
+            user_id=user, user_name=user, team_id=body.get("team_id") or "", channel_id=channel
+        )
+        who = await self._in_incident(base, client)
+        outcome = await self.service.propose(request, who, execution_id=execution_id)
+        if not isinstance(outcome, Proposed):
+            message = outcome_message(outcome, f"/ml-stop {inputs['deployment_id']}", self.now())
+            await _complete_error(client, execution_id, message["text"])
+            return
+        preview = blocks.proposal(outcome.action, now=self.now())
+        posted = await client.chat_postMessage(channel=channel, **preview)
+        ref = MessageRef(channel_id=posted["channel"], ts=posted["ts"], ephemeral=False)
+        await self._proposed(outcome.action, ref, client)
+
+    async def _finish_step(
+        self, action: PendingAction, client: AsyncWebClient, root: MessageRef | None
+    ) -> None:
+        """Complete the workflow step that asked for this action, if one did."""
+        if not action.function_execution_id:
+            return
+        error = error_for(action)
+        if error is not None:
+            await _complete_error(client, action.function_execution_id, error)
+            return
+        url = permalink(None, root) or ""
+        try:
+            await client.functions_completeSuccess(
+                function_execution_id=action.function_execution_id,
+                outputs=outputs_for(action, url),
+            )
+        except SlackApiError as exc:
+            log.error(
+                "functions.completeSuccess failed", extra={"error": exc.response.get("error")}
+            )
+
+    async def notify_expired(self, actions: list[PendingAction], client: AsyncWebClient) -> None:
+        """After the sweeper expired actions: update cards and end their workflow steps."""
+        for action in actions:
+            await self._update_card(action, client)
+            await self._finish_step(action, client, None)
 
     # ------------------------------------------------------------------ posting
 
@@ -326,6 +514,13 @@ class SlackAdapter:
             )
 
 
+async def _complete_error(client: AsyncWebClient, execution_id: str, error: str) -> None:
+    try:
+        await client.functions_completeError(function_execution_id=execution_id, error=error)
+    except SlackApiError as exc:
+        log.error("functions.completeError failed", extra={"error": exc.response.get("error")})
+
+
 def _button_value(body: dict[str, Any]) -> str:
     actions = body.get("actions") or [{}]
     return str(actions[0].get("value", ""))
@@ -345,7 +540,7 @@ async def _apologise(error: Exception, respond: AsyncRespond | None) -> None:
         log.warning("could not deliver the error message", extra={"error_id": error_id})
 
 
-async def _guarded(work: Awaitable[None], respond: AsyncRespond) -> None:
+async def _guarded(work: Awaitable[None], respond: AsyncRespond | None) -> None:
     # Our own error boundary after ack(): Bolt's runner overwrites an early ack with
     # None when a listener fails within its 10 ms polling step, answering Slack 404.
     try:
@@ -359,12 +554,18 @@ async def on_error(error: Exception, body: dict[str, Any], respond: AsyncRespond
     await _apologise(error, respond if body.get("response_url") else None)
 
 
-def create_bolt_app(service: Service, *, client: AsyncWebClient, signing_secret: str) -> AsyncApp:
+def create_bolt_app(
+    service: Service,
+    *,
+    client: AsyncWebClient,
+    signing_secret: str,
+    incidents: IncidentConfig | None = None,
+) -> AsyncApp:
     """The Bolt app with every listener registered."""
     app = AsyncApp(
         client=client, signing_secret=signing_secret, raise_error_for_unhandled_request=False
     )
-    adapter = SlackAdapter(service)
+    adapter = SlackAdapter(service, incidents)
     for name in COMMANDS:
         app.command(name)(adapter.on_command)
     for action_id in (blocks.CONFIRM_ACTION_ID, blocks.START_CONFIRM_ACTION_ID):
@@ -374,5 +575,6 @@ def create_bolt_app(service: Service, *, client: AsyncWebClient, signing_secret:
     app.action(blocks.APPROVE_ACTION_ID)(adapter.on_approve)
     app.action(blocks.REJECT_ACTION_ID)(adapter.on_reject)
     app.action(blocks.RESTART_ACTION_ID)(adapter.on_restart)
+    app.function(STEP_CALLBACK_ID)(adapter.on_step)
     app.error(on_error)
     return app

@@ -159,7 +159,7 @@ def test_usage_text() -> None:
     assert USAGE_LINES[STOP] in text
     assert USAGE_LINES[DEPS] in usage(DEPS)
     assert "--cluster" in usage(DEPS)
-    assert usage("/nope").count("Usage:") == 3
+    assert usage("/nope").count("Usage:") == 4
 
 
 # --------------------------------------------------------------------------- quoting

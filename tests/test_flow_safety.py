@@ -201,8 +201,15 @@ def test_long_stop_shows_progress_first(bench: Bench) -> None:
     bench.emulator.lifecycle.stop_delay = 0.6
     bench.driver.click_button("ml_stop.confirm", user_id=ADMIN, channel_id=CHANNEL)
     bench.slack.wait_for(lambda: "Stopping" in text_of(bench.ephemeral()) or None)
-    assert bench.slack.messages(CHANNEL) == []  # not finished yet
-    bench.slack.wait_for(lambda: bench.slack.messages(CHANNEL) or None, timeout=10)
+    # One line in the channel: "Stopping…" while it runs, replaced by the result.
+    line = bench.slack.wait_for(lambda: bench.slack.messages(CHANNEL) or None)
+    assert len(line) == 1 and "Stopping" in line[0]["text"]
+    ts = line[0]["ts"]
+    bench.slack.wait_for(
+        lambda: "ml_deployment.restart" in text_of(bench.slack.message(CHANNEL, ts) or {}) or None,
+        timeout=10,
+    )
+    assert len(bench.slack.messages(CHANNEL)) == 1
 
 
 # --------------------------------------------------------------------------- restart

@@ -220,7 +220,7 @@ def test_double_click_stops_once(bench: Bench) -> None:
     first = bench.driver.click("ml_stop.confirm", action, user_id=ADMIN, ephemeral=True)
     second = bench.driver.click("ml_stop.confirm", action, user_id=ADMIN, ephemeral=True)
     assert first.status == second.status == 200
-    bench.slack.wait_for(lambda: bench.slack.messages("C0INCIDENTS") or None)
+    bench.result_of(action)
     bench.slack.wait_for(lambda: len(bench.slack.response_posts()) >= 4 or None)
     assert len(bench.emulator.stop_calls("ner-prod")) == 1
 
@@ -239,7 +239,7 @@ def test_concurrent_clicks_stop_once(bench: Bench) -> None:
         return [r.status for r in replies]
 
     assert set(asyncio.run(burst())) == {200}
-    bench.slack.wait_for(lambda: bench.slack.messages("C0INCIDENTS") or None)
+    bench.result_of(action)
     assert len(bench.emulator.stop_calls("search-e5")) == 1
 
 

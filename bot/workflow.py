@@ -1,0 +1,73 @@
+"""The Workflow Builder step `stop_ml_deployment`: its contract and the pure mapping to a request.
+
+`manifest.yml` declares the same inputs and outputs; a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from typing import Any
+
+from bot.commands import FreezeRequest, HelpRequest, StopRequest, UsageError, parse_stop
+from bot.model import ActionState, PendingAction
+
+STEP_CALLBACK_ID = "stop_ml_deployment"
+
+# name → Slack parameter type, exactly as manifest.yml declares them.
+STEP_INPUTS: dict[str, str] = {
+    "deployment_id": "string",
+    "cluster": "string",
+    "force": "boolean",
+    "finish_pending_work": "boolean",
+    "reason": "string",
+    "requested_by": "slack#/types/user_id",
+    "channel": "slack#/types/channel_id",
+}
+STEP_REQUIRED_INPUTS = ("deployment_id", "requested_by", "channel")
+STEP_OUTPUTS: dict[str, str] = {
+    "outcome": "string",
+    "stopped_deployments": "string",
+    "result_url": "string",
+}
+
+
+def request_from_inputs(inputs: Mapping[str, Any]) -> StopRequest | UsageError:
+    """The step's inputs through the same parser as `/ml-stop`, so the same id rules apply."""
+    missing = [name for name in STEP_REQUIRED_INPUTS if not inputs.get(name)]
+    if missing:
+        return UsageError("/ml-stop", f"missing step input(s): {', '.join(missing)}", "")
+    words = [shlex.quote(str(inputs["deployment_id"]))]
+    if inputs.get("force"):
+        words.append("--force")
+    if inputs.get("finish_pending_work"):
+        words.append("--finish-pending-work")
+    if inputs.get("cluster"):
+        words += ["--cluster", shlex.quote(str(inputs["cluster"]))]
+    if inputs.get("reason"):
+        words += ["--reason", shlex.quote(str(inputs["reason"]))]
+    parsed = parse_stop(" ".join(words))
+    if isinstance(parsed, HelpRequest | FreezeRequest):
+        return UsageError("/ml-stop", f"`{inputs['deployment_id']}` is not a deployment id", "")
+    return parsed
+
+
+def outputs_for(action: PendingAction, result_url: str) -> dict[str, str]:
+    """The step's outputs for a finished stop."""
+    stopped = [o.deployment_id for o in action.outcomes if o.ok]
+    return {
+        "outcome": action.state.value,
+        "stopped_deployments": ",".join(stopped),
+        "result_url": result_url,
+    }
+
+
+def error_for(action: PendingAction) -> str | None:
+    """Why the step failed, or None when it succeeded (the workflow branches on this)."""
+    if action.state is ActionState.SUCCEEDED:
+        return None
+    if action.state is ActionState.FAILED:
+        problems = "; ".join(f"{o.deployment_id}: {o.message}" for o in action.outcomes if not o.ok)
+        return f"stop failed on {action.cluster}: {problems or 'see the result message'}"
+    who = f" by <@{action.actor_id}>" if action.actor_id else ""
+    return f"the stop was {action.state.value}{who}; nothing was stopped"
