@@ -97,14 +97,16 @@ class ShellSession:
         return self._show(*messages)
 
     async def _press(self, action_id: str, value: str) -> list[Message]:
-        service, who, now = self.service, self.who, self.service.clock()
+        service, who = self.service, self.who
         if action_id in (blocks.CANCEL_ACTION_ID, blocks.START_CANCEL_ACTION_ID):
-            return self._show(click_message(await service.cancel(value, who), now))
+            cancelled = await service.cancel(value, who)
+            return self._show(click_message(cancelled, service.clock()))
         if action_id == blocks.REJECT_ACTION_ID:
-            return self._show(click_message(await service.reject(value, who), now))
+            rejected = await service.reject(value, who)
+            return self._show(click_message(rejected, service.clock()))
         if action_id == blocks.RESTART_ACTION_ID:
             outcome = await service.propose_restart(value, who)
-            return self._show(outcome_message(outcome, "Restart", now))
+            return self._show(outcome_message(outcome, "Restart", service.clock()))
         if action_id == blocks.APPROVE_ACTION_ID:
             return await self._approve(value)
         started = await service.confirm(value, who)
