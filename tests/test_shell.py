@@ -1,0 +1,67 @@
+"""The local shell: the same core through a text adapter, on the in-process demo cluster."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from bot import blocks
+from bot.actions import Who
+from bot.demo import demo_runtime
+from bot.shell import ShellSession
+
+
+def texts(messages: list[blocks.Message]) -> str:
+    return "\n".join(blocks.to_text(m) for m in messages)
+
+
+async def test_stop_by_typing_the_button_label() -> None:
+    async with demo_runtime() as (runtime, emulator):
+        session = ShellSession(runtime.service, Who("U0ADMIN1", "admin", "T0LOCAL", "C0DEMO"))
+        preview = texts(await session.handle('/ml-stop ner-prod --reason "demo"'))
+        assert "[Stop]" in preview and "ner-prod" in preview
+        result = texts(await session.handle("stop"))  # labels are case-insensitive
+        assert "stopped (verified)" in result
+        assert len(emulator.stop_calls("ner-prod")) == 1
+        again = texts(await session.handle("Stop"))
+        assert "already" in again.lower()
+        assert len(emulator.stop_calls("ner-prod")) == 1
+
+
+async def test_four_eyes_in_the_shell_with_as() -> None:
+    async with demo_runtime() as (runtime, emulator):
+        session = ShellSession(runtime.service, Who("U0ADMIN1", "admin", "T0LOCAL", "C0DEMO"))
+        shown = texts(await session.handle("/ml-stop elser-prod --force"))
+        assert "[Approve]" in shown
+        assert "someone else" in texts(await session.handle("Approve"))
+        await session.handle("/as U0ADMIN2")
+        assert "approved" in texts(await session.handle("Approve"))
+        await session.handle("/as U0ADMIN1")
+        assert "stopped" in texts(await session.handle("Stop"))
+        assert "elser-prod" not in emulator.state.deployments
+
+
+async def test_operator_is_limited_and_typos_are_explained() -> None:
+    async with demo_runtime() as (runtime, _):
+        session = ShellSession(runtime.service, Who("U0OPER1", "oper", "T0LOCAL", "C0DEMO"))
+        assert "denied" in texts(await session.handle("/ml-stop elser-prod"))
+        assert "did you mean `--force`" in texts(await session.handle("/ml-stop ner-prod --froce"))
+        assert "not a command" in texts(await session.handle("hello"))
+
+
+def test_readme_first_command_runs_the_demo_shell() -> None:
+    script = "/ml-deployments\n/ml-stop search-e5\nStop\nquit\n"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ELASTICSEARCH_"))}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "shell", "--demo"],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "elser-prod" in proc.stdout  # the listing
+    assert "stopped (verified)" in proc.stdout
