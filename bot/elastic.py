@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import elastic_transport
 from elasticsearch import (
@@ -24,8 +24,11 @@ from elasticsearch import (
     NotFoundError,
 )
 
+from bot.metrics import Metrics
 from bot.model import Deployment, Resolution, StopOutcome
 from bot.settings import ResolvedCluster
+
+T = TypeVar("T")
 
 PAGE_SIZE = 1000
 VERIFY_FIRST_WAIT = 0.1
@@ -228,6 +231,17 @@ def _api_error(
     )
 
 
+def _transport_status(exc: elastic_transport.TransportError) -> str:
+    """The metrics' status label for a call that got no HTTP answer."""
+    if isinstance(exc, elastic_transport.ConnectionTimeout):
+        return "timeout"
+    if isinstance(exc, elastic_transport.TlsError):
+        return "tls"
+    if isinstance(exc, elastic_transport.ConnectionError):
+        return "unreachable"
+    return "error"
+
+
 def inference_model_ids(processors: Iterable[Any], depth: int = 0) -> Iterator[str]:
     """Every `inference` processor's model_id, as Elasticsearch scans them (foreach, on_failure)."""
     if depth >= MAX_PROCESSOR_DEPTH:
@@ -333,12 +347,32 @@ class ClusterGateway:
         *,
         run_as: bool = False,
         run_as_users: Mapping[str, str] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.name = name
         self.client = client
         self.timeout = timeout
         self.run_as = run_as
         self.run_as_users = dict(run_as_users or {})
+        self.metrics = metrics
+
+    async def _timed(self, endpoint: str, call: Awaitable[T]) -> T:
+        """Await one client call, recording its latency and status in the metrics."""
+        started = time.monotonic()
+        status = "error"
+        try:
+            response = await call
+            status = str(getattr(getattr(response, "meta", None), "status", "ok"))
+            return response
+        except ApiError as exc:
+            status = str(exc.meta.status)
+            raise
+        except elastic_transport.TransportError as exc:
+            status = _transport_status(exc)
+            raise
+        finally:
+            if self.metrics is not None:
+                self.metrics.observe_es(self.name, endpoint, status, time.monotonic() - started)
 
     async def close(self) -> None:
         """Close the HTTP connections."""
@@ -365,7 +399,10 @@ class ClusterGateway:
         entries: list[Mapping[str, Any]] = []
         start = 0
         while True:
-            page = await es.ml.get_trained_models_stats(from_=start, size=PAGE_SIZE)
+            page = await self._timed(
+                "ml.get_trained_models_stats",
+                es.ml.get_trained_models_stats(from_=start, size=PAGE_SIZE),
+            )
             entries.extend(page.body.get("trained_model_stats", []))
             start += PAGE_SIZE
             if start >= int(page.body.get("count", 0)):
@@ -375,7 +412,9 @@ class ClusterGateway:
         aliases: dict[str, tuple[str, ...]] = {}
         start = 0
         while True:
-            page = await es.ml.get_trained_models(from_=start, size=PAGE_SIZE)
+            page = await self._timed(
+                "ml.get_trained_models", es.ml.get_trained_models(from_=start, size=PAGE_SIZE)
+            )
             for cfg in page.body.get("trained_model_configs", []):
                 found = (cfg.get("metadata") or {}).get("model_aliases") or []
                 if found:
@@ -386,7 +425,7 @@ class ClusterGateway:
 
     async def _pipelines(self, es: AsyncElasticsearch) -> dict[str, set[str]]:
         try:
-            resp = await es.ingest.get_pipeline()
+            resp = await self._timed("ingest.get_pipeline", es.ingest.get_pipeline())
         except NotFoundError:
             return {}  # 404 with `{}`: the cluster has no pipelines at all
         return pipeline_references(resp.body)
@@ -450,7 +489,10 @@ class ClusterGateway:
             # A retried stop could hit a deployment the first attempt already stopped (404),
             # or stop it twice; retries are the person's decision, not the transport's.
             es = self._with(ctx, max_retries=0, request_timeout=timeout)
-            await es.ml.stop_trained_model_deployment(model_id=deployment.deployment_id, body=body)
+            await self._timed(
+                "ml.stop_trained_model_deployment",
+                es.ml.stop_trained_model_deployment(model_id=deployment.deployment_id, body=body),
+            )
         except Exception as exc:
             return self._failed(exc, "stop", deployment, timeout, started)
         return StopOutcome(
@@ -501,7 +543,10 @@ class ClusterGateway:
         started = time.monotonic()
         try:
             es = self._with(ctx, max_retries=0, request_timeout=START_TIMEOUT + 10)
-            await es.ml.start_trained_model_deployment(model_id=deployment.model_id, **params)
+            await self._timed(
+                "ml.start_trained_model_deployment",
+                es.ml.start_trained_model_deployment(model_id=deployment.model_id, **params),
+            )
         except Exception as exc:
             return self._failed(exc, "start", deployment, START_TIMEOUT, started)
         return StopOutcome(
@@ -542,7 +587,7 @@ class ClusterGateway:
     async def ping(self) -> str:
         """The cluster's version number; raises ElasticError when it does not answer."""
         try:
-            info = await self.client.info()
+            info = await self._timed("info", self.client.info())
         except Exception as exc:
             raise to_domain_error(exc, cluster=self.name, operation="read cluster info") from exc
         return str(info.body["version"]["number"])
@@ -570,7 +615,12 @@ class Clusters:
         self.default = default
 
     @classmethod
-    def from_config(cls, clusters: Mapping[str, ResolvedCluster], default: str) -> Clusters:
+    def from_config(
+        cls,
+        clusters: Mapping[str, ResolvedCluster],
+        default: str,
+        metrics: Metrics | None = None,
+    ) -> Clusters:
         """Build one gateway (and client) per configured cluster."""
         return cls(
             {
@@ -580,6 +630,7 @@ class Clusters:
                     c.request_timeout,
                     run_as=c.run_as,
                     run_as_users=c.run_as_users,
+                    metrics=metrics,
                 )
                 for n, c in clusters.items()
             },

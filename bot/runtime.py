@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sqlite3
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -15,8 +18,10 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.actions import Service
-from bot.audit import AuditLog, AuditSink, JsonLinesSink
-from bot.elastic import Clusters
+from bot.audit import AuditLog, AuditSink, JsonLinesSink, remote_sinks
+from bot.elastic import Clusters, ElasticError
+from bot.metrics import Metrics, MetricsSink
+from bot.notices import channel_poster
 from bot.policy import PolicyError, RoleMap, load_role_map
 from bot.settings import (
     AppConfig,
@@ -27,15 +32,16 @@ from bot.settings import (
     resolve_clusters,
 )
 from bot.store import ActionStore, open_store
-from bot.usergroups import Fetch, UsergroupResolver
+from bot.usergroups import Fetch, GroupCache, RedisGroupCache, UsergroupResolver
 
 log = logging.getLogger(__name__)
 
 SLACK_API_DEFAULT = "https://slack.com/api/"
+USERGROUP_TTL = 300.0  # seconds a user group's members are trusted before asking Slack again
 
 
 class RoleMapSource:
-    """The role map from the config file, re-read when the file changes.
+    """The role map (and the `freeze` switch) from the config file, re-read when it changes.
 
     A changed file that no longer validates is refused (logged) and the last
     good role map stays in force, so a typo cannot open or close everything.
@@ -45,9 +51,16 @@ class RoleMapSource:
         self.path = path
         self._mtime: float | None = None
         self._role_map = RoleMap()
+        self._frozen = False
         if path is not None:
             self._role_map = load_role_map(path)
+            self._frozen = _frozen_in(path)
             self._mtime = path.stat().st_mtime
+
+    def frozen(self) -> bool:
+        """`freeze: true` in the config file (as of its last good read)."""
+        self()
+        return self._frozen
 
     def __call__(self) -> RoleMap:
         """The current role map."""
@@ -61,9 +74,14 @@ class RoleMapSource:
             self._mtime = mtime
             try:
                 self._role_map = load_role_map(self.path)
-            except PolicyError as exc:
+                self._frozen = _frozen_in(self.path)
+            except (PolicyError, SettingsError) as exc:
                 log.error("config reload refused; keeping the previous role map: %s", exc)
         return self._role_map
+
+
+def _frozen_in(path: Path) -> bool:
+    return load_app_config(path).freeze
 
 
 def slack_client(settings: Settings) -> AsyncWebClient:
@@ -89,6 +107,47 @@ def slack_usergroup_fetch(client: AsyncWebClient) -> Fetch:
     return fetch
 
 
+class InFlight:
+    """Work still running after its Slack request was answered; shutdown waits for it.
+
+    Bolt runs a listener as a background task and answers Slack at `ack()`, so an HTTP
+    server that has drained its requests may still have stops running.
+    """
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def add(self, task: asyncio.Task[Any]) -> None:
+        """Track `task` until it is done."""
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def add_current(self) -> None:
+        """Track the running task (called from inside the work itself)."""
+        task = asyncio.current_task()
+        if task is not None:
+            self.add(task)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Start `coro` as a tracked background task."""
+        task = asyncio.create_task(coro)
+        self.add(task)
+        return task
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait until nothing is in flight (work started meanwhile too); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self._tasks:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            await asyncio.wait(set(self._tasks), timeout=remaining)
+        return True
+
+
 @dataclass
 class Runtime:
     """Everything a running bot holds."""
@@ -99,9 +158,12 @@ class Runtime:
     clusters: Clusters
     store: ActionStore
     slack: AsyncWebClient
+    metrics: Metrics = field(default_factory=Metrics)
+    inflight: InFlight = field(default_factory=InFlight)
 
     async def close(self) -> None:
         """Release connections and files."""
+        await self.service.audit.close()  # its last flush may still need a cluster
         await self.clusters.close()
         await self.store.close()
 
@@ -113,25 +175,64 @@ def build_runtime(
     audit_sinks: list[AuditSink] | None = None,
 ) -> Runtime:
     """Validate everything and wire the service; SettingsError/PolicyError on bad config."""
+    # The role map first: its loader names FILE:LINE for YAML and schema errors alike.
+    role_map = RoleMapSource(settings.ml_chatops_config)
     config = load_app_config(settings.ml_chatops_config)
     clusters_cfg = resolve_clusters(settings, config)
-    clusters = Clusters.from_config(clusters_cfg, default_cluster_name(config, clusters_cfg))
-    role_map = RoleMapSource(settings.ml_chatops_config)
+    metrics = Metrics()
+    clusters = Clusters.from_config(
+        clusters_cfg, default_cluster_name(config, clusters_cfg), metrics
+    )
     client = slack_client(settings)
-    store = open_store(settings.ml_chatops_state)
+    try:
+        store = open_store(settings.ml_chatops_state)
+    except (ValueError, OSError, ImportError, sqlite3.Error) as exc:
+        # Name the setting, not the URL: a redis URL may carry a password.
+        raise SettingsError(
+            f"invalid setting ML_CHATOPS_STATE: cannot open the store: {exc}"
+        ) from None
     sinks: list[AuditSink] = (
         audit_sinks if audit_sinks is not None else [JsonLinesSink(config.audit.file)]
     )
+    sinks += _remote_audit_sinks(config, clusters, client)
     service = Service(
         store=store,
         clusters=clusters,
         role_map=role_map,
-        groups=UsergroupResolver(slack_usergroup_fetch(client), clock=clock),
-        audit=AuditLog(sinks, clock),
+        groups=UsergroupResolver(
+            slack_usergroup_fetch(client), clock=clock, cache=_shared_group_cache(store)
+        ),
+        audit=AuditLog([*sinks, MetricsSink(metrics)], clock),
         expire_after=config.expire_after_seconds,
+        verify_within=config.verify_timeout_seconds,
+        config_frozen=role_map.frozen,
         clock=clock,
     )
-    return Runtime(settings, config, service, clusters, store, client)
+    runtime = Runtime(settings, config, service, clusters, store, client, metrics)
+    metrics.track_inflight(lambda: len(runtime.inflight))
+    return runtime
+
+
+def _remote_audit_sinks(
+    config: AppConfig, clusters: Clusters, client: AsyncWebClient
+) -> list[AuditSink]:
+    es_client = None
+    if config.audit.index:
+        try:
+            es_client = clusters.get(config.audit.cluster).client
+        except ElasticError as exc:
+            raise SettingsError(f"audit.cluster: {exc.message}") from None
+    return remote_sinks(config.audit, es_client, channel_poster(client))
+
+
+def _shared_group_cache(store: ActionStore) -> GroupCache | None:
+    """Replicas on Redis share the user group cache; otherwise each process keeps its own."""
+    if not type(store).__module__.endswith("store_redis"):
+        return None  # and the optional redis package is not imported
+    from bot.store_redis import RedisStore
+
+    assert isinstance(store, RedisStore)
+    return RedisGroupCache(store.client, USERGROUP_TTL, store.prefix)
 
 
 def require_slack(settings: Settings) -> tuple[str, str]:

@@ -1,78 +1,228 @@
-"""HTTP mode: `POST /slack/events` for Bolt, plus `/healthz`, `/readyz` and `/metrics`."""
+"""Serving: HTTP (`POST /slack/events`) or Socket Mode, `/healthz` `/readyz` `/metrics`, shutdown.
+
+Shutdown on SIGTERM/SIGINT: stop listening (new connections are refused), let requests in
+progress answer, then wait up to `SHUTDOWN_GRACE` for listener runs still working after
+their ack (a stop in progress), then close clusters, store and audit, and exit.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import math
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Mapping
+from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from aiohttp.abc import AbstractAccessLogger
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.adapter.socket_mode.async_internals import (
+    run_async_bolt_app,
+    send_async_response,
+)
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.listener.async_listener_start_handler import AsyncListenerStartHandler
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
+from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
 
+from bot.audit import SpooledSink
 from bot.elastic import ElasticError
-from bot.runtime import Runtime
+from bot.logs import log_context
+from bot.metrics import CONTENT_TYPE_LATEST, Metrics
+from bot.notices import SlackNotices
+from bot.recovery import recover
+from bot.runtime import InFlight, Runtime
+from bot.settings import SettingsError
 
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
+OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 SWEEP_INTERVAL = 15.0
+READINESS_TIMEOUT = 5.0  # a probe must answer before the orchestrator's own timeout
+HTTP_DRAIN_TIMEOUT = 10.0  # requests in progress at SIGTERM (acks take milliseconds)
+SHUTDOWN_GRACE = 60.0  # listener runs (stops) still working after SIGTERM
 
 
-async def _readiness(runtime: Runtime) -> tuple[bool, dict[str, str]]:
+def request_kind(body: Mapping[str, Any]) -> str:
+    """`command`, `block_actions` or `other`, for the ack latency metric."""
+    if body.get("command"):
+        return "command"
+    return "block_actions" if body.get("type") == "block_actions" else "other"
+
+
+def _slack_id(body: Mapping[str, Any], flat: str, nested: str) -> Any:
+    # Slash commands carry `user_id`; interaction payloads carry `user: {"id": ...}`.
+    inner = body.get(nested)
+    return body.get(flat) or (inner.get("id") if isinstance(inner, dict) else None)
+
+
+def slack_log_fields(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The Slack ids (and, for a click, the action id) to put on every log line of a request."""
+    fields: dict[str, Any] = {
+        "slack.team.id": _slack_id(body, "team_id", "team"),
+        "user.id": _slack_id(body, "user_id", "user"),
+        "slack.channel.id": _slack_id(body, "channel_id", "channel"),
+        "slack.command": body.get("command"),
+    }
+    actions = body.get("actions")
+    if isinstance(actions, list) and actions and isinstance(actions[0], dict):
+        # Our buttons carry the pending action's id as their value.
+        fields["ml_chatops.action_id"] = actions[0].get("value")
+        fields["slack.action_id"] = actions[0].get("action_id")
+    return {k: v for k, v in fields.items() if isinstance(v, str) and v}
+
+
+class _TrackListeners(AsyncListenerStartHandler):
+    """Registers each listener run, from inside its own task, with the in-flight set."""
+
+    def __init__(self, inflight: InFlight, previous: AsyncListenerStartHandler) -> None:
+        self.inflight = inflight
+        self.previous = previous
+
+    async def handle(self, request: AsyncBoltRequest, response: BoltResponse | None) -> None:
+        """Track the running task, then run the handler it replaced."""
+        self.inflight.add_current()
+        await self.previous.handle(request=request, response=response)
+
+
+def track_listeners(bolt: AsyncApp, inflight: InFlight) -> None:
+    """Make every listener run of `bolt` count as in flight until it returns (idempotent).
+
+    Bolt acks, answers Slack and keeps the listener running as an untracked task; its
+    runner calls the start handler inside that task before the listener body runs.
+    """
+    runner = bolt.listener_runner
+    if not isinstance(runner.listener_start_handler, _TrackListeners):
+        runner.listener_start_handler = _TrackListeners(inflight, runner.listener_start_handler)
+
+
+async def readiness(runtime: Runtime) -> tuple[bool, dict[str, str]]:
+    """Every cluster answers and Slack `auth.test` passes; each check's result by name."""
     checks: dict[str, str] = {}
 
-    async def cluster(name: str) -> None:
+    async def bounded(name: str, check: Awaitable[str]) -> None:
         try:
-            checks[f"cluster:{name}"] = "ok " + await runtime.clusters.gateways[name].ping()
-        except ElasticError as exc:
-            checks[f"cluster:{name}"] = "failed: " + exc.message
+            checks[name] = await asyncio.wait_for(check, READINESS_TIMEOUT)
+        except TimeoutError:
+            checks[name] = f"failed: no answer within {READINESS_TIMEOUT:g} s"
 
-    async def slack() -> None:
+    async def cluster(name: str) -> str:
+        try:
+            return "ok " + await runtime.clusters.gateways[name].ping()
+        except ElasticError as exc:
+            return "failed: " + exc.message
+
+    async def slack() -> str:
         try:
             await runtime.slack.auth_test()
-            checks["slack"] = "ok"
-        except (TimeoutError, SlackApiError, OSError) as exc:
-            checks["slack"] = f"failed: {getattr(exc, 'response', {}).get('error', exc)}"
+        except SlackApiError as exc:
+            return f"failed: auth.test: {exc.response.get('error')}"
+        except OSError as exc:
+            return f"failed: cannot reach the Slack API: {exc}"
+        return "ok"
 
-    await asyncio.gather(slack(), *(cluster(n) for n in runtime.clusters.gateways))
+    await asyncio.gather(
+        bounded("slack", slack()),
+        *(bounded(f"cluster:{n}", cluster(n)) for n in runtime.clusters.gateways),
+    )
     return all(v.startswith("ok") for v in checks.values()), checks
 
 
-async def _sweep(runtime: Runtime) -> None:
-    # Expiry is enforced at the click too; the sweeper only keeps the store's states honest.
-    while True:
-        await asyncio.sleep(SWEEP_INTERVAL)
+async def sweep_once(runtime: Runtime, notices: SlackNotices) -> None:
+    """Expire due previews (telling their requesters) and recover orphaned actions.
+
+    Expiry is enforced at the click too; this keeps the store's states honest. Every
+    replica sweeps: each change is a compare-and-set, so one replica tells each story.
+    """
+    service = runtime.service
+    for action in await service.expire_due():
+        await notices.expired(action)
+    await recover(runtime.store, service.audit, service.clock, notices)
+
+
+async def _sweep(runtime: Runtime, notices: SlackNotices) -> None:
+    while True:  # the first sweep runs at start: that is the restart recovery
         try:
-            await runtime.service.expire_due()
+            await sweep_once(runtime, notices)
         except Exception:
-            log.exception("expiry sweep failed")
+            log.exception("sweep failed")
+        await asyncio.sleep(SWEEP_INTERVAL)
+
+
+async def _pending_count(runtime: Runtime) -> int:
+    # Every proposed action is due by +inf: the store's `due` lists them all.
+    return len(await runtime.store.due(math.inf))
+
+
+def _answered(
+    metrics: Metrics, body: Mapping[str, Any], transport: str, status: int, started: float
+) -> None:
+    """Record and log one answered Slack request (inside its log context)."""
+    seconds = time.monotonic() - started
+    kind = request_kind(body)
+    metrics.observe_ack(kind, transport, seconds)
+    log.info(
+        "slack %s answered %s in %.0f ms",
+        kind,
+        status,
+        seconds * 1000,
+        extra={
+            "slack.request": kind,
+            "http.response.status_code": status,
+            "event.duration_ms": round(seconds * 1000, 1),
+        },
+    )
 
 
 def create_web_app(runtime: Runtime, bolt: AsyncApp) -> web.Application:
-    """The aiohttp application serving Slack and the operational endpoints."""
+    """The aiohttp application serving Slack and the operational endpoints.
+
+    Also makes `bolt`'s listener runs count in `runtime.inflight` (see `track_listeners`).
+    """
+    track_listeners(bolt, runtime.inflight)
 
     async def events(request: web.Request) -> web.Response:
-        bolt_response = await bolt.async_dispatch(await to_bolt_request(request))
+        started = time.monotonic()
+        bolt_request = await to_bolt_request(request)
+        with log_context(**slack_log_fields(bolt_request.body)):
+            bolt_response = await bolt.async_dispatch(bolt_request)
+            _answered(runtime.metrics, bolt_request.body, "http", bolt_response.status, started)
         return await to_aiohttp_response(bolt_response)
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
     async def readyz(_: web.Request) -> web.Response:
-        ready, checks = await _readiness(runtime)
+        ready, checks = await readiness(runtime)
         return web.json_response(
             {"status": "ready" if ready else "not ready", "checks": checks},
             status=200 if ready else 503,
         )
 
     async def metrics(_: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        try:
+            runtime.metrics.pending_actions.set(await _pending_count(runtime))
+        except Exception:  # the other metrics are still worth serving
+            log.exception("could not count pending actions")
+        spooled = [s for s in runtime.service.audit.sinks if isinstance(s, SpooledSink)]
+        runtime.metrics.audit_spool.set(sum(s.pending for s in spooled))
+        return web.Response(
+            body=runtime.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
 
-    async def background(app: web.Application) -> object:
-        task = asyncio.create_task(_sweep(runtime))
+    async def background(app: web.Application) -> AsyncIterator[None]:
+        await runtime.service.audit.start()  # replays audit spools left by an earlier run
+        notices = SlackNotices(runtime.slack, runtime.service.clock)
+        task = asyncio.create_task(_sweep(runtime, notices))
         yield
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -83,5 +233,114 @@ def create_web_app(runtime: Runtime, bolt: AsyncApp) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
-    app.cleanup_ctx.append(background)  # type: ignore[arg-type]
+    app.cleanup_ctx.append(background)
     return app
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One line per request, except successful probes and scrapes and Slack requests.
+
+    Slack requests get a richer line (with Slack ids) from the events handler itself; the
+    access log only keeps them when that handler failed.
+    """
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        """Log the request unless another line already says it (or it is noise)."""
+        if request.path in OPS_PATHS and response.status < 400:
+            return
+        if request.path == EVENTS_PATH and response.status < 500:
+            return
+        self.logger.info(
+            "%s %s %s",
+            request.method,
+            request.path,
+            response.status,
+            extra={
+                "http.request.method": request.method,
+                "url.path": request.path,
+                "http.response.status_code": response.status,
+                "event.duration_ms": round(time * 1000, 1),
+            },
+        )
+
+
+class SocketModeHandler(AsyncSocketModeHandler):
+    """Bolt's Socket Mode handler, timing each ack and binding Slack ids for the logs."""
+
+    def __init__(self, bolt: AsyncApp, app_token: str, metrics: Metrics) -> None:
+        super().__init__(bolt, app_token)
+        self.metrics = metrics
+
+    async def handle(  # type: ignore[override]  # as Bolt's own override of it
+        self, client: SocketModeClient, req: SocketModeRequest
+    ) -> None:
+        """Dispatch one envelope to Bolt and send its ack."""
+        started, started_wall = time.monotonic(), time.time()
+        payload = req.payload if isinstance(req.payload, dict) else {}
+        with log_context(**slack_log_fields(payload)):
+            # What AsyncSocketModeHandler.handle does, keeping Bolt's status for the log.
+            bolt_response = await run_async_bolt_app(self.app, req)
+            await send_async_response(client, req, bolt_response, started_wall)
+            _answered(self.metrics, payload, "socket_mode", bolt_response.status, started)
+
+
+async def serve(
+    runtime: Runtime,
+    bolt: AsyncApp,
+    *,
+    port: int,
+    app_token: str | None = None,
+    host: str = "0.0.0.0",
+    grace: float = SHUTDOWN_GRACE,
+) -> int:
+    """Serve until SIGTERM/SIGINT, then shut down gracefully; 0 if every run finished."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runner = web.AppRunner(
+        create_web_app(runtime, bolt),
+        access_log_class=AccessLogger,
+        shutdown_timeout=HTTP_DRAIN_TIMEOUT,
+    )
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        await runtime.close()
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise SettingsError(
+            f"invalid setting PORT: cannot listen on port {port}: {reason}"
+        ) from None
+    socket_mode: SocketModeHandler | None = None
+    connecting: asyncio.Task[None] | None = None
+    if app_token:
+        socket_mode = SocketModeHandler(bolt, app_token, runtime.metrics)
+        # connect() retries until it succeeds: in the background, so probes and SIGTERM work.
+        connecting = asyncio.create_task(socket_mode.connect_async())  # type: ignore[no-untyped-call]
+        log.info("serving Slack in Socket Mode; /healthz /readyz /metrics on port %s", port)
+    else:
+        log.info("serving Slack over HTTP at %s on port %s", EVENTS_PATH, port)
+    await stop.wait()
+    log.info(
+        "shutting down: refusing new requests, waiting for %d running listener(s)",
+        len(runtime.inflight),
+    )
+    if socket_mode is not None and connecting is not None:
+        await socket_mode.close_async()  # type: ignore[no-untyped-call]
+        connecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await connecting
+    await runner.cleanup()
+    drained = await runtime.inflight.wait(grace)
+    if not drained:
+        log.error(
+            "shutdown grace of %g s ran out; %d listener run(s) abandoned (their actions stay "
+            "`executing`: check them with /ml-deployments)",
+            grace,
+            len(runtime.inflight),
+        )
+    await runtime.close()
+    log.info("stopped")
+    return 0 if drained else 1

@@ -22,6 +22,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.incidents import IncidentConfig
+
 DEFAULT_CLUSTER = "default"
 
 
@@ -113,9 +115,11 @@ class AuditConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     file: str | None = None  # JSON lines; None means stdout
-    index: str | None = None
-    cluster: str | None = None
-    channel: str | None = None
+    index: str | None = None  # an Elasticsearch index or data stream name
+    data_stream: bool = False  # create `index` as a data stream (with its index template)
+    cluster: str | None = None  # which configured cluster holds `index` (default: the default)
+    channel: str | None = None  # Slack channel id for one-line summaries of mutating actions
+    spool: str = "ml-chatops-spool"  # directory of undelivered events (index and channel)
 
 
 class AppConfig(BaseModel):
@@ -126,8 +130,10 @@ class AppConfig(BaseModel):
     clusters: dict[str, ClusterConfig] = {}
     default_cluster: str | None = None
     expire_after_seconds: int = Field(default=600, ge=10, le=86_400)
+    verify_timeout_seconds: float = Field(default=30.0, ge=0, le=600)
     audit: AuditConfig = AuditConfig()
     freeze: bool = False
+    incidents: IncidentConfig | None = None
 
 
 StateKind = Literal["sqlite", "redis"]

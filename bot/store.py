@@ -1,16 +1,24 @@
-"""Pending-action store: the `ActionStore` protocol and its SQLite backend.
+"""Pending-action store: the `ActionStore` protocol and its SQLite backend (Redis: store_redis).
 
 Every state change is a compare-and-set on the current state, so a double click
 or two replicas racing on one action can move it to `executing` only once.
+The store also records which process moved an action to `executing` (its owner)
+and keeps a lease for each live owner, so recovery can find actions whose owner died.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
+import os
+import secrets
+import socket
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,7 +41,105 @@ CREATE TABLE IF NOT EXISTS flags (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS owners (
+    action_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS leases (
+    owner TEXT PRIMARY KEY,
+    until REAL NOT NULL
+);
 """
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 30.0  # an owner silent this long is dead (renewed every third of it)
+
+
+# ---- owners and leases -------------------------------------------------------------------
+
+_process_owner: tuple[int, str] | None = None
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")  # "pid:[4026531836]" on Linux
+    except OSError:
+        return ""
+
+
+def process_owner() -> str:
+    """This process's owner id, `host|pid-namespace|pid|random` (new after a fork or restart)."""
+    global _process_owner
+    pid = os.getpid()
+    if _process_owner is None or _process_owner[0] != pid:
+        owner = "|".join((socket.gethostname(), _pid_namespace(), str(pid), secrets.token_hex(4)))
+        _process_owner = (pid, owner)
+    return _process_owner[1]
+
+
+def _pid_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def _owner_parts(owner: str) -> tuple[str, str, str, str]:
+    host, ns, pid, token = ([*owner.split("|"), "", "", ""])[:4]
+    return host, ns, pid, token
+
+
+def owner_alive(owner: str | None, me: str, lease_live: bool) -> bool:
+    """Whether `owner` may still be executing: its lease is live and, on this host, its pid runs.
+
+    The pid check (same host and pid namespace only) makes a restart on the same machine
+    recover at once instead of after the lease runs out.
+    """
+    if not owner:
+        return False
+    if owner == me:
+        return True
+    if not lease_live:
+        return False
+    host, ns, pid, _ = _owner_parts(owner)
+    my_host, my_ns, my_pid, _ = _owner_parts(me)
+    if ns and pid.isdigit() and (host, ns) == (my_host, my_ns):
+        return pid != my_pid and _pid_running(int(pid))
+    return True
+
+
+class LeaseKeeper:
+    """Renews an owner's lease in the background while the store is open."""
+
+    def __init__(self, renew: Callable[[], Awaitable[None]], seconds: float) -> None:
+        self._renew = renew
+        self._seconds = seconds
+        self._task: asyncio.Task[None] | None = None
+
+    def ensure_running(self) -> None:
+        """Start renewing (idempotent); called once the owner holds an executing action."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._seconds / 3)
+            try:
+                await self._renew()
+            except Exception as exc:  # the next round retries; recovery elsewhere waits
+                log.warning("lease renewal failed: %s", exc)
+
+    async def stop(self) -> None:
+        """Stop renewing."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
 
 
 # A pure function of the current action: the new action, or None to leave it unchanged.
@@ -95,6 +201,12 @@ class ActionStore(Protocol):
     async def due(self, now: float) -> list[PendingAction]:
         """Proposed actions whose expiry has passed."""
 
+    async def orphans(self) -> list[PendingAction]:
+        """Executing actions whose owner process is gone (no live lease, or a dead local pid)."""
+
+    async def history(self, since: float) -> list[PendingAction]:
+        """Every action created at or after `since` (for the `/ml-audit` timeline)."""
+
     async def close(self) -> None:
         """Release the backend."""
 
@@ -102,12 +214,17 @@ class ActionStore(Protocol):
 class SQLiteStore:
     """The embedded default: one file, WAL mode, safe for many tasks in one process."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self, path: str | Path, *, owner: str | None = None, lease_seconds: float = LEASE_SECONDS
+    ) -> None:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(SCHEMA)
+        self.owner = owner or process_owner()
+        self._lease_seconds = lease_seconds
+        self._keeper = LeaseKeeper(self._renew_lease, lease_seconds)
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteStore:
@@ -137,7 +254,8 @@ class SQLiteStore:
                 ).fetchone()
                 if row is None:
                     return None
-                updated = change(PendingAction.from_json(json.loads(row[0])))
+                current = PendingAction.from_json(json.loads(row[0]))
+                updated = change(current)
                 if updated is None:
                     return None
                 self._db.execute(
@@ -149,6 +267,7 @@ class SQLiteStore:
                         action_id,
                     ),
                 )
+                self._record_owner(current, updated)
                 return updated
             finally:
                 self._db.execute("COMMIT")
@@ -200,6 +319,45 @@ class SQLiteStore:
                     (name, json.dumps(value)),
                 )
 
+    def _record_owner(self, current: PendingAction, updated: PendingAction) -> None:
+        # Inside _mutate's transaction: the claim and its owner are one atomic write.
+        if updated.state is ActionState.EXECUTING and current.state is not ActionState.EXECUTING:
+            self._db.execute(
+                "INSERT OR REPLACE INTO owners (action_id, owner) VALUES (?, ?)",
+                (updated.id, self.owner),
+            )
+            self._db.execute(
+                "INSERT OR REPLACE INTO leases (owner, until) VALUES (?, ?)",
+                (self.owner, time.time() + self._lease_seconds),
+            )
+        elif updated.state is not ActionState.EXECUTING:
+            self._db.execute("DELETE FROM owners WHERE action_id = ?", (updated.id,))
+
+    def _renew_lease_sync(self) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO leases (owner, until) VALUES (?, ?)",
+                (self.owner, time.time() + self._lease_seconds),
+            )
+
+    async def _renew_lease(self) -> None:
+        await asyncio.to_thread(self._renew_lease_sync)
+
+    def _orphans(self) -> list[PendingAction]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT a.data, o.owner, l.until FROM actions a"
+                " LEFT JOIN owners o ON o.action_id = a.id"
+                " LEFT JOIN leases l ON l.owner = o.owner WHERE a.state = ?",
+                (ActionState.EXECUTING.value,),
+            ).fetchall()
+        now = time.time()
+        return [
+            PendingAction.from_json(json.loads(data))
+            for data, owner, until in rows
+            if not owner_alive(owner, self.owner, until is not None and until > now)
+        ]
+
     def _due(self, now: float) -> list[PendingAction]:
         with self._lock:
             rows = self._db.execute(
@@ -230,7 +388,10 @@ class SQLiteStore:
 
     async def mutate(self, action_id: str, change: Change) -> PendingAction | None:
         """Read, change and write in one transaction."""
-        return await asyncio.to_thread(self._mutate, action_id, change)
+        updated = await asyncio.to_thread(self._mutate, action_id, change)
+        if updated is not None and updated.state is ActionState.EXECUTING:
+            self._keeper.ensure_running()
+        return updated
 
     async def put_exclusive(
         self, action: PendingAction, keys: Sequence[str], now: float
@@ -250,9 +411,29 @@ class SQLiteStore:
         """Proposed actions past their expiry."""
         return await asyncio.to_thread(self._due, now)
 
-    async def close(self) -> None:
-        """Close the database."""
+    async def orphans(self) -> list[PendingAction]:
+        """Executing actions whose owner is gone."""
+        return await asyncio.to_thread(self._orphans)
+
+    def _history(self, since: float) -> list[PendingAction]:
+        # expires_at is created_at + expiry, so it bounds the scan from below.
         with self._lock:
+            rows = self._db.execute(
+                "SELECT data FROM actions WHERE expires_at >= ?", (since,)
+            ).fetchall()
+        found = (PendingAction.from_json(json.loads(r[0])) for r in rows)
+        return [a for a in found if a.created_at >= since]
+
+    async def history(self, since: float) -> list[PendingAction]:
+        """Actions created since `since`."""
+        return await asyncio.to_thread(self._history, since)
+
+    async def close(self) -> None:
+        """Close the database; this owner's lease ends with it."""
+        await self._keeper.stop()
+        with self._lock:
+            # A clean exit leaves nothing running: drop the lease so recovery need not wait.
+            self._db.execute("DELETE FROM leases WHERE owner = ?", (self.owner,))
             self._db.close()
 
 
@@ -260,4 +441,8 @@ def open_store(url: str) -> ActionStore:
     """The store an `ML_CHATOPS_STATE` URL names."""
     if url.startswith("sqlite:///"):
         return SQLiteStore.from_url(url)
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from bot.store_redis import RedisStore  # the redis package is an optional extra
+
+        return RedisStore.from_url(url)
     raise ValueError(f"ML_CHATOPS_STATE: unsupported store {url.split(':', 1)[0]!r} (yet)")

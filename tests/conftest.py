@@ -17,6 +17,7 @@ from support.slack_standin import SlackStandIn
 
 from bot.audit import MemorySink
 from bot.emulator import Emulator, demo_state
+from bot.model import PendingAction
 from bot.runtime import Runtime, build_runtime
 from bot.server import create_web_app
 from bot.settings import Settings
@@ -89,15 +90,39 @@ class Bench:
         posts = self.slack.wait_for(lambda: self.slack.response_posts(url) or None)
         return posts[0].body
 
-    def confirm(self, *, user: str = "U0ADMIN1", channel: str = "C0INCIDENTS") -> dict[str, Any]:
-        """Click the newest Stop button; return the result posted in the channel."""
-        before = len(self.slack.messages(channel))
-        reply = self.driver.click_button("ml_stop.confirm", user_id=user, channel_id=channel)
-        assert reply.status == 200, reply.body_text
-        messages = self.slack.wait_for(
-            lambda: self.slack.messages(channel)[before:] or None, timeout=10
+    def confirm(
+        self,
+        *,
+        user: str = "U0ADMIN1",
+        channel: str = "C0INCIDENTS",
+        action_id: str = "ml_stop.confirm",
+    ) -> dict[str, Any]:
+        """Click the newest Stop button; return the result once the action has ended."""
+        target = self.slack.wait_for(
+            lambda: self.driver.latest_click_target(action_id, user_id=user, channel_id=channel)
         )
-        return messages[0]
+        reply = self.driver.click_button(action_id, user_id=user, channel_id=channel)
+        assert reply.status == 200, reply.body_text
+        return self.result_of(str(target.value), channel)
+
+    def result_of(self, action_id: str, channel: str = "C0INCIDENTS") -> dict[str, Any]:
+        """The channel message that reports an action, once the action is final."""
+
+        def final() -> PendingAction | None:
+            action = self.run(self.runtime.store.get(action_id))
+            done = action is not None and action.state.is_final
+            return action if done and action.result_ref else None
+
+        action = self.slack.wait_for(final, timeout=15)
+        assert action.result_ref is not None and action.result_ref.ts is not None
+        return self.slack.wait_for(
+            lambda: self._settled(channel, str(action.result_ref.ts)), timeout=5
+        )
+
+    def _settled(self, channel: str, ts: str) -> dict[str, Any] | None:
+        message = self.slack.message(channel, ts)
+        # The progress line is replaced by the result; wait for the replacement.
+        return message if message and "…" not in message.get("text", "")[-3:] else None
 
     def ephemeral(self, user: str = "U0ADMIN1", channel: str = "C0INCIDENTS") -> dict[str, Any]:
         """The newest message only `user` sees in `channel` (after replacements)."""
@@ -176,7 +201,12 @@ def bench(
 
     async def build() -> tuple[Runtime, str]:
         runtime = build_runtime(settings, clock=clock, audit_sinks=[audit])
-        bolt = create_bolt_app(runtime.service, client=runtime.slack, signing_secret=signing_secret)
+        bolt = create_bolt_app(
+            runtime.service,
+            client=runtime.slack,
+            signing_secret=signing_secret,
+            incidents=runtime.config.incidents,
+        )
         return runtime, create_web_app(runtime, bolt)  # type: ignore[return-value]
 
     runtime, web_app = bg_loop.run(build())

@@ -24,10 +24,8 @@ def api_error(cls: type[ApiError], status: int, reason: str, etype: str) -> ApiE
         duration=0.0,
         node=elastic_transport.NodeConfig("http", "localhost", 9200),
     )
-    body = {
-        "error": {"root_cause": [{"type": etype, "reason": reason}], "type": etype, "reason": reason},
-        "status": status,
-    }
+    cause = {"type": etype, "reason": reason}
+    body = {"error": {"root_cause": [cause], **cause}, "status": status}
     return cls(message=etype, meta=meta, body=body)
 
 

@@ -11,7 +11,16 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.emulator import admin, cluster, ingest, ml_deployments, ml_models, ml_stats, security_api
+from bot.emulator import (
+    admin,
+    cluster,
+    documents,
+    ingest,
+    ml_deployments,
+    ml_models,
+    ml_stats,
+    security_api,
+)
 from bot.emulator.errors import EsError, RawError
 from bot.emulator.faults import Faults
 from bot.emulator.lifecycle import Lifecycle
@@ -143,6 +152,7 @@ def build_routes() -> list[Route]:
             for m in ("GET", "POST")
             for path in (sec + "/user/_has_privileges", sec + "/user/{user}/_has_privileges")
         ),
+        *documents.build_routes(),
     ]
 
 
@@ -158,6 +168,7 @@ class Emulator:
     ) -> None:
         self.version = version
         self.faults = Faults()
+        self.documents = documents.Documents()
         self.requests: list[RequestRecord] = []
         self.routes = build_routes()
         self._auth = auth
@@ -184,6 +195,7 @@ class Emulator:
         """A fresh aiohttp application serving this emulator."""
         application = web.Application(client_max_size=64 * 1024 * 1024)
         application.add_routes(admin.routes(self))
+        application.add_routes(documents.admin_routes(self))
         application.router.add_route("*", "/{tail:.*}", self._dispatch)
         return application
 
@@ -262,7 +274,9 @@ class Emulator:
                 path=path,
                 path_params=match.path_params,
                 query=dict(request.query),
-                body=load(raw) if raw.strip() else None,
+                body=load(raw)
+                if raw.strip() and match.route.endpoint not in documents.NDJSON_ENDPOINTS
+                else None,
                 raw_body=raw,
                 principal=principal,
             )

@@ -1,0 +1,124 @@
+"""Slack notices for actions that ended without a click: expired, or outcome unknown.
+
+What Slack allows decides what can be said where: a `response_url` takes 5 posts within
+30 minutes of being minted; a slash command's private reply cannot be replaced, only
+followed by a new private message; a message posted in the channel (an approval card)
+can be updated with `chat.update`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot import blocks
+from bot.audit import PermanentDeliveryError, PostLine
+from bot.blocks import Message
+from bot.model import MessageRef, PendingAction
+
+log = logging.getLogger(__name__)
+
+RESPONSE_URL_LIFETIME = 30 * 60.0
+SAFETY_MARGIN = 60.0  # do not race the response_url's expiry
+
+
+PERMANENT_POST_ERRORS = frozenset(
+    {"channel_not_found", "not_in_channel", "is_archived", "msg_too_long", "invalid_blocks"}
+)
+
+
+def channel_poster(client: AsyncWebClient) -> PostLine:
+    """`chat.postMessage` of one line, for the audit channel; errors sorted for the spool."""
+
+    async def post(channel: str, text: str) -> None:
+        try:
+            await client.chat_postMessage(channel=channel, text=text, unfurl_links=False)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", ""))
+            if error in PERMANENT_POST_ERRORS:
+                raise PermanentDeliveryError(f"chat.postMessage: {error}") from None
+            raise
+
+    return post
+
+
+class SlackNotices:
+    """Tells the requester (and, for an unknown outcome, the channel) what became of an action."""
+
+    def __init__(self, client: AsyncWebClient, clock: Callable[[], float]) -> None:
+        self.client = client
+        self.clock = clock
+
+    def _url_usable(self, ref: MessageRef, minted_at: float) -> bool:
+        age = self.clock() - minted_at
+        return bool(ref.response_url) and age < RESPONSE_URL_LIFETIME - SAFETY_MARGIN
+
+    async def _private(self, action: PendingAction, message: Message) -> bool:
+        """Replace the requester's message if Slack lets us, else send a new private one."""
+        ref = action.message
+        # A url bound to a message (a click's) can replace it; a command's only adds one.
+        minted_at = (action.started_at or action.created_at) if ref.ts else action.created_at
+        if ref.response_url and self._url_usable(ref, minted_at):
+            body = {
+                "text": message["text"],
+                "blocks": message["blocks"],
+                "replace_original": bool(ref.ts),
+                "response_type": "ephemeral",
+            }
+            try:
+                response = await AsyncWebhookClient(ref.response_url).send_dict(body)
+            except Exception as exc:
+                log.warning("notice via response_url failed: %s", exc)
+                return False
+            if response.status_code == 200:
+                return True
+            log.warning(
+                "notice via response_url refused: %s %s", response.status_code, response.body
+            )
+            return False
+        if not ref.ephemeral and ref.channel_id and ref.ts:
+            return await self._update(ref, message)
+        return False
+
+    async def _update(self, ref: MessageRef, message: Message) -> bool:
+        if not ref.channel_id or not ref.ts:
+            return False
+        try:
+            await self.client.chat_update(channel=ref.channel_id, ts=ref.ts, **message)
+        except SlackApiError as exc:
+            log.warning("chat.update failed: %s", exc.response.get("error"))
+            return False
+        return True
+
+    async def expired(self, action: PendingAction) -> None:
+        """The preview expired unanswered: say so privately and retire the approval card."""
+        message = blocks.final_preview(action)
+        if action.approval_card is not None and action.approval_card.ts:
+            await self._update(action.approval_card, message)
+        if not await self._private(action, message):
+            log.info(
+                "expired preview left as is (no usable response_url)",
+                extra={"ml_chatops.action_id": action.id},
+            )
+
+    async def outcome_unknown(self, action: PendingAction) -> None:
+        """The owner died mid-run: update the private message and the channel's line."""
+        message = blocks.unknown_outcome(action)
+        await self._private(action, message)
+        if action.approval_card is not None and action.approval_card.ts:
+            await self._update(action.approval_card, blocks.final_preview(action))
+        # The channel line that showed progress becomes the (unknown) result.
+        if action.result_ref is not None and await self._update(action.result_ref, message):
+            return
+        try:
+            await self.client.chat_postMessage(channel=action.channel_id, **message)
+        except SlackApiError as exc:
+            log.warning(
+                "could not post the unknown outcome in the channel: %s",
+                exc.response.get("error"),
+                extra={"ml_chatops.action_id": action.id},
+            )
