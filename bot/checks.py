@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from pathlib import Path
 
-import yaml
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.elastic import ClusterGateway, ElasticError, to_domain_error
+from bot.logs import redact
 from bot.policy import PolicyError
 from bot.runtime import build_runtime
 from bot.settings import Settings, SettingsError
 
 # Stop and start by action name: `manage_inference` grants them too, so asking for
-# `manage_ml` would give false negatives. Reads by privilege name (implied by manage_ml).
+# `manage_ml` would give false negatives. Reads by privilege name (implied by manage_ml);
+# read_pipeline because a stop first finds the ingest pipelines that use the deployment;
+# `GET /` (cluster:monitor/main, in `monitor`) because /readyz and this check ping with it.
 CLUSTER_ACTIONS = (
     "cluster:admin/xpack/ml/trained_models/deployment/stop",
     "cluster:admin/xpack/ml/trained_models/deployment/start",
     "monitor_ml",
     "read_pipeline",
+    "cluster:monitor/main",
 )
-MANIFEST = Path(__file__).resolve().parent.parent / "manifest.yml"
+# The bot scopes the code needs; manifest.yml asks for exactly these (tests/test_manifest.py).
+# commands: the slash commands; chat:write: chat.postMessage and chat.update;
+# usergroups:read: usergroups.users.list, for role bindings on user groups.
+REQUIRED_SCOPES = frozenset({"commands", "chat:write", "usergroups:read"})
+CHECK_TIMEOUT = 15.0  # per cluster or Slack check, so an unanswering host cannot hang CI
 
 
 @dataclass(frozen=True)
@@ -34,20 +42,14 @@ class Check:
     detail: str
 
 
-def manifest_scopes(path: Path = MANIFEST) -> set[str]:
-    """The bot scopes the Slack app manifest asks for."""
-    if not path.exists():
-        return {"commands", "chat:write", "usergroups:read"}
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return set(data["oauth_config"]["scopes"]["bot"])
-
-
 async def _cluster(gateway: ClusterGateway) -> list[Check]:
     try:
-        version = await gateway.ping()
+        checks = [Check(f"cluster {gateway.name}", True, f"Elasticsearch {await gateway.ping()}")]
     except ElasticError as exc:
-        return [Check(f"cluster {gateway.name}", False, exc.message)]
-    checks = [Check(f"cluster {gateway.name}", True, f"Elasticsearch {version}")]
+        checks = [Check(f"cluster {gateway.name}", False, exc.message)]
+        if exc.kind != "forbidden":
+            return checks  # unreachable or bad credentials: nothing more to ask it
+        # Forbidden: the credentials work, so list every privilege the role lacks.
     try:
         resp = await gateway.client.security.has_privileges(cluster=list(CLUSTER_ACTIONS))
         granted = resp.body.get("cluster", {})
@@ -60,16 +62,21 @@ async def _cluster(gateway: ClusterGateway) -> list[Check]:
     return checks
 
 
-async def _slack(settings: Settings, client: object) -> list[Check]:
+def _slack_error(exc: Exception) -> str:
+    if isinstance(exc, SlackApiError):
+        return str(exc.response.get("error"))
+    return f"cannot reach the Slack API ({exc})"
+
+
+async def _slack(settings: Settings, client: AsyncWebClient) -> list[Check]:
     if settings.slack_bot_token is None:
-        return [Check("slack", False, "SLACK_BOT_TOKEN is not set")]
+        return [Check("slack auth.test", False, "SLACK_BOT_TOKEN is not set")]
     try:
-        resp = await client.auth_test()  # type: ignore[attr-defined]
+        resp = await client.auth_test()
     except (SlackApiError, OSError) as exc:
-        detail = exc.response.get("error") if isinstance(exc, SlackApiError) else str(exc)
-        return [Check("slack auth.test", False, str(detail))]
+        return [Check("slack auth.test", False, _slack_error(exc))]
     scopes = {s.strip() for s in (resp.headers.get("x-oauth-scopes") or "").split(",") if s}
-    missing = manifest_scopes() - scopes
+    missing = REQUIRED_SCOPES - scopes
     return [
         Check("slack auth.test", True, f"team {resp.get('team')} as {resp.get('user')}"),
         Check(
@@ -77,7 +84,34 @@ async def _slack(settings: Settings, client: object) -> list[Check]:
             not missing,
             "ok" if not missing else "missing: " + ", ".join(sorted(missing)),
         ),
+        await _slack_mode(settings, client),
     ]
+
+
+async def _slack_mode(settings: Settings, client: AsyncWebClient) -> Check:
+    if settings.slack_app_token is not None:
+        # Asking for a WebSocket URL proves the app token; the URL is left unused.
+        try:
+            await client.apps_connections_open(
+                app_token=settings.slack_app_token.get_secret_value()
+            )
+        except (SlackApiError, OSError) as exc:
+            return Check("slack socket mode", False, "SLACK_APP_TOKEN: " + _slack_error(exc))
+        return Check("slack socket mode", True, "app token accepted")
+    if settings.slack_signing_secret is None:
+        return Check(
+            "slack mode",
+            False,
+            "set SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode)",
+        )
+    return Check("slack http mode", True, "SLACK_SIGNING_SECRET is set")
+
+
+async def _bounded(name: str, work: Awaitable[list[Check]]) -> list[Check]:
+    try:
+        return await asyncio.wait_for(work, CHECK_TIMEOUT)
+    except TimeoutError:
+        return [Check(name, False, f"no answer within {CHECK_TIMEOUT:g} s")]
 
 
 def render(checks: list[Check]) -> str:
@@ -93,15 +127,17 @@ async def check_config(settings: Settings) -> int:
     try:
         runtime = build_runtime(settings)
     except (SettingsError, PolicyError) as exc:
-        checks.append(Check("config", False, str(exc)))
-        print(render(checks))
+        checks += [Check("config", False, line) for line in str(exc).splitlines()]
+        print(redact(render(checks)))
         return 1
     checks.append(Check("config", True, str(settings.ml_chatops_config or "no file (defaults)")))
     try:
-        results = await asyncio.gather(*(_cluster(g) for g in runtime.clusters.gateways.values()))
+        results = await asyncio.gather(
+            *(_bounded(f"cluster {n}", _cluster(g)) for n, g in runtime.clusters.gateways.items()),
+            _bounded("slack", _slack(settings, runtime.slack)),
+        )
         checks += [c for group in results for c in group]
-        checks += await _slack(settings, runtime.slack)
     finally:
         await runtime.close()
-    print(render(checks))
+    print(redact(render(checks)))
     return 0 if all(c.ok for c in checks) else 1

@@ -4,43 +4,56 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
-import signal
+import os
 import sys
 from collections.abc import Sequence
-
-from aiohttp import web
+from urllib.parse import urlsplit
 
 from bot import blocks
 from bot.actions import Who
-from bot.commands import StopRequest, UsageError, parse
-from bot.logs import setup_logging
-from bot.policy import Caller, PolicyError, explain
-from bot.runtime import build_runtime, require_slack
-from bot.settings import Settings, SettingsError, load_settings
-from bot.shell import ShellSession, repl
+from bot.commands import (
+    FreezeRequest,
+    HelpRequest,
+    ListRequest,
+    StartRequest,
+    StopRequest,
+    UsageError,
+    parse,
+)
+from bot.logs import add_secrets, redact, setup_logging
+from bot.policy import Action, Caller, PolicyError, RoleMap, authorize, explain, load_role_map
+from bot.settings import (
+    Settings,
+    SettingsError,
+    default_cluster_name,
+    load_app_config,
+    load_settings,
+    resolve_clusters,
+)
 
-log = logging.getLogger("bot")
-
-SHUTDOWN_GRACE = 60.0  # seconds running stops get to finish after SIGTERM
+EXIT_FAILED = 1  # check-config found a problem; explain: denied
+EXIT_USAGE = 2  # bad arguments, settings or config
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ml-chatops",
-        description="Stop Elasticsearch ML deployments from Slack, safely.",
+        description="Stop Elasticsearch ML deployments from Slack, safely. "
+        "Settings come from the environment (and .env); see README, Configuration.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser(
         "serve",
         help="run the bot (Socket Mode when SLACK_APP_TOKEN is set, HTTP on PORT otherwise)",
-        description="Run the bot. Socket Mode when SLACK_APP_TOKEN is set, else HTTP on PORT "
-        "with POST /slack/events, GET /healthz, /readyz and /metrics.",
+        description="Run the bot: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on PORT "
+        "with POST /slack/events. /healthz, /readyz and /metrics are served on PORT in both "
+        "modes. SIGTERM stops taking requests and lets running stops finish (up to 60 s).",
     )
     shell = sub.add_parser(
         "shell",
         help="type slash commands locally and press buttons by label",
-        description="The local text adapter on the same core as the Slack bot.",
+        description="The local text adapter on the same core as the Slack bot. With --demo "
+        "it starts an in-process demo cluster and role map and needs no credentials.",
     )
     shell.add_argument("--demo", action="store_true", help="start an in-process demo cluster")
     shell.add_argument("--user", default="U0ADMIN1", help="Slack user id to act as")
@@ -49,12 +62,15 @@ def _parser() -> argparse.ArgumentParser:
         "check-config",
         help="validate settings and config, reach every cluster and Slack",
         description="Validate the environment and config file, connect to each cluster, "
-        "check the bot's privileges there and Slack's auth.test; non-zero exit on failure.",
+        "check the bot's privileges there and Slack's auth.test and scopes; print a "
+        "PASS/FAIL table. Exit 0 when everything passes, 1 otherwise, 2 on bad settings.",
     )
     exp = sub.add_parser(
         "explain",
         help="print the policy decision for a command, without running it",
-        description='Example: ml-chatops explain --user U0123 --channel C0456 -- "/ml-stop x"',
+        description="Print every role binding considered, why it matched or not, and the "
+        "decision, without calling Elasticsearch or Slack. Exit 0 if allowed, 1 if denied. "
+        'Example: ml-chatops explain --user U0123 --channel C0456 -- "/ml-stop ner-*"',
     )
     exp.add_argument("--user", required=True, help="Slack user id")
     exp.add_argument("--usergroup", action="append", default=[], help="user group id (repeat)")
@@ -78,16 +94,63 @@ def main(argv: Sequence[str] | None = None) -> int:
             setup_logging("WARNING")
             from bot.checks import check_config
 
-            return asyncio.run(check_config(load_settings()))
-        if args.command == "explain":
-            return _explain(args)
+            return asyncio.run(check_config(_with_secrets(load_settings())))
+        return _explain(args)
     except (SettingsError, PolicyError) as exc:
-        print(f"ml-chatops: {exc}", file=sys.stderr)
-        return 2
-    return 2
+        # One line naming the setting (a role map may list several problems, one a line).
+        print(redact(f"ml-chatops: {exc}"), file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _with_secrets(settings: Settings) -> Settings:
+    """Register every configured secret with the log redactor; return the settings."""
+    values: list[str | None] = [
+        secret.get_secret_value()
+        for secret in (
+            settings.slack_bot_token,
+            settings.slack_signing_secret,
+            settings.slack_app_token,
+            settings.elasticsearch_api_key,
+            settings.elasticsearch_password,
+        )
+        if secret is not None
+    ]
+    values.append(urlsplit(settings.ml_chatops_state).password)  # redis://:PASSWORD@host
+    # Cluster secrets live in variables the config file names (`*_env`).
+    try:
+        config = load_app_config(settings.ml_chatops_config)
+    except SettingsError:
+        config = None  # reported properly by whoever loads it next
+    if config is not None:
+        for cluster in config.clusters.values():
+            values += [os.environ.get(v or "") for v in (cluster.api_key_env, cluster.password_env)]
+    add_secrets(values)
+    return settings
+
+
+async def _serve(settings: Settings) -> int:
+    from bot.runtime import build_runtime, require_slack
+    from bot.server import serve
+    from bot.slack_app import create_bolt_app
+
+    _, secret = require_slack(_with_secrets(settings))
+    runtime = build_runtime(settings)
+    app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
+    # In Socket Mode Bolt verifies nothing over HTTP; it still wants a non-empty secret.
+    bolt = create_bolt_app(
+        runtime.service,
+        client=runtime.slack,
+        signing_secret=secret or "-",
+        incidents=runtime.config.incidents,
+        metrics=runtime.metrics,
+    )
+    return await serve(runtime, bolt, port=settings.port, app_token=app_token)
 
 
 async def _shell(demo: bool, user: str, channel: str) -> int:
+    from bot.runtime import build_runtime
+    from bot.shell import ShellSession, repl
+
     who = Who(user_id=user, user_name=user, team_id="T0LOCAL", channel_id=channel)
     if demo:
         from bot.demo import demo_runtime
@@ -95,7 +158,7 @@ async def _shell(demo: bool, user: str, channel: str) -> int:
         async with demo_runtime() as (runtime, _):
             await repl(ShellSession(runtime.service, who))
         return 0
-    runtime = build_runtime(load_settings())
+    runtime = build_runtime(_with_secrets(load_settings()))
     try:
         await repl(ShellSession(runtime.service, who))
     finally:
@@ -107,59 +170,34 @@ def _explain(args: argparse.Namespace) -> int:
     text = " ".join(a for a in args.text if a != "--").strip()
     command, _, rest = text.partition(" ")
     request = parse(command, rest)
+    if isinstance(request, HelpRequest):
+        print(blocks.to_text(blocks.help_message(request.command)))
+        return 0
     if isinstance(request, UsageError):
         print(blocks.to_text(blocks.usage_error(request)))
-        return 2
+        return EXIT_USAGE
     settings = load_settings()
-    runtime = build_runtime(settings)
-    try:
-        caller = Caller(args.user, args.channel, frozenset(args.usergroup))
-        cluster = args.cluster or getattr(request, "cluster", None) or runtime.clusters.default
-        if isinstance(request, StopRequest):
-            exact = None if request.is_wildcard or request.is_all else list(request.ids)
-            print(
-                explain(
-                    runtime.service.role_map(), caller, "stop", cluster, exact, request.options()
-                )
-            )
-        else:
-            print(explain(runtime.service.role_map(), caller, "status", cluster, None))
-    finally:
-        asyncio.run(runtime.close())
-    return 0
-
-
-async def _wait_for_signal() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-
-
-async def _serve(settings: Settings) -> int:
-    _, secret = require_slack(settings)
-    runtime = build_runtime(settings)
-    from bot.server import create_web_app
-    from bot.slack_app import create_bolt_app
-
-    bolt = create_bolt_app(runtime.service, client=runtime.slack, signing_secret=secret or "-")
-    runner = web.AppRunner(create_web_app(runtime, bolt), shutdown_timeout=SHUTDOWN_GRACE)
-    await runner.setup()
-    await web.TCPSite(runner, "0.0.0.0", settings.port).start()
-    socket_handler = None
-    if settings.slack_app_token is not None:
-        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-        socket_handler = AsyncSocketModeHandler(bolt, settings.slack_app_token.get_secret_value())
-        await socket_handler.connect_async()  # type: ignore[no-untyped-call]
-        log.info("serving in Socket Mode; operational endpoints on port %s", settings.port)
+    path = settings.ml_chatops_config
+    role_map = load_role_map(path) if path is not None else RoleMap()
+    cluster = args.cluster or getattr(request, "cluster", None)
+    if cluster is None:
+        config = load_app_config(path)
+        cluster = default_cluster_name(config, resolve_clusters(settings, config))
+    caller = Caller(args.user, args.channel, frozenset(args.usergroup))
+    action: Action
+    deployments: list[str] | None = None
+    options: frozenset[str] = frozenset()
+    if isinstance(request, StopRequest):
+        action, options = "stop", request.options()
+        if not (request.is_wildcard or request.is_all):
+            deployments = list(request.ids)
+    elif isinstance(request, StartRequest):
+        action, deployments = "start", [request.target_id]
+    elif isinstance(request, FreezeRequest):
+        action = "freeze"
     else:
-        log.info("serving HTTP on port %s", settings.port)
-    await _wait_for_signal()
-    log.info("shutting down: no new requests, letting running stops finish")
-    if socket_handler is not None:
-        await socket_handler.close_async()  # type: ignore[no-untyped-call]
-    await runner.cleanup()
-    await runtime.close()
-    return 0
+        assert isinstance(request, ListRequest)
+        action = "status"
+    print(explain(role_map, caller, action, cluster, deployments, options))
+    decision = authorize(role_map, caller, action, cluster, deployments, options)
+    return 0 if decision.allowed else EXIT_FAILED

@@ -1,19 +1,102 @@
-"""Logging set-up: JSON lines for machines, plain lines on a terminal."""
+"""Logging: JSON lines for machines, plain lines on a terminal; request context; no secrets.
+
+Fields bound with `log_context()` / `bind()` (Slack ids, action id) ride on every record
+logged in that context, including tasks started from it (Bolt's listener tasks copy the
+context of the request that started them). Every rendered line passes through the
+redactor, which knows the configured secrets and the shapes of Slack tokens.
+"""
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
+import re
 import sys
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 # Attributes every LogRecord has; anything else was passed with `extra=` and is kept.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+_CONTEXT: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar(
+    "ml_chatops_log_context", default=None
+)
+# Slack tokens (bot, user, app, config, workflow) even when nobody registered them.
+_TOKEN = re.compile(r"\bx(?:ox[abeoprs]|app|wfp)-[A-Za-z0-9-]{6,}")
+REDACTED = "[REDACTED]"
+MIN_SECRET_LENGTH = 4  # shorter values would redact ordinary words
+
+
+class Redactor:
+    """Replaces known secret values and Slack-token shapes in rendered log lines."""
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+
+    def add(self, values: Iterable[str | None]) -> None:
+        """Remember secret values to hide (empty and very short ones are ignored)."""
+        self._secrets |= {v for v in values if v and len(v) >= MIN_SECRET_LENGTH}
+
+    def __call__(self, text: str) -> str:
+        """`text` with every secret replaced."""
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return _TOKEN.sub(REDACTED, text)
+
+
+REDACTOR = Redactor()
+
+
+def add_secrets(values: Iterable[str | None]) -> None:
+    """Register secret values that must never appear in a log line."""
+    REDACTOR.add(values)
+
+
+def redact(text: str) -> str:
+    """`text` without the registered secrets, for output that bypasses logging."""
+    return REDACTOR(text)
+
+
+@contextmanager
+def log_context(**fields: Any) -> Iterator[None]:
+    """Add fields to every record logged inside the block (and tasks started from it)."""
+    token = _CONTEXT.set({**current_context(), **{k: v for k, v in fields.items() if v}})
+    try:
+        yield
+    finally:
+        _CONTEXT.reset(token)
+
+
+def bind(**fields: Any) -> None:
+    """Add fields to the current context until it ends (e.g. an action id once known)."""
+    _CONTEXT.set({**current_context(), **{k: v for k, v in fields.items() if v}})
+
+
+def current_context() -> Mapping[str, Any]:
+    """The fields bound in the current context."""
+    return _CONTEXT.get() or {}
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    """Context fields, then the record's own `extra=` fields (which win)."""
+    own = {k: v for k, v in vars(record).items() if k not in _STANDARD and k != "_context"}
+    return {**getattr(record, "_context", {}), **own}
+
+
+class _ContextFilter(logging.Filter):
+    """Copies the context fields onto the record, in the task that logs it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Attach the context; never drops a record."""
+        record._context = dict(current_context())
+        return True
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line, with the `extra=` fields (action id, Slack ids) kept."""
+    """One JSON object per line, with context and `extra=` fields (action id, Slack ids)."""
 
     def format(self, record: logging.LogRecord) -> str:
         """Render the record as JSON."""
@@ -25,21 +108,40 @@ class JsonFormatter(logging.Formatter):
             "log.logger": record.name,
             "message": record.getMessage(),
         }
-        doc.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        doc.update(_fields(record))
         if record.exc_info:
             doc["error.stack_trace"] = self.formatException(record.exc_info)
-        return json.dumps(doc, default=str)
+        return REDACTOR(json.dumps(doc, default=str, ensure_ascii=False))
+
+
+class TextFormatter(logging.Formatter):
+    """`time LEVEL logger: message key=value ...` for people at a terminal."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render the record as one readable line (plus a traceback if any)."""
+        line = super().format(record)
+        fields = _fields(record)
+        if fields:
+            head, sep, tail = line.partition("\n")
+            extras = " ".join(f"{k}={v}" for k, v in fields.items())
+            line = f"{head} [{extras}]{sep}{tail}"
+        return REDACTOR(line)
+
+
+def make_handler(stream: TextIO, *, json_lines: bool) -> logging.Handler:
+    """A handler writing JSON lines (or text lines) with context fields, redacted."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
+    handler.addFilter(_ContextFilter())
+    return handler
 
 
 def setup_logging(level: str = "INFO", *, json_lines: bool | None = None) -> None:
     """Send logs to stderr: JSON unless stderr is a terminal."""
     use_json = (not sys.stderr.isatty()) if json_lines is None else json_lines
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        JsonFormatter()
-        if use_json
-        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    )
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [make_handler(sys.stderr, json_lines=use_json)]
     root.setLevel(level)

@@ -137,5 +137,5 @@ class MetricsSink:
             self.metrics.approvals.labels("approved" if outcome == "success" else "refused").inc()
         elif action == "reject" and outcome == "success":
             self.metrics.approvals.labels("rejected").inc()
-        elif action == "stop":
+        elif action == "elasticsearch.stop":
             self.metrics.stops.labels(str(fields.get("cluster") or ""), outcome).inc()

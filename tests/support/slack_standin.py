@@ -11,6 +11,9 @@ Web API: any HTTP verb; params merged from the query string and a form or JSON b
 `auth.test`, `chat.delete`, `functions.*` as POST with a query string). Token from
 `Authorization: Bearer` or the legacy `token` param; missing -> `not_authed`, unknown ->
 `invalid_auth` (both HTTP 200). A pending injected fault wins over everything else.
+`apps.connections.open` takes only the app-level token (`app_token`; any other known token:
+`not_allowed_token_type`) and answers `socket_mode_url`, by default a ws:// URL that refuses
+connections (there is no Socket Mode server here).
 
 response_url (Slack documents the rules, not the wire answers): JSON POST; 5 uses within
 30 minutes of minting. Success is 200 `ok` (text/plain). UNVERIFIED answers: 404 `used_url`
@@ -27,6 +30,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import socket
 import threading
 import time
 from collections import deque
@@ -57,6 +61,8 @@ _SCOPE_NEEDED = {
     "conversations.info": "channels:read",
 }
 DEFAULT_SCOPES = ("commands", "chat:write", "usergroups:read", "users:read", "channels:read")
+# Methods that take the app-level token (xapp-, scope connections:write) and no other.
+_APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 
 
 class StandInClock:
@@ -160,6 +166,10 @@ class SlackStandIn:
 
     def __init__(self, *, bot_token: str = "xoxb-0000-standin-bot-token") -> None:
         self.bot_token = bot_token
+        self.app_token = "xapp-1-A0MLCHATOPS-0000-standin-app-token"
+        # What `apps.connections.open` answers; empty: a ws:// URL on a port nobody listens on
+        # (the stand-in has no Socket Mode server, so a bot's WebSocket connect is refused).
+        self.socket_mode_url = ""
         self.scopes: list[str] = list(DEFAULT_SCOPES)
         self.team_id, self.team_domain = "T0TEAM", "ml-chatops"
         self.bot_user_id, self.bot_id, self.app_id = "U0BOT", "B0BOT", "A0MLCHATOPS"
@@ -484,6 +494,7 @@ class SlackStandIn:
             "usergroups.users.list": self._usergroups_users_list,
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
+            "apps.connections.open": self._apps_connections_open,
             "functions.completeSuccess": self._functions_complete_success,
             "functions.completeError": self._functions_complete_error,
         }
@@ -491,6 +502,11 @@ class SlackStandIn:
     def _check_auth(self, method: str, token: str | None) -> None:
         if not token:
             raise _SlackError("not_authed")
+        if method in _APP_TOKEN_METHODS or token == self.app_token:
+            if method in _APP_TOKEN_METHODS and token == self.app_token:
+                return
+            known = token in (self.bot_token, self.app_token)
+            raise _SlackError("not_allowed_token_type" if known else "invalid_auth")
         if token != self.bot_token and not self._execution_for_token(token):
             raise _SlackError("invalid_auth")
         needed = _SCOPE_NEEDED.get(method)
@@ -511,6 +527,9 @@ class SlackStandIn:
             "bot_id": self.bot_id,
             "is_enterprise_install": False,
         }
+
+    def _apps_connections_open(self, params: JSONDict, token: str | None) -> JSONDict:
+        return {"url": self.socket_mode_url or _refusing_ws_url()}
 
     def _chat_post_message(self, params: JSONDict, token: str | None) -> JSONDict:
         channel = self._postable_channel(params.get("channel"))
@@ -743,6 +762,14 @@ def _default_channel(
         "is_member": member,
         "created": 1700000000,
     }
+
+
+def _refusing_ws_url() -> str:
+    """A Socket Mode-shaped ws:// URL on a local port that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"ws://127.0.0.1:{port}/link/?ticket=standin-{secrets.token_hex(8)}&app_id=A0MLCHATOPS"
 
 
 def _copy(value: JSONDict) -> JSONDict:
