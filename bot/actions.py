@@ -808,21 +808,18 @@ class Service:
                     outcome = await gateway.start(dep, ctx)
                 else:
                     outcome = await self._stop_and_verify(gateway, action, dep, ctx)
+            # One event per Elasticsearch call; the action's own outcome event follows.
             await self._audit(
                 who,
-                action.kind,
+                f"elasticsearch.{action.kind}",
                 "success" if outcome.ok else "failure",
                 action_id=action.id,
                 cluster=action.cluster,
                 deployments=[dep.deployment_id],
-                force=action.spec.force,
-                finish_pending_work=action.spec.finish_pending_work,
-                reason=action.spec.reason,
                 status=outcome.status,
                 message=outcome.message,
                 verified=outcome.verified,
                 duration_s=round(outcome.seconds, 3),
-                approvers=[a.user_id for a in action.approvals],
             )
             return outcome
 
@@ -834,6 +831,22 @@ class Service:
         )
         if done is None:  # recovery marked it unknown meanwhile; keep what we know
             done = replace(action, state=final, outcomes=outcomes, finished_at=self.clock())
+        await self._audit(
+            who,
+            action.kind,
+            "success" if good else "failure",
+            action_id=action.id,
+            cluster=action.cluster,
+            deployments=action.deployment_ids,
+            force=action.spec.force,
+            finish_pending_work=action.spec.finish_pending_work,
+            reason=action.spec.reason,
+            approvers=[a.user_id for a in action.approvals],
+            requester=action.requester_id,
+            state=final.value,
+            duration_s=round(max((o.seconds for o in outcomes), default=0.0), 3),
+            message="; ".join(f"{o.deployment_id}: {o.message}" for o in outcomes),
+        )
         return done
 
     async def _stop_and_verify(
@@ -867,9 +880,29 @@ class Service:
         expired = []
         for action in await self.store.due(self.clock()):
             moved = await self._expire_if_due(action)
-            if moved is not None:
-                expired.append(moved)
+            if moved is None:
+                continue
+            expired.append(moved)
+            requester = Who(
+                moved.requester_id,
+                moved.requester_name,
+                moved.team_id,
+                moved.channel_id,
+                incident_id=moved.incident_id,
+            )
+            await self._audit(
+                requester,
+                "expire",
+                "success",
+                action_id=moved.id,
+                cluster=moved.cluster,
+                deployments=moved.deployment_ids,
+            )
         return expired
+
+    async def record_command(self, who: Who, command: str, text: str) -> None:
+        """Every slash command is an audit event, whatever comes of it."""
+        await self._audit(who, "command", "success", command=command, text=text)
 
     # ------------------------------------------------------------------ kill switch, listing
 

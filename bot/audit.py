@@ -33,7 +33,11 @@ log = logging.getLogger(__name__)
 
 ECS_VERSION = "8.11.0"
 # Events that change a cluster (or the bot's own switches): summarised in the audit channel.
-MUTATING_ACTIONS = frozenset({"stop", "start", "freeze", "unfreeze", "recover"})
+MUTATING_ACTIONS = frozenset(
+    {"stop", "start", "elasticsearch.stop", "elasticsearch.start", "freeze", "unfreeze", "recover"}
+)
+# The audit channel gets one line per action, not one per Elasticsearch call.
+CHANNEL_SUMMARY_ACTIONS = frozenset({"stop", "start", "freeze", "unfreeze", "recover"})
 _FLAG_FIELDS = {
     "force": "--force",
     "finish_pending_work": "--finish-pending-work",
@@ -533,7 +537,7 @@ class ChannelDeliverer:
         """Post in order; stop at the first retryable failure so the order holds."""
         results: list[tuple[Delivery, str]] = []
         for index, doc in enumerate(docs):
-            if doc.get("event", {}).get("action") not in MUTATING_ACTIONS:
+            if doc.get("event", {}).get("action") not in CHANNEL_SUMMARY_ACTIONS:
                 results.append((Delivery.OK, ""))
                 continue
             try:

@@ -49,6 +49,23 @@ def outcome_message(outcome: object, command_text: str, now: float) -> Message:
     raise TypeError(f"unexpected outcome {outcome!r}")
 
 
+_LABELS = {
+    Proposed: "proposed",
+    Denied: "denied",
+    NothingMatched: "nothing_matched",
+    Failed: "failed",
+    Listing: "listed",
+    Locked: "locked",
+    Frozen: "frozen",
+    FreezeChanged: "freeze",
+}
+
+
+def outcome_label(outcome: object) -> str:
+    """The metrics label for how a command ended."""
+    return _LABELS.get(type(outcome), "other")
+
+
 def click_message(outcome: object, now: float) -> Message:
     """The message for a click that did not start anything."""
     if isinstance(outcome, NotRequester):

@@ -37,8 +37,9 @@ from bot.commands import (
     parse,
 )
 from bot.incidents import IncidentConfig, incident_id
+from bot.metrics import Metrics
 from bot.model import MessageRef, PendingAction
-from bot.render import click_message, outcome_message
+from bot.render import click_message, outcome_label, outcome_message
 from bot.workflow import STEP_CALLBACK_ID, error_for, outputs_for, request_from_inputs
 
 log = logging.getLogger(__name__)
@@ -133,9 +134,19 @@ async def _tell(
 class SlackAdapter:
     """Listeners and the Slack I/O they need; the decisions are the Service's."""
 
-    def __init__(self, service: Service, incidents: IncidentConfig | None = None) -> None:
+    def __init__(
+        self,
+        service: Service,
+        incidents: IncidentConfig | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.service = service
         self.incidents = incidents
+        self.metrics = metrics
+
+    def _count(self, command: str, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.command(command, outcome)
 
     def now(self) -> float:
         """The service's clock."""
@@ -174,15 +185,19 @@ class SlackAdapter:
         self, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
     ) -> None:
         name, text = command.get("command", ""), command.get("text", "")
+        who = await self._in_incident(who_from_command(command), client)
+        await self.service.record_command(who, name, text)
         request = parse(name, text)
         if isinstance(request, HelpRequest):
+            self._count(name, "help")
             await respond(**blocks.help_message(request.command), response_type="ephemeral")
             return
         if isinstance(request, UsageError):
+            self._count(name, "usage_error")
             await respond(**blocks.usage_error(request), response_type="ephemeral")
             return
-        who = await self._in_incident(who_from_command(command), client)
         if isinstance(request, AuditRequest):
+            self._count(name, "audit")
             await respond(**await self._timeline(request, who, command), response_type="ephemeral")
             return
         if isinstance(request, ListRequest):
@@ -194,6 +209,7 @@ class SlackAdapter:
         else:
             assert isinstance(request, StopRequest)
             outcome = await self.service.propose(request, who)
+        self._count(name, outcome_label(outcome))
         message = outcome_message(outcome, f"{name} {text}", self.now())
         if isinstance(outcome, FreezeChanged):
             await self._post(who.channel_id, message, client, respond)
@@ -243,6 +259,16 @@ class SlackAdapter:
         who = await self._in_incident(who_from_action(body), client)
         outcome = await self.service.confirm(_button_value(body), who)
         if isinstance(outcome, Started):
+            if body.get("response_url"):
+                # Where the preview is now, so expiry and recovery notices can replace it.
+                container = body.get("container") or {}
+                ref = MessageRef(
+                    channel_id=who.channel_id,
+                    ts=container.get("message_ts"),
+                    response_url=body.get("response_url"),
+                    ephemeral=bool(container.get("is_ephemeral", True)),
+                )
+                await self.service.attach_message(outcome.action.id, ref)
             await self._run(outcome.action, who, client, _replacer(body, respond, client))
         else:
             await self._answer_click(outcome, body, respond, client)
@@ -560,12 +586,13 @@ def create_bolt_app(
     client: AsyncWebClient,
     signing_secret: str,
     incidents: IncidentConfig | None = None,
+    metrics: Metrics | None = None,
 ) -> AsyncApp:
     """The Bolt app with every listener registered."""
     app = AsyncApp(
         client=client, signing_secret=signing_secret, raise_error_for_unhandled_request=False
     )
-    adapter = SlackAdapter(service, incidents)
+    adapter = SlackAdapter(service, incidents, metrics)
     for name in COMMANDS:
         app.command(name)(adapter.on_command)
     for action_id in (blocks.CONFIRM_ACTION_ID, blocks.START_CONFIRM_ACTION_ID):

@@ -206,6 +206,7 @@ def bench(
             client=runtime.slack,
             signing_secret=signing_secret,
             incidents=runtime.config.incidents,
+            metrics=runtime.metrics,
         )
         return runtime, create_web_app(runtime, bolt)  # type: ignore[return-value]
 

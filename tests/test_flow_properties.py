@@ -64,7 +64,7 @@ def test_any_valid_command_reaches_the_preview(
         parts.append("--finish-pending-work")
     if flags["no_match"]:
         parts.append(str(flags["no_match"]))
-    parts += ["--reason", shlex.quote(reason)]
+    parts.append("--reason=" + shlex.quote(reason))  # the form for reasons that look like flags
     reply = bench.driver.command(
         "/ml-stop",
         " ".join(parts),

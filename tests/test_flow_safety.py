@@ -229,9 +229,7 @@ def test_restart_with_previous_settings(bench: Bench) -> None:
                       if "ml_start.confirm" in text_of(e)), None)
     )
     assert "search-e5" in text_of(start_preview)
-    before_msgs = len(bench.slack.messages(CHANNEL))
-    bench.driver.click_button("ml_start.confirm", user_id=ADMIN, channel_id=CHANNEL)
-    bench.slack.wait_for(lambda: bench.slack.messages(CHANNEL)[before_msgs:] or None)
+    bench.confirm(action_id="ml_start.confirm")
     after = bench.emulator.state.deployments["search-e5"]
     assert (after.model_id, after.number_of_allocations, after.threads_per_allocation,
             after.priority) == settings
