@@ -30,6 +30,8 @@ CLUSTER_ACTIONS = (
 # commands: the slash commands; chat:write: chat.postMessage and chat.update;
 # usergroups:read: usergroups.users.list, for role bindings on user groups.
 REQUIRED_SCOPES = frozenset({"commands", "chat:write", "usergroups:read"})
+# conversations.info, read only when `incidents:` is configured (channel name or topic).
+INCIDENT_SCOPES = frozenset({"channels:read", "groups:read"})
 CHECK_TIMEOUT = 15.0  # per cluster or Slack check, so an unanswering host cannot hang CI
 
 
@@ -68,7 +70,9 @@ def _slack_error(exc: Exception) -> str:
     return f"cannot reach the Slack API ({exc})"
 
 
-async def _slack(settings: Settings, client: AsyncWebClient) -> list[Check]:
+async def _slack(
+    settings: Settings, client: AsyncWebClient, *, incidents: bool = False
+) -> list[Check]:
     if settings.slack_bot_token is None:
         return [Check("slack auth.test", False, "SLACK_BOT_TOKEN is not set")]
     try:
@@ -76,7 +80,7 @@ async def _slack(settings: Settings, client: AsyncWebClient) -> list[Check]:
     except (SlackApiError, OSError) as exc:
         return [Check("slack auth.test", False, _slack_error(exc))]
     scopes = {s.strip() for s in (resp.headers.get("x-oauth-scopes") or "").split(",") if s}
-    missing = REQUIRED_SCOPES - scopes
+    missing = (REQUIRED_SCOPES | (INCIDENT_SCOPES if incidents else frozenset())) - scopes
     return [
         Check("slack auth.test", True, f"team {resp.get('team')} as {resp.get('user')}"),
         Check(
@@ -134,7 +138,10 @@ async def check_config(settings: Settings) -> int:
     try:
         results = await asyncio.gather(
             *(_bounded(f"cluster {n}", _cluster(g)) for n, g in runtime.clusters.gateways.items()),
-            _bounded("slack", _slack(settings, runtime.slack)),
+            _bounded(
+                "slack",
+                _slack(settings, runtime.slack, incidents=runtime.config.incidents is not None),
+            ),
         )
         checks += [c for group in results for c in group]
     finally:

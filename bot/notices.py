@@ -19,6 +19,7 @@ from bot import blocks
 from bot.audit import PermanentDeliveryError, PostLine
 from bot.blocks import Message
 from bot.model import MessageRef, PendingAction
+from bot.workflow import error_for
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +95,25 @@ class SlackNotices:
             return False
         return True
 
+    async def _end_step(self, action: PendingAction) -> None:
+        """A Workflow Builder step waiting on this action fails, so the workflow can branch."""
+        error = error_for(action)
+        if not action.function_execution_id or error is None:
+            return
+        try:
+            await self.client.functions_completeError(
+                function_execution_id=action.function_execution_id, error=error
+            )
+        except SlackApiError as exc:
+            log.warning("functions.completeError failed: %s", exc.response.get("error"))
+
     async def expired(self, action: PendingAction) -> None:
         """The preview expired unanswered: say so privately and retire the approval card."""
         message = blocks.final_preview(action)
+        await self._end_step(action)
         if action.approval_card is not None and action.approval_card.ts:
-            await self._update(action.approval_card, message)
+            card = blocks.approval_card(action, now=self.clock())
+            await self._update(action.approval_card, card)
         if not await self._private(action, message):
             log.info(
                 "expired preview left as is (no usable response_url)",
@@ -108,6 +123,7 @@ class SlackNotices:
     async def outcome_unknown(self, action: PendingAction) -> None:
         """The owner died mid-run: update the private message and the channel's line."""
         message = blocks.unknown_outcome(action)
+        await self._end_step(action)
         await self._private(action, message)
         if action.approval_card is not None and action.approval_card.ts:
             await self._update(action.approval_card, blocks.final_preview(action))

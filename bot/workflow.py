@@ -69,5 +69,10 @@ def error_for(action: PendingAction) -> str | None:
     if action.state is ActionState.FAILED:
         problems = "; ".join(f"{o.deployment_id}: {o.message}" for o in action.outcomes if not o.ok)
         return f"stop failed on {action.cluster}: {problems or 'see the result message'}"
+    if action.state is ActionState.UNKNOWN:
+        return (
+            "the bot restarted while stopping; the outcome is unknown: "
+            f"check `/ml-deployments {action.spec.expression}`"
+        )
     who = f" by <@{action.actor_id}>" if action.actor_id else ""
     return f"the stop was {action.state.value}{who}; nothing was stopped"

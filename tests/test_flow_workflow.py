@@ -217,3 +217,14 @@ def test_audit_markdown_for_a_postmortem(bench: Bench) -> None:
 def test_audit_needs_status(bench: Bench) -> None:
     reply = bench.command("", command="/ml-audit", user="U0RANDOM", channel="C0OTHER")
     assert "denied" in text_of(reply)
+
+
+def test_step_fails_when_the_sweeper_expires_its_preview(bench: Bench) -> None:
+    from bot.notices import SlackNotices
+    from bot.server import sweep_once
+
+    execution_id, _ = run_step(bench, deployment_id="ner-prod")
+    bench.clock.advance(601)
+    bench.run(sweep_once(bench.runtime, SlackNotices(bench.runtime.slack, bench.clock)))
+    state = step_state(bench, execution_id)
+    assert state["state"] == "failed" and "expired" in state["error"]

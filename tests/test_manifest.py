@@ -11,9 +11,10 @@ import yaml
 from conftest import Bench, text_of
 
 from bot import blocks
-from bot.checks import REQUIRED_SCOPES
+from bot.checks import INCIDENT_SCOPES, REQUIRED_SCOPES
 from bot.commands import USAGE_LINES
-from bot.slack_app import ACTION_IDS, COMMANDS
+from bot.slack_app import ACTION_IDS, COMMANDS, FUNCTIONS
+from bot.workflow import STEP_CALLBACK_ID, STEP_INPUTS, STEP_OUTPUTS, STEP_REQUIRED_INPUTS
 
 MANIFEST = Path(__file__).resolve().parent.parent / "manifest.yml"
 FLAG = re.compile(r"--[a-z][a-z-]*")
@@ -63,7 +64,7 @@ def test_settings_and_scopes_follow_the_rules(manifest: dict[str, Any]) -> None:
 
 
 def test_the_manifest_asks_for_exactly_the_scopes_the_code_uses(manifest: dict[str, Any]) -> None:
-    assert set(manifest["oauth_config"]["scopes"]["bot"]) == REQUIRED_SCOPES
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) == REQUIRED_SCOPES | INCIDENT_SCOPES
     assert {"chat:write", "commands", "usergroups:read"} == REQUIRED_SCOPES
 
 
@@ -112,3 +113,21 @@ def test_a_flow_needs_no_scope_beyond_the_manifest(bench: Bench, manifest: dict[
     result = bench.confirm(user="U0OPS1")
     assert "stopped" in text_of(result)
     assert {"usergroups.users.list", "chat.postMessage"} <= {c.method for c in bench.slack.calls()}
+
+
+def test_the_workflow_step_declares_exactly_what_the_code_reads_and_writes(
+    manifest: dict[str, Any],
+) -> None:
+    assert manifest["_metadata"]["major_version"] == 2  # properties/required layout
+    assert set(manifest["functions"]) == set(FUNCTIONS) == {STEP_CALLBACK_ID}
+    step = manifest["functions"][STEP_CALLBACK_ID]
+    assert len(step["title"]) <= 255 and step["description"]
+    inputs = step["input_parameters"]
+    assert {k: v["type"] for k, v in inputs["properties"].items()} == STEP_INPUTS
+    assert inputs["required"] == list(STEP_REQUIRED_INPUTS)
+    outputs = step["output_parameters"]["properties"]
+    assert {k: v["type"] for k, v in outputs.items()} == STEP_OUTPUTS
+    settings = manifest["settings"]
+    assert settings["function_runtime"] == "remote"
+    assert settings["org_deploy_enabled"] is True
+    assert "function_executed" in settings["event_subscriptions"]["bot_events"]
