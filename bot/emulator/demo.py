@@ -153,7 +153,7 @@ def demo_state() -> ClusterState:
         },
     )
 
-    state.add_role("ml-operator", cluster=["manage_ml", "monitor"])
+    state.add_role("ml-operator", cluster=["manage_ml", "monitor", "read_pipeline"])
     state.add_role("ml-viewer", cluster=["monitor_ml"])
     state.add_role("bot-impersonator", cluster=["manage_ml"], run_as=["viewer"])
     state.add_user("elastic", "changeme", ["superuser"])
