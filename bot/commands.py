@@ -47,7 +47,9 @@ from __future__ import annotations
 import difflib
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 __all__ = [
     "COMMANDS",
@@ -82,6 +84,7 @@ MAX_ALLOCATIONS = 1000  # a guard against typos; clusters cap far lower in pract
 MAX_THREADS = 32
 
 MAX_ID_LENGTH = 64
+_R = TypeVar("_R")
 MAX_REASON_LENGTH = 500
 
 USAGE_LINES: dict[str, str] = {
@@ -637,12 +640,17 @@ def _error(command: str, message: str) -> UsageError:
 # --------------------------------------------------------------------------- parsers
 
 
+def _safely(command: str, parser: Callable[[str], _R], text: object) -> _R | UsageError:
+    """Run a parser on any input; a bug in it becomes a usage error, never an exception."""
+    try:
+        return parser(text if isinstance(text, str) else "")
+    except Exception as exc:  # defensive: user input must never raise
+        return _error(command, f"could not read the command ({type(exc).__name__})")
+
+
 def parse_stop(text: str) -> StopRequest | FreezeRequest | HelpRequest | UsageError:
     """Parse the text after ``/ml-stop``. Never raises."""
-    try:
-        return _parse_stop(text if isinstance(text, str) else "")
-    except Exception as exc:  # pragma: no cover - defensive: never raise on user input
-        return _error(STOP, f"could not read the command ({type(exc).__name__})")
+    return _safely(STOP, _parse_stop, text)
 
 
 def _parse_stop(text: str) -> StopRequest | FreezeRequest | HelpRequest | UsageError:
@@ -703,10 +711,7 @@ def _number(parsed: _Parsed, flag: str, limit: int) -> int | UsageError | None:
 
 def parse_start(text: str) -> StartRequest | HelpRequest | UsageError:
     """Parse the text after ``/ml-start``. Never raises."""
-    try:
-        return _parse_start(text if isinstance(text, str) else "")
-    except Exception as exc:  # pragma: no cover - defensive
-        return _error(START, f"could not read the command ({type(exc).__name__})")
+    return _safely(START, _parse_start, text)
 
 
 def _parse_start(text: str) -> StartRequest | HelpRequest | UsageError:
@@ -767,10 +772,7 @@ def _start_rules(allocations: int | None, threads: int | None, priority: str | N
 
 def parse_audit(text: str) -> AuditRequest | HelpRequest | UsageError:
     """Parse the text after ``/ml-audit``. Never raises."""
-    try:
-        return _parse_audit(text if isinstance(text, str) else "")
-    except Exception as exc:  # pragma: no cover - defensive
-        return _error(AUDIT, f"could not read the command ({type(exc).__name__})")
+    return _safely(AUDIT, _parse_audit, text)
 
 
 def _parse_audit(text: str) -> AuditRequest | HelpRequest | UsageError:
@@ -806,10 +808,7 @@ def _parse_audit(text: str) -> AuditRequest | HelpRequest | UsageError:
 
 def parse_deployments(text: str) -> ListRequest | HelpRequest | UsageError:
     """Parse the text after ``/ml-deployments``. Never raises."""
-    try:
-        return _parse_deployments(text if isinstance(text, str) else "")
-    except Exception as exc:  # pragma: no cover - defensive
-        return _error(DEPLOYMENTS, f"could not read the command ({type(exc).__name__})")
+    return _safely(DEPLOYMENTS, _parse_deployments, text)
 
 
 def _parse_deployments(text: str) -> ListRequest | HelpRequest | UsageError:

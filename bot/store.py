@@ -211,7 +211,27 @@ class ActionStore(Protocol):
         """Release the backend."""
 
 
-class SQLiteStore:
+class Transitions:
+    """`transition` and `update` for any backend, both built on its atomic `mutate`."""
+
+    async def mutate(self, action_id: str, change: Change) -> PendingAction | None:
+        """Read, change and write one action atomically (each backend's own)."""
+        raise NotImplementedError
+
+    async def transition(
+        self, action_id: str, expected: ActionState, new: ActionState, **changes: Any
+    ) -> PendingAction | None:
+        """Compare-and-set on the state."""
+        return await self.mutate(action_id, cas(expected, {**changes, "state": new}))
+
+    async def update(self, action_id: str, **changes: Any) -> PendingAction | None:
+        """Change non-state fields."""
+        if "state" in changes:
+            raise ValueError("use transition() to change the state")
+        return await self.mutate(action_id, cas(None, changes))
+
+
+class SQLiteStore(Transitions):
     """The embedded default: one file, WAL mode, safe for many tasks in one process."""
 
     def __init__(
@@ -373,18 +393,6 @@ class SQLiteStore:
     async def get(self, action_id: str) -> PendingAction | None:
         """The action, or None."""
         return await asyncio.to_thread(self._get, action_id)
-
-    async def transition(
-        self, action_id: str, expected: ActionState, new: ActionState, **changes: Any
-    ) -> PendingAction | None:
-        """Compare-and-set on the state."""
-        return await self.mutate(action_id, cas(expected, {**changes, "state": new}))
-
-    async def update(self, action_id: str, **changes: Any) -> PendingAction | None:
-        """Change non-state fields."""
-        if "state" in changes:
-            raise ValueError("use transition() to change the state")
-        return await self.mutate(action_id, cas(None, changes))
 
     async def mutate(self, action_id: str, change: Change) -> PendingAction | None:
         """Read, change and write in one transaction."""

@@ -23,7 +23,7 @@ from bot.store import (
     LEASE_SECONDS,
     Change,
     LeaseKeeper,
-    cas,
+    Transitions,
     holds_lock,
     owner_alive,
     process_owner,
@@ -103,7 +103,7 @@ class StoreContention(RuntimeError):
     """A change lost its compare-and-set too many times in a row."""
 
 
-class RedisStore:
+class RedisStore(Transitions):
     """Pending actions in Redis; all replicas pointing at one Redis see one state."""
 
     def __init__(
@@ -202,18 +202,6 @@ class RedisStore:
             if await self._write(updated, str(rev), claim):
                 return updated
         raise StoreContention(f"action {action_id}: {MAX_ATTEMPTS} concurrent writes in a row")
-
-    async def transition(
-        self, action_id: str, expected: ActionState, new: ActionState, **changes: Any
-    ) -> PendingAction | None:
-        """Compare-and-set on the state."""
-        return await self.mutate(action_id, cas(expected, {**changes, "state": new}))
-
-    async def update(self, action_id: str, **changes: Any) -> PendingAction | None:
-        """Change non-state fields."""
-        if "state" in changes:
-            raise ValueError("use transition() to change the state")
-        return await self.mutate(action_id, cas(None, changes))
 
     async def put_exclusive(
         self, action: PendingAction, keys: Sequence[str], now: float
