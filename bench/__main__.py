@@ -1,0 +1,86 @@
+"""`python -m bench [--quick]`: run the scenarios, print the table, write the JSON results."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench import RESULTS
+from bench.report import assemble, machine, table, write_json
+from bench.scenarios import SCENARIOS, BenchConfig, run_scenarios
+
+
+def _parser() -> argparse.ArgumentParser:
+    d = BenchConfig()
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmark `ml-chatops serve` against a bare Bolt app on this machine.",
+    )
+    p.add_argument("--quick", action="store_true", help="a ~30 s smoke run (small loads)")
+    p.add_argument(
+        "--scenario",
+        action="append",
+        choices=SCENARIOS,
+        dest="scenarios",
+        help="run only this scenario (repeat for several)",
+    )
+    options: tuple[tuple[str, type, str], ...] = (
+        ("--burst", int, f"commands in the burst (default {d.burst})"),
+        ("--rate", float, f"flows per second when steady (default {d.rate:g})"),
+        ("--duration", float, f"seconds of steady load (default {d.duration:g})"),
+        ("--latency", float, f"emulator latency on _stats and _stop, s (default {d.latency:g})"),
+        ("--slow-latency", float, f"latency in slow-es, s (default {d.slow_latency:g})"),
+        ("--pending", int, f"actions seeded in the store (default {d.pending})"),
+        ("--replica-concurrency", int, f"flows in flight (default {d.replica_concurrency})"),
+        ("--replica-flows", int, f"flows per replica run (default {d.replica_flows})"),
+    )
+    for flag, kind, text in options:
+        p.add_argument(flag, type=kind, help=text)
+    p.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON results")
+    return p
+
+
+def config_from(args: argparse.Namespace) -> BenchConfig:
+    """The configuration the command line asks for."""
+    config = BenchConfig.quick() if args.quick else BenchConfig()
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(BenchConfig):
+        value = getattr(args, f.name, None)
+        if value is not None:
+            changes[f.name] = tuple(value) if f.name == "scenarios" else value
+    return dataclasses.replace(config, **changes)
+
+
+async def run(config: BenchConfig, out_dir: Path) -> tuple[dict[str, Any], Path]:
+    """Run everything; return the results document and where it was written."""
+    started = time.time()
+    host = machine()
+    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        scenarios = await run_scenarios(config, session)
+    results = assemble(config.to_json(), scenarios, started, host)
+    return results, write_json(results, out_dir)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s bench: %(message)s")
+    config = config_from(args)
+    results, path = asyncio.run(run(config, args.out))
+    print(table(results))
+    print(f"\nresults: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
