@@ -67,7 +67,10 @@ class ElasticError(Exception):
 
 def build_client(cluster: ResolvedCluster) -> AsyncElasticsearch:
     """An AsyncElasticsearch for one configured cluster."""
-    kwargs: dict[str, Any] = {"request_timeout": cluster.request_timeout}
+    kwargs: dict[str, Any] = {
+        "request_timeout": cluster.request_timeout,
+        "connections_per_node": cluster.connections_per_node,
+    }
     if cluster.cloud_id:
         kwargs["cloud_id"] = cluster.cloud_id
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -277,30 +278,38 @@ class SlackAdapter:
         self, action: PendingAction, who: Who, client: AsyncWebClient, preview: Replace | None
     ) -> None:
         """Progress, execute, then the result: one channel line, follow-ups in its thread."""
+        root, preview = await self._start_progress(action, client, preview)
+        final = await self.service.execute(action, who)
+        message = blocks.result(final, now=self.now())
+        # The private preview, the approval card and the channel line change independently.
+        updates: list[Awaitable[Any]] = [self._update_card(final, client)]
+        if preview is not None:
+            updates.append(preview(blocks.final_preview(final)))
+        if root is not None and root.channel_id and root.ts:
+            updates.append(client.chat_update(channel=root.channel_id, ts=root.ts, **message))
+        else:
+            updates.append(self._post_privately(final, message))
+        await asyncio.gather(*updates)
+        await self._finish_step(final, client, root)
+
+    async def _start_progress(
+        self, action: PendingAction, client: AsyncWebClient, preview: Replace | None
+    ) -> tuple[MessageRef | None, Replace | None]:
+        """Show "Stopping…" everywhere at once; returns the channel line and the preview."""
         shared = action.message
         if not shared.ephemeral and shared.channel_id and shared.ts:
             # A preview already in the channel (a workflow step) becomes the result line.
-            root: MessageRef | None = shared
             await self.service.attach_result(action.id, shared)
-            await client.chat_update(
+            progress = client.chat_update(
                 channel=shared.channel_id, ts=shared.ts, **blocks.progress(action)
             )
-            preview = None
-        else:
-            if preview is not None:
-                await preview(blocks.progress(action))
-            root = await self._open_result(action, client)
-        await self._update_card(action, client)
-        final = await self.service.execute(action, who)
+            await asyncio.gather(progress, self._update_card(action, client))
+            return shared, None
+        steps: list[Awaitable[Any]] = [self._update_card(action, client)]
         if preview is not None:
-            await preview(blocks.final_preview(final))
-        await self._update_card(final, client)
-        message = blocks.result(final, now=self.now())
-        if root is not None and root.channel_id and root.ts:
-            await client.chat_update(channel=root.channel_id, ts=root.ts, **message)
-        else:
-            await self._post_privately(final, message)
-        await self._finish_step(final, client, root)
+            steps.append(preview(blocks.progress(action)))
+        root, *_ = await asyncio.gather(self._open_result(action, client), *steps)
+        return root, preview
 
     async def _open_result(
         self, action: PendingAction, client: AsyncWebClient

@@ -240,6 +240,9 @@ class SQLiteStore(Transitions):
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        # With WAL, NORMAL survives a process crash (only a power loss can drop the last
+        # commits) and makes each commit ~25x cheaper on these disks (bench/).
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(SCHEMA)
         self.owner = owner or process_owner()
