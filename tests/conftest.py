@@ -145,6 +145,15 @@ def button_value(message: dict[str, Any], action_id: str = "ml_stop.confirm") ->
 
 
 @pytest.fixture
+def emulator(bg_loop: BackgroundLoop) -> Iterator[tuple[Emulator, str]]:
+    """The demo cluster on the background loop, and its URL (for bot subprocesses)."""
+    emu = Emulator(demo_state())
+    url = bg_loop.run(emu.start())
+    yield emu, url
+    bg_loop.run(emu.stop())
+
+
+@pytest.fixture
 def role_map_text() -> str:
     return ROLE_MAP
 

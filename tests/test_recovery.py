@@ -12,14 +12,13 @@ import pytest
 from conftest import Bench
 from support.botproc import BotProcess
 from support.driver import SlackDriver
-from support.loop import BackgroundLoop
 from support.redis_server import redis_server, redis_url
 from support.replica import Launcher, bot_env
 from support.slack_standin import SlackStandIn
 from test_store import make_action
 
 from bot.audit import AuditLog, MemorySink
-from bot.emulator import Emulator, demo_state
+from bot.emulator import Emulator
 from bot.model import ActionState, PendingAction
 from bot.notices import SlackNotices
 from bot.recovery import recover
@@ -92,14 +91,6 @@ def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "redis":
         return str(request.getfixturevalue("redis_url"))
     return f"sqlite:///{tmp_path / 'state.db'}"
-
-
-@pytest.fixture
-def emulator(bg_loop: BackgroundLoop) -> Iterator[tuple[Emulator, str]]:
-    emu = Emulator(demo_state())
-    url = bg_loop.run(emu.start())
-    yield emu, url
-    bg_loop.run(emu.stop())
 
 
 @pytest.fixture

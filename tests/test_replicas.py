@@ -10,12 +10,11 @@ from pathlib import Path
 import pytest
 from support.botproc import BotProcess
 from support.driver import SlackDriver
-from support.loop import BackgroundLoop
 from support.redis_server import redis_server, redis_url
 from support.replica import Launcher, bot_env
 from support.slack_standin import SlackStandIn
 
-from bot.emulator import Emulator, demo_state
+from bot.emulator import Emulator
 
 __all__ = ["redis_server", "redis_url"]
 
@@ -41,14 +40,6 @@ class Replicas:
     emulator: Emulator
     bots: list[BotProcess]
     drivers: list[SlackDriver]
-
-
-@pytest.fixture
-def emulator(bg_loop: BackgroundLoop) -> Iterator[tuple[Emulator, str]]:
-    emu = Emulator(demo_state())
-    url = bg_loop.run(emu.start())
-    yield emu, url
-    bg_loop.run(emu.stop())
 
 
 @pytest.fixture
