@@ -356,8 +356,6 @@ class SlackAdapter:
     ) -> None:
         outcome = await self.service.cancel(_button_value(body), who_from_action(body))
         await self._answer_click(outcome, body, respond, client)
-        if isinstance(outcome, Ended):
-            await self._update_card(outcome.action, client)
 
     async def _answer_click(
         self, outcome: object, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
@@ -369,6 +367,9 @@ class SlackAdapter:
             await _tell(body, respond, client, message)
         if isinstance(outcome, Ended):
             await self._finish_step(outcome.action, client, None)
+        if isinstance(outcome, Changed | Ended):
+            # A changed preview needs its approvals again; an ended one retires its card.
+            await self._update_card(outcome.action, client)
 
     # ------------------------------------------------------------------ approval card
 

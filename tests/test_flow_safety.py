@@ -359,3 +359,20 @@ def test_config_freeze_is_read_without_restart(bench: Bench) -> None:
     _touch_config(bench, "freeze: true\n" + ROLE_MAP)
     reply = bench.command("ner-prod")
     assert "frozen" in text_of(reply) and "config" in text_of(reply)
+
+
+@pytest.mark.parametrize("role_map_text", [FOUR_EYES])
+def test_a_changed_preview_needs_its_approvals_again(bench: Bench) -> None:
+    bench.command("ner-prod")
+    click_card(bench, "ml_stop.approve", ADMIN2)
+    bench.slack.wait_for(lambda: f"<@{ADMIN2}>" in text_of(card(bench)) or None)
+    bench.emulator.state.put_pipeline(
+        "late-ner", {"processors": [{"inference": {"model_id": "ner-prod"}}]}
+    )
+    bench.driver.click_button("ml_stop.confirm", user_id=ADMIN, channel_id=CHANNEL)
+    wait_text(bench, ADMIN, "late-ner")  # the preview, replaced (not the newest ephemeral)
+    # The card shows the approval gone and asks again; Stop now waits for a new approval.
+    bench.slack.wait_for(lambda: "ml_stop.approve" in text_of(card(bench)) or None)
+    bench.driver.click_button("ml_stop.confirm", user_id=ADMIN, channel_id=CHANNEL)
+    wait_text(bench, ADMIN, "more approval")
+    assert bench.emulator.stop_calls() == []
