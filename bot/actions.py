@@ -212,6 +212,7 @@ ClickResult = (
     | NeedsApproval
     | Changed
     | Frozen
+    | Locked
 )
 ApproveResult = Denied | Already | Unknown | Ended | SelfApproval | Approved
 
@@ -722,7 +723,9 @@ class Service:
         )
         return Started(moved)
 
-    async def _recheck_targets(self, action: PendingAction, who: Who) -> Changed | Failed | None:
+    async def _recheck_targets(
+        self, action: PendingAction, who: Who
+    ) -> Changed | Failed | Locked | None:
         """Re-resolve at the click; if the world moved since the preview, ask again."""
         try:
             gateway = self.clusters.get(action.cluster)
@@ -743,6 +746,12 @@ class Service:
             )
             return Failed(f"nothing to stop any more: {note}")
         now = self.clock()
+        # A wildcard that matches more now must hold those deployments too before it asks.
+        held = set(action.deployment_ids)
+        added = [d.deployment_id for d in fresh.deployments if d.deployment_id not in held]
+        holder = await self.store.lock_more(action.id, lock_keys(action.cluster, added), now)
+        if holder is not None:
+            return Locked(holder, tuple(d for d in holder.deployment_ids if d in added))
         updated = await self.store.mutate(
             action.id,
             lambda a: (

@@ -192,6 +192,11 @@ class ActionStore(Protocol):
         Locks are released implicitly: a key whose holder is final or expired is free.
         """
 
+    async def lock_more(
+        self, action_id: str, keys: Sequence[str], now: float
+    ) -> PendingAction | None:
+        """Add `keys` to an existing action's locks, or return another live holder of one."""
+
     async def get_flag(self, name: str) -> dict[str, Any] | None:
         """A small shared JSON value (e.g. the freeze switch), or None."""
 
@@ -301,15 +306,9 @@ class SQLiteStore(Transitions):
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                for key in keys:
-                    row = self._db.execute(
-                        "SELECT a.data FROM locks l JOIN actions a ON a.id = l.action_id"
-                        " WHERE l.key = ?",
-                        (key,),
-                    ).fetchone()
-                    holder = PendingAction.from_json(json.loads(row[0])) if row else None
-                    if holder is not None and holds_lock(holder, now):
-                        return holder
+                holder = self._live_holder(keys, now, action.id)
+                if holder is not None:
+                    return holder
                 self._db.execute(
                     "INSERT INTO actions (id, state, expires_at, data) VALUES (?, ?, ?, ?)",
                     (
@@ -324,6 +323,32 @@ class SQLiteStore(Transitions):
                     [(key, action.id) for key in keys],
                 )
                 return None
+            finally:
+                self._db.execute("COMMIT")
+
+    def _live_holder(self, keys: Sequence[str], now: float, mine: str) -> PendingAction | None:
+        """Another action that still holds one of `keys` (call inside a transaction)."""
+        for key in keys:
+            row = self._db.execute(
+                "SELECT a.data FROM locks l JOIN actions a ON a.id = l.action_id WHERE l.key = ?",
+                (key,),
+            ).fetchone()
+            holder = PendingAction.from_json(json.loads(row[0])) if row else None
+            if holder is not None and holder.id != mine and holds_lock(holder, now):
+                return holder
+        return None
+
+    def _lock_more(self, action_id: str, keys: Sequence[str], now: float) -> PendingAction | None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                holder = self._live_holder(keys, now, action_id)
+                if holder is None:
+                    self._db.executemany(
+                        "INSERT OR REPLACE INTO locks (key, action_id) VALUES (?, ?)",
+                        [(key, action_id) for key in keys],
+                    )
+                return holder
             finally:
                 self._db.execute("COMMIT")
 
@@ -409,6 +434,12 @@ class SQLiteStore(Transitions):
     ) -> PendingAction | None:
         """Insert holding `keys`, or return the live holder of one of them."""
         return await asyncio.to_thread(self._put_exclusive, action, keys, now)
+
+    async def lock_more(
+        self, action_id: str, keys: Sequence[str], now: float
+    ) -> PendingAction | None:
+        """Extend an action's locks, or return the live holder of one of `keys`."""
+        return await asyncio.to_thread(self._lock_more, action_id, keys, now)
 
     async def get_flag(self, name: str) -> dict[str, Any] | None:
         """A shared JSON value."""

@@ -99,6 +99,23 @@ return ''
 """
 
 
+_LOCK_MORE = """
+for i = 1, #KEYS do
+  local holder = redis.call('GET', KEYS[i])
+  if holder and holder ~= ARGV[1] then
+    local f = redis.call('HMGET', ARGV[3] .. holder, 'state', 'expires_at')
+    if f[1] == 'executing' or (f[1] == 'proposed' and tonumber(f[2]) > tonumber(ARGV[2])) then
+      return holder
+    end
+  end
+end
+for i = 1, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[1])
+end
+return ''
+"""
+
+
 class StoreContention(RuntimeError):
     """A change lost its compare-and-set too many times in a row."""
 
@@ -122,6 +139,7 @@ class RedisStore(Transitions):
         self._retain_ms = int(retain_seconds * 1000)
         self._commit = client.register_script(_COMMIT)
         self._put_exclusive = client.register_script(_PUT_EXCLUSIVE)
+        self._lock_more = client.register_script(_LOCK_MORE)
         self._keeper = LeaseKeeper(self._renew_lease, lease_seconds)
 
     @classmethod
@@ -232,6 +250,22 @@ class RedisStore(Transitions):
             if holder is not None and holds_lock(holder, now):
                 return holder
         raise StoreContention(f"action {action.id}: deployment locks kept changing hands")
+
+    async def lock_more(
+        self, action_id: str, keys: Sequence[str], now: float
+    ) -> PendingAction | None:
+        """Extend an action's locks, or return the live holder of one of `keys`."""
+        for _ in range(MAX_ATTEMPTS):
+            holder_id = await self._lock_more(
+                keys=[f"{self.prefix}lock:{k}" for k in keys],
+                args=[action_id, repr(now), f"{self.prefix}a:"],
+            )
+            if not holder_id:
+                return None
+            holder = await self.get(str(holder_id))
+            if holder is not None and holds_lock(holder, now):
+                return holder
+        raise StoreContention(f"action {action_id}: deployment locks kept changing hands")
 
     # ---- reads --------------------------------------------------------------------------
 

@@ -12,16 +12,22 @@ from conftest import ROLE_MAP, Bench, button_value, text_of
 ADMIN, ADMIN2, OPS = "U0ADMIN1", "U0ADMIN2", "U0OPS1"
 CHANNEL = "C0INCIDENTS"
 
-FOUR_EYES = ROLE_MAP + """
+FOUR_EYES = (
+    ROLE_MAP
+    + """
 approvals:
   - {clusters: [default], actions: [stop], deployments: ["ner-*"], required: 1,
      approvers: [ml-admin]}
 """
-AUTO_RUN = ROLE_MAP + """
+)
+AUTO_RUN = (
+    ROLE_MAP
+    + """
 approvals:
   - {actions: [stop], deployments: ["ner-*"], required: 2, approvers: [ml-admin],
      auto_run: true}
 """
+)
 
 
 def card(bench: Bench) -> dict[str, Any]:
@@ -38,8 +44,13 @@ def click_card(bench: Bench, action_id: str, user: str) -> None:
     message = card(bench)
     value = button_value(message, action_id)
     reply = bench.driver.click(
-        action_id, value, user_id=user, channel_id=CHANNEL, message_ts=message["ts"],
-        message=message, ephemeral=False,
+        action_id,
+        value,
+        user_id=user,
+        channel_id=CHANNEL,
+        message_ts=message["ts"],
+        message=message,
+        ephemeral=False,
     )
     assert reply.status == 200
 
@@ -128,8 +139,10 @@ def test_auto_run_after_enough_approvals(bench: Bench) -> None:
     click_card(bench, "ml_stop.approve", "U0SRE1")
     bench.slack.wait_for(lambda: bench.emulator.stop_calls("ner-prod") or None, timeout=10)
     bench.slack.wait_for(
-        lambda: any("ml_deployment.restart" in text_of(m) for m in bench.slack.messages(CHANNEL))
-        or None
+        lambda: (
+            any("ml_deployment.restart" in text_of(m) for m in bench.slack.messages(CHANNEL))
+            or None
+        )
     )
     assert len(bench.emulator.stop_calls("ner-prod")) == 1
 
@@ -217,22 +230,36 @@ def test_long_stop_shows_progress_first(bench: Bench) -> None:
 
 def test_restart_with_previous_settings(bench: Bench) -> None:
     before = bench.emulator.state.deployments["search-e5"]
-    settings = (before.model_id, before.number_of_allocations, before.threads_per_allocation,
-                before.priority)
+    settings = (
+        before.model_id,
+        before.number_of_allocations,
+        before.threads_per_allocation,
+        before.priority,
+    )
     bench.command("search-e5")
     result = bench.confirm()
     assert "ml_deployment.restart" in text_of(result)
     assert "search-e5" not in bench.emulator.state.deployments
     bench.driver.click_button("ml_deployment.restart", user_id=ADMIN, channel_id=CHANNEL)
     start_preview = bench.slack.wait_for(
-        lambda: next((e for e in reversed(bench.slack.ephemerals(user=ADMIN))
-                      if "ml_start.confirm" in text_of(e)), None)
+        lambda: next(
+            (
+                e
+                for e in reversed(bench.slack.ephemerals(user=ADMIN))
+                if "ml_start.confirm" in text_of(e)
+            ),
+            None,
+        )
     )
     assert "search-e5" in text_of(start_preview)
     bench.confirm(action_id="ml_start.confirm")
     after = bench.emulator.state.deployments["search-e5"]
-    assert (after.model_id, after.number_of_allocations, after.threads_per_allocation,
-            after.priority) == settings
+    assert (
+        after.model_id,
+        after.number_of_allocations,
+        after.threads_per_allocation,
+        after.priority,
+    ) == settings
     start_call = next(r for r in bench.emulator.requests if r.path.endswith("/_start"))
     assert start_call.query["deployment_id"] == "search-e5"
 
@@ -375,4 +402,15 @@ def test_a_changed_preview_needs_its_approvals_again(bench: Bench) -> None:
     bench.slack.wait_for(lambda: "ml_stop.approve" in text_of(card(bench)) or None)
     bench.driver.click_button("ml_stop.confirm", user_id=ADMIN, channel_id=CHANNEL)
     wait_text(bench, ADMIN, "more approval")
+    assert bench.emulator.stop_calls() == []
+
+
+def test_a_wildcard_matching_a_deployment_someone_else_holds_is_refused(bench: Bench) -> None:
+    bench.command("ner-* --force")
+    model = bench.emulator.state.deployments["ner-prod"].model_id
+    bench.emulator.state.start_deployment(model, "ner-canary")
+    assert "ml_stop.confirm" in text_of(bench.command("ner-canary", user=ADMIN2))
+    bench.driver.click_button("ml_stop.confirm", user_id=ADMIN, channel_id=CHANNEL)
+    text = wait_text(bench, ADMIN, f"<@{ADMIN2}>")
+    assert "ner-canary" in text
     assert bench.emulator.stop_calls() == []

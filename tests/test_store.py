@@ -85,9 +85,7 @@ def test_two_connections_race_exactly_one_wins(tmp_path: Path) -> None:
 
     def click(store: SQLiteStore) -> None:
         for _ in range(20):
-            moved = asyncio.run(
-                store.transition("a1", ActionState.PROPOSED, ActionState.EXECUTING)
-            )
+            moved = asyncio.run(store.transition("a1", ActionState.PROPOSED, ActionState.EXECUTING))
             wins.append(moved is not None)
 
     threads = [threading.Thread(target=click, args=(s,)) for s in (first, second)]
@@ -147,3 +145,13 @@ async def test_flags_round_trip(store: SQLiteStore) -> None:
     assert await store.get_flag("freeze") == {"by": "U1", "since": 1.0}
     await store.set_flag("freeze", None)
     assert await store.get_flag("freeze") is None
+
+
+async def test_lock_more_extends_or_names_the_holder(store: SQLiteStore) -> None:
+    await store.put_exclusive(make_action("mine", expires_at=2000.0), ["a"], now=1000.0)
+    await store.put_exclusive(make_action("theirs", expires_at=2000.0), ["b"], now=1000.0)
+    holder = await store.lock_more("mine", ["a", "b"], now=1500.0)
+    assert holder is not None and holder.id == "theirs"
+    assert await store.lock_more("mine", ["a", "c"], now=1500.0) is None
+    late = await store.put_exclusive(make_action("late", expires_at=9000.0), ["c"], now=1500.0)
+    assert late is not None and late.id == "mine"

@@ -294,3 +294,15 @@ async def test_redis_final_state_clears_the_owner(rstore: RedisStore) -> None:
     assert await rstore.client.hgetall("ml-chatops:executing") == {"a1": rstore.owner}
     await rstore.transition("a1", ActionState.EXECUTING, ActionState.SUCCEEDED)
     assert await rstore.client.hgetall("ml-chatops:executing") == {}
+
+
+async def test_lock_more_extends_or_names_the_holder_on_both(any_store: ActionStore) -> None:
+    await any_store.put_exclusive(make_action("mine", expires_at=2000.0), ["a"], now=1000.0)
+    await any_store.put_exclusive(make_action("theirs", expires_at=2000.0), ["b"], now=1000.0)
+    holder = await any_store.lock_more("mine", ["a", "b"], now=1500.0)
+    assert holder is not None and holder.id == "theirs"
+    assert await any_store.lock_more("mine", ["a", "c"], now=1500.0) is None
+    late = await any_store.put_exclusive(make_action("late", expires_at=9000.0), ["c"], now=1500.0)
+    assert late is not None and late.id == "mine"
+    # Once "theirs" has expired its key is free to take.
+    assert await any_store.lock_more("mine", ["b"], now=2500.0) is None
