@@ -256,16 +256,6 @@ def describe_change(old: Sequence[Deployment], new: Sequence[Deployment]) -> str
     return "; ".join(sorted(notes))
 
 
-def _options_of(spec: StopSpec) -> frozenset[str]:
-    return StopRequest(
-        ids=tuple(spec.expression.split(",")),
-        force=spec.force,
-        finish_pending_work=spec.finish_pending_work,
-        allow_no_match=spec.allow_no_match,
-        reason=spec.reason,
-    ).options()
-
-
 def _action_of(action: PendingAction) -> Action:
     return "start" if action.kind == "start" else "stop"
 
@@ -683,7 +673,7 @@ class Service:
         caller = await self.groups.caller(
             action.requester_id, action.channel_id, self.role_map().usergroups()
         )
-        options = _options_of(action.spec) if action.kind == "stop" else frozenset()
+        options = action.spec.request().options() if action.kind == "stop" else frozenset()
         decision = authorize(
             self.role_map(),
             caller,

@@ -279,9 +279,14 @@ def _option_lines(spec: StopSpec) -> list[str]:
     return lines
 
 
+def _flags_md(spec: StopSpec) -> str:
+    """The flags as inline code (`--force` `--finish-pending-work`), or empty."""
+    return " ".join(f"`{f}`" for f in spec.flags_text().split())
+
+
 def _options_md(spec: StopSpec) -> str:
     """`*Options:* --force` followed by what each option does."""
-    flags = " ".join(f"`{f}`" for f in spec.flags_text().split()) or "none"
+    flags = _flags_md(spec) or "none"
     return "\n".join([f"*Options:* {flags}", *_option_lines(spec)])
 
 
@@ -795,8 +800,7 @@ def result(action: PendingAction, *, now: float) -> Message:
     else:
         fields.append(f"*Expression*\n{_code(action.spec.expression, EXPRESSION_MAX)}")
     if action.kind != "start":
-        flags = " ".join(f"`{f}`" for f in action.spec.flags_text().split())
-        fields.append(f"*Options*\n{flags or 'none'}")
+        fields.append(f"*Options*\n{_flags_md(action.spec) or 'none'}")
     fields += [f"*Result*\n{phrase}", f"*Reason*\n{_reason_md(action.spec)}"]
     if action.incident_id:
         fields.append(f"*Incident*\n{_code(action.incident_id, 80)}")
@@ -1197,7 +1201,7 @@ def _timeline_row(action: PendingAction, link: str | None) -> str:
         f"{_verbs(action).verb} {_target_name_md(action)} on {_code(action.cluster)}",
     ]
     if action.kind != "start" and action.spec.flags_text():
-        parts.append(" ".join(f"`{f}`" for f in action.spec.flags_text().split()))
+        parts.append(_flags_md(action.spec))
     parts.append(f"_{_reason_md(action.spec)}_")
     if action.approvals:
         parts.append("approved by " + ", ".join(_mention(a.user_id) for a in action.approvals))

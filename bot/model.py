@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from bot.commands import StopRequest
+
 
 class ActionState(StrEnum):
     """Lifecycle of a pending action."""
@@ -117,16 +119,19 @@ class StopSpec:
     allow_no_match: bool = True
     reason: str | None = None
 
+    def request(self) -> StopRequest:
+        """The parsed request this spec was saved from (options and flags come from it)."""
+        return StopRequest(
+            ids=tuple(self.expression.split(",")),
+            force=self.force,
+            finish_pending_work=self.finish_pending_work,
+            allow_no_match=self.allow_no_match,
+            reason=self.reason,
+        )
+
     def flags_text(self) -> str:
         """Canonical flags, as a user would type them."""
-        flags = []
-        if self.force:
-            flags.append("--force")
-        if self.finish_pending_work:
-            flags.append("--finish-pending-work")
-        if not self.allow_no_match:
-            flags.append("--no-allow-no-match")
-        return " ".join(flags)
+        return self.request().flags_text()
 
 
 @dataclass(frozen=True)

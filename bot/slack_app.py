@@ -332,17 +332,7 @@ class SlackAdapter:
         return ref
 
     async def _post_privately(self, action: PendingAction, message: Message) -> None:
-        hint = blocks.error(
-            "I could not post in the channel; invite me with `/invite @ml-chatops` so "
-            "everyone sees results. This one:"
-        )
-        await _to_requester(
-            action,
-            {
-                "text": hint["text"] + "\n" + message["text"],
-                "blocks": hint["blocks"] + message["blocks"],
-            },
-        )
+        await _to_requester(action, _with_invite_hint(message, None))
 
     async def on_cancel(
         self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
@@ -538,16 +528,21 @@ class SlackAdapter:
             error = str(exc.response.get("error", ""))
             if error not in CHANNEL_POST_ERRORS or respond is None:
                 raise
-            hint = blocks.error(
-                f"I could not post in the channel (`{error}`); "
-                "invite me with `/invite @ml-chatops` so everyone sees it:"
-            )
-            await respond(
-                text=hint["text"] + "\n" + message["text"],
-                blocks=hint["blocks"] + message["blocks"],
-                response_type="ephemeral",
-                replace_original=False,
-            )
+            private = _with_invite_hint(message, error)
+            await respond(**private, response_type="ephemeral", replace_original=False)
+
+
+def _with_invite_hint(message: Message, error: str | None) -> Message:
+    """A channel message the bot could not post, given privately with how to fix that."""
+    why = f" (`{error}`)" if error else ""
+    hint = blocks.error(
+        f"I could not post in the channel{why}; invite me with `/invite @ml-chatops` so "
+        "everyone sees it:"
+    )
+    return {
+        "text": hint["text"] + "\n" + message["text"],
+        "blocks": hint["blocks"] + message["blocks"],
+    }
 
 
 async def _complete_error(client: AsyncWebClient, execution_id: str, error: str) -> None:
