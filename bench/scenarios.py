@@ -115,9 +115,9 @@ async def seed_pending(state_url: str, count: int) -> None:
 
     Through the bot's own store API, as `propose` saves them: each holds its deployment lock.
     """
-    from bot.actions import lock_keys
-    from bot.model import Deployment, PendingAction, StopSpec
-    from bot.store import open_store
+    from bot.adapters.store_sqlite import open_store
+    from bot.app.service import lock_keys
+    from bot.core.model import Deployment, PendingAction, StopSpec
 
     store = open_store(state_url)
     now = time.time()

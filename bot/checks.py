@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.elastic import ClusterGateway, ElasticError, to_domain_error
+from bot.adapters.elasticsearch import ClusterGateway, ElasticError, to_domain_error
+from bot.bootstrap import build_runtime
+from bot.core.policy import PolicyError
 from bot.logs import redact
-from bot.policy import PolicyError
-from bot.runtime import build_runtime
 from bot.settings import Settings, SettingsError
 
 # Stop and start by action name: `manage_inference` grants them too, so asking for

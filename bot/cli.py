@@ -9,9 +9,8 @@ import sys
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from bot import blocks
-from bot.actions import Who
-from bot.commands import (
+from bot.app.service import Who
+from bot.core.commands import (
     FreezeRequest,
     HelpRequest,
     ListRequest,
@@ -20,8 +19,8 @@ from bot.commands import (
     UsageError,
     parse,
 )
+from bot.core.policy import Action, Caller, PolicyError, RoleMap, authorize, explain, load_role_map
 from bot.logs import add_secrets, redact, setup_logging
-from bot.policy import Action, Caller, PolicyError, RoleMap, authorize, explain, load_role_map
 from bot.settings import (
     Settings,
     SettingsError,
@@ -30,6 +29,7 @@ from bot.settings import (
     load_settings,
     resolve_clusters,
 )
+from bot.slack import blocks
 
 EXIT_FAILED = 1  # check-config found a problem; explain: denied
 EXIT_USAGE = 2  # bad arguments, settings or config
@@ -129,9 +129,9 @@ def _with_secrets(settings: Settings) -> Settings:
 
 
 async def _serve(settings: Settings) -> int:
-    from bot.runtime import build_runtime, require_slack
+    from bot.bootstrap import build_runtime, require_slack
     from bot.server import serve
-    from bot.slack_app import create_bolt_app
+    from bot.slack.app import create_bolt_app
 
     _, secret = require_slack(_with_secrets(settings))
     runtime = build_runtime(settings)
@@ -148,8 +148,8 @@ async def _serve(settings: Settings) -> int:
 
 
 async def _shell(demo: bool, user: str, channel: str) -> int:
-    from bot.runtime import build_runtime
-    from bot.shell import ShellSession, repl
+    from bot.bootstrap import build_runtime
+    from bot.shell.session import ShellSession, repl
 
     who = Who(user_id=user, user_name=user, team_id="T0LOCAL", channel_id=channel)
     if demo:

@@ -7,9 +7,9 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
 
-from bot.audit import MemorySink
+from bot.adapters.audit import MemorySink
+from bot.bootstrap import Runtime, build_runtime
 from bot.emulator import Emulator, demo_state
-from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings
 
 DEMO_ADMIN = "U0ADMIN1"

@@ -33,14 +33,14 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 
-from bot.audit import SpooledSink
-from bot.elastic import ElasticError
+from bot.adapters.audit import SpooledSink
+from bot.adapters.elasticsearch import ElasticError
+from bot.adapters.metrics import CONTENT_TYPE_LATEST, Metrics
+from bot.app.recovery import recover
+from bot.bootstrap import InFlight, Runtime
 from bot.logs import log_context
-from bot.metrics import CONTENT_TYPE_LATEST, Metrics
-from bot.notices import SlackNotices
-from bot.recovery import recover
-from bot.runtime import InFlight, Runtime
 from bot.settings import SettingsError
+from bot.slack.notices import SlackNotices
 
 log = logging.getLogger(__name__)
 

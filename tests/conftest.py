@@ -15,13 +15,13 @@ from support.fixtures import bg_loop, no_slack_oauth_env, signing_secret, slack
 from support.loop import BackgroundLoop
 from support.slack_standin import SlackStandIn
 
-from bot.audit import MemorySink
+from bot.adapters.audit import MemorySink
+from bot.bootstrap import Runtime, build_runtime
+from bot.core.model import PendingAction
 from bot.emulator import Emulator, demo_state
-from bot.model import PendingAction
-from bot.runtime import Runtime, build_runtime
 from bot.server import create_web_app
 from bot.settings import Settings
-from bot.slack_app import create_bolt_app
+from bot.slack.app import create_bolt_app
 
 __all__ = ["bg_loop", "no_slack_oauth_env", "signing_secret", "slack"]
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from elasticsearch import AsyncElasticsearch
 
-from bot.audit import (
+from bot.adapters.audit import (
     AuditEvent,
     AuditLog,
     ChannelDeliverer,

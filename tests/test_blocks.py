@@ -1,4 +1,4 @@
-"""Unit tests for bot.blocks: content, escaping, Slack limits, terminal rendering."""
+"""Unit tests for bot.slack.blocks: content, escaping, Slack limits, terminal rendering."""
 
 from __future__ import annotations
 
@@ -14,10 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
-from bot import blocks
-from bot.blocks import Message
-from bot.commands import UsageError
-from bot.model import (
+from bot.core.commands import UsageError
+from bot.core.model import (
     ActionState,
     Approval,
     Deployment,
@@ -25,7 +23,9 @@ from bot.model import (
     StopOutcome,
     StopSpec,
 )
-from bot.policy import Decision
+from bot.core.policy import Decision
+from bot.slack import blocks
+from bot.slack.blocks import Message
 
 NOW = 1_700_000_000.0  # 22:13:20 UTC
 EXPIRES = NOW + 600  # 22:23:20 UTC

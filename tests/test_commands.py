@@ -1,4 +1,4 @@
-"""bot.commands: slash-command text → typed request."""
+"""bot.core.commands: slash-command text → typed request."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.commands import (
+from bot.core.commands import (
     USAGE_LINES,
     FreezeRequest,
     HelpRequest,

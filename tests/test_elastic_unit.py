@@ -7,7 +7,7 @@ from typing import Any
 import elastic_transport
 from elasticsearch import ApiError, AuthorizationException, ConflictError, NotFoundError
 
-from bot.elastic import (
+from bot.adapters.elasticsearch import (
     _matches,
     deployment_from_stats,
     inference_model_ids,

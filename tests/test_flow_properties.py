@@ -9,7 +9,7 @@ from conftest import Bench, text_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.commands import UsageError, parse
+from bot.core.commands import UsageError, parse
 
 ID_CHARS = string.ascii_lowercase + string.digits + "-_"
 ALNUM = string.ascii_lowercase + string.digits

@@ -220,8 +220,8 @@ def test_audit_needs_status(bench: Bench) -> None:
 
 
 def test_step_fails_when_the_sweeper_expires_its_preview(bench: Bench) -> None:
-    from bot.notices import SlackNotices
     from bot.server import sweep_once
+    from bot.slack.notices import SlackNotices
 
     execution_id, _ = run_step(bench, deployment_id="ner-prod")
     bench.clock.advance(601)

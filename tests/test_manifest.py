@@ -10,11 +10,11 @@ import pytest
 import yaml
 from conftest import Bench, text_of
 
-from bot import blocks
 from bot.checks import INCIDENT_SCOPES, REQUIRED_SCOPES
-from bot.commands import USAGE_LINES
-from bot.slack_app import ACTION_IDS, COMMANDS, FUNCTIONS
-from bot.workflow import STEP_CALLBACK_ID, STEP_INPUTS, STEP_OUTPUTS, STEP_REQUIRED_INPUTS
+from bot.core.commands import USAGE_LINES
+from bot.slack import blocks
+from bot.slack.app import ACTION_IDS, COMMANDS, FUNCTIONS
+from bot.slack.workflow import STEP_CALLBACK_ID, STEP_INPUTS, STEP_OUTPUTS, STEP_REQUIRED_INPUTS
 
 MANIFEST = Path(__file__).resolve().parent.parent / "manifest.yml"
 FLAG = re.compile(r"--[a-z][a-z-]*")

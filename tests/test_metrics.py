@@ -14,12 +14,12 @@ from elasticsearch import AsyncElasticsearch
 from prometheus_client import REGISTRY
 from support.botproc import free_port, http_get
 
-from bot.audit import Delivery, Spool, SpooledSink
-from bot.elastic import ClusterGateway, ElasticError
+from bot.adapters.audit import Delivery, Spool, SpooledSink
+from bot.adapters.elasticsearch import ClusterGateway, ElasticError
+from bot.adapters.metrics import Metrics, MetricsSink
+from bot.bootstrap import InFlight, Runtime, build_runtime
 from bot.emulator import Emulator, demo_state
 from bot.emulator.faults import FailRule
-from bot.metrics import Metrics, MetricsSink
-from bot.runtime import InFlight, Runtime, build_runtime
 from bot.settings import Settings
 
 

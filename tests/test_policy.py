@@ -1,4 +1,4 @@
-"""bot.policy: the role map, authorize(), explain(), the loader's error lines."""
+"""bot.core.policy: the role map, authorize(), explain(), the loader's error lines."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from bot.policy import (
+from bot.core.policy import (
     ApprovalRule,
     Binding,
     Caller,

@@ -17,13 +17,13 @@ from support.replica import Launcher, bot_env
 from support.slack_standin import SlackStandIn
 from test_store import make_action
 
-from bot.audit import AuditLog, MemorySink
+from bot.adapters.audit import AuditLog, MemorySink
+from bot.adapters.store_sqlite import ActionStore, SQLiteStore, open_store
+from bot.app.recovery import recover
+from bot.core.model import ActionState, PendingAction
 from bot.emulator import Emulator
-from bot.model import ActionState, PendingAction
-from bot.notices import SlackNotices
-from bot.recovery import recover
 from bot.server import sweep_once
-from bot.store import ActionStore, SQLiteStore, open_store
+from bot.slack.notices import SlackNotices
 
 __all__ = ["redis_server", "redis_url"]
 

@@ -6,10 +6,10 @@ import os
 import subprocess
 import sys
 
-from bot import blocks
-from bot.actions import Who
+from bot.app.service import Who
 from bot.demo import demo_runtime
-from bot.shell import ShellSession
+from bot.shell.session import ShellSession
+from bot.slack import blocks
 
 
 def texts(messages: list[blocks.Message]) -> str:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.model import ActionState, Deployment, MessageRef, PendingAction, StopOutcome, StopSpec
-from bot.store import SQLiteStore, open_store
+from bot.adapters.store_sqlite import SQLiteStore, open_store
+from bot.core.model import ActionState, Deployment, MessageRef, PendingAction, StopOutcome, StopSpec
 
 
 def make_action(action_id: str = "a1", expires_at: float = 2000.0) -> PendingAction:

@@ -14,9 +14,15 @@ import pytest
 from support.redis_server import redis_server, redis_url
 from test_store import make_action
 
-from bot.model import ActionState, MessageRef, PendingAction, StopOutcome
-from bot.store import ActionStore, SQLiteStore, open_store, owner_alive, process_owner
-from bot.store_redis import RedisStore
+from bot.adapters.store_redis import RedisStore
+from bot.adapters.store_sqlite import (
+    ActionStore,
+    SQLiteStore,
+    open_store,
+    owner_alive,
+    process_owner,
+)
+from bot.core.model import ActionState, MessageRef, PendingAction, StopOutcome
 
 __all__ = ["redis_server", "redis_url"]
 

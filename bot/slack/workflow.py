@@ -9,8 +9,8 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
-from bot.commands import FreezeRequest, HelpRequest, StopRequest, UsageError, parse_stop
-from bot.model import ActionState, PendingAction
+from bot.core.commands import FreezeRequest, HelpRequest, StopRequest, UsageError, parse_stop
+from bot.core.model import ActionState, PendingAction
 
 STEP_CALLBACK_ID = "stop_ml_deployment"
 

@@ -23,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from bot.model import ActionState, PendingAction
+from bot.core.model import ActionState, PendingAction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS actions (
@@ -484,7 +484,7 @@ def open_store(url: str) -> ActionStore:
     if url.startswith("sqlite:///"):
         return SQLiteStore.from_url(url)
     if url.startswith(("redis://", "rediss://", "unix://")):
-        from bot.store_redis import RedisStore  # the redis package is an optional extra
+        from bot.adapters.store_redis import RedisStore  # the redis package is an optional extra
 
         return RedisStore.from_url(url)
     raise ValueError(f"ML_CHATOPS_STATE: unsupported store {url.split(':', 1)[0]!r} (yet)")

@@ -17,22 +17,22 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.actions import Service
-from bot.audit import AuditLog, AuditSink, JsonLinesSink, remote_sinks
-from bot.elastic import Clusters, ElasticError
-from bot.metrics import Metrics, MetricsSink
-from bot.notices import channel_poster
-from bot.policy import PolicyError, RoleMap, load_role_map
+from bot.adapters.audit import AuditLog, AuditSink, JsonLinesSink, remote_sinks
+from bot.adapters.elasticsearch import Clusters, ElasticError
+from bot.adapters.metrics import Metrics, MetricsSink
+from bot.adapters.store_sqlite import ActionStore, open_store
+from bot.adapters.usergroups import Fetch, GroupCache, RedisGroupCache, UsergroupResolver
+from bot.app.service import Service
+from bot.core.config import AppConfig
+from bot.core.policy import PolicyError, RoleMap, load_role_map
 from bot.settings import (
-    AppConfig,
     Settings,
     SettingsError,
     default_cluster_name,
     load_app_config,
     resolve_clusters,
 )
-from bot.store import ActionStore, open_store
-from bot.usergroups import Fetch, GroupCache, RedisGroupCache, UsergroupResolver
+from bot.slack.notices import channel_poster
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +229,7 @@ def _shared_group_cache(store: ActionStore) -> GroupCache | None:
     """Replicas on Redis share the user group cache; otherwise each process keeps its own."""
     if not type(store).__module__.endswith("store_redis"):
         return None  # and the optional redis package is not imported
-    from bot.store_redis import RedisStore
+    from bot.adapters.store_redis import RedisStore
 
     assert isinstance(store, RedisStore)
     return RedisGroupCache(store.client, USERGROUP_TTL, store.prefix)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from bot import blocks
-from bot.actions import (
+from bot.app.service import (
     Already,
     Approved,
     Changed,
@@ -21,7 +20,8 @@ from bot.actions import (
     SelfApproval,
     Unknown,
 )
-from bot.blocks import Message
+from bot.slack import blocks
+from bot.slack.blocks import Message
 
 
 def outcome_message(outcome: object, command_text: str, now: float) -> Message:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from bot.commands import StopRequest
+from bot.core.commands import StopRequest
 
 
 class ActionState(StrEnum):

@@ -54,7 +54,7 @@ from pydantic import (
     model_validator,
 )
 
-from bot.commands import validate_id
+from bot.core.commands import validate_id
 
 __all__ = [
     "OPTIONS",

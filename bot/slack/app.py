@@ -14,8 +14,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot import blocks
-from bot.actions import (
+from bot.adapters.metrics import Metrics
+from bot.app.service import (
     Approved,
     Changed,
     Ended,
@@ -26,8 +26,7 @@ from bot.actions import (
     Timeline,
     Who,
 )
-from bot.blocks import Message
-from bot.commands import (
+from bot.core.commands import (
     AuditRequest,
     FreezeRequest,
     HelpRequest,
@@ -37,11 +36,12 @@ from bot.commands import (
     UsageError,
     parse,
 )
-from bot.incidents import IncidentConfig, incident_id
-from bot.metrics import Metrics
-from bot.model import MessageRef, PendingAction
-from bot.render import click_message, outcome_label, outcome_message
-from bot.workflow import STEP_CALLBACK_ID, error_for, outputs_for, request_from_inputs
+from bot.core.incidents import IncidentConfig, incident_id
+from bot.core.model import MessageRef, PendingAction
+from bot.slack import blocks
+from bot.slack.blocks import Message
+from bot.slack.render import click_message, outcome_label, outcome_message
+from bot.slack.workflow import STEP_CALLBACK_ID, error_for, outputs_for, request_from_inputs
 
 log = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ from elasticsearch import (
     NotFoundError,
 )
 
-from bot.metrics import Metrics
-from bot.model import Deployment, Resolution, StopOutcome
-from bot.settings import ResolvedCluster
+from bot.adapters.metrics import Metrics
+from bot.core.config import ResolvedCluster
+from bot.core.model import Deployment, Resolution, StopOutcome
 
 T = TypeVar("T")
 

@@ -18,8 +18,7 @@ from typing import Any, cast
 
 import redis.asyncio as redis
 
-from bot.model import ActionState, PendingAction
-from bot.store import (
+from bot.adapters.store_sqlite import (
     LEASE_SECONDS,
     Change,
     LeaseKeeper,
@@ -28,6 +27,7 @@ from bot.store import (
     owner_alive,
     process_owner,
 )
+from bot.core.model import ActionState, PendingAction
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from typing import IO, Any, Protocol, TextIO, runtime_checkable
 from elastic_transport import TransportError
 from elasticsearch import ApiError, AsyncElasticsearch
 
-from bot.settings import AuditConfig
+from bot.core.config import AuditConfig
 
 log = logging.getLogger(__name__)
 

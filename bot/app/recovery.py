@@ -10,9 +10,9 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from bot.audit import AuditEvent, AuditLog
-from bot.model import ActionState, PendingAction
-from bot.store import ActionStore
+from bot.adapters.audit import AuditEvent, AuditLog
+from bot.adapters.store_sqlite import ActionStore
+from bot.core.model import ActionState, PendingAction
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Protocol
 
-from bot.policy import Caller
+from bot.core.policy import Caller
 
 if TYPE_CHECKING:
     import redis.asyncio as redis

@@ -16,11 +16,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from bot.commands import UsageError, usage
-from bot.model import ActionState, Deployment, PendingAction, StopOutcome, StopSpec
+from bot.core.commands import UsageError, usage
+from bot.core.model import ActionState, Deployment, PendingAction, StopOutcome, StopSpec
 
 if TYPE_CHECKING:  # only its attributes are read; the module graph stays commands → blocks
-    from bot.policy import Decision
+    from bot.core.policy import Decision
 
 CONFIRM_ACTION_ID = "ml_stop.confirm"
 CANCEL_ACTION_ID = "ml_stop.cancel"

@@ -14,10 +14,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bot.audit import AuditEvent, AuditLog
-from bot.commands import AuditRequest, FreezeRequest, ListRequest, StartRequest, StopRequest
-from bot.elastic import CallContext, ClusterGateway, Clusters, ElasticError
-from bot.model import (
+from bot.adapters.audit import AuditEvent, AuditLog
+from bot.adapters.elasticsearch import CallContext, ClusterGateway, Clusters, ElasticError
+from bot.adapters.store_sqlite import ActionStore
+from bot.adapters.usergroups import UsergroupResolver
+from bot.core.commands import AuditRequest, FreezeRequest, ListRequest, StartRequest, StopRequest
+from bot.core.model import (
     ActionState,
     Approval,
     Deployment,
@@ -27,7 +29,7 @@ from bot.model import (
     StopOutcome,
     StopSpec,
 )
-from bot.policy import (
+from bot.core.policy import (
     Action,
     ApprovalRule,
     Caller,
@@ -37,8 +39,6 @@ from bot.policy import (
     authorize,
     can_approve,
 )
-from bot.store import ActionStore
-from bot.usergroups import UsergroupResolver
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class Who:
     team_id: str
     channel_id: str
     channel_name: str = ""
-    incident_id: str | None = None  # set in an incident channel (see bot.incidents)
+    incident_id: str | None = None  # set in an incident channel (see bot.core.incidents)
 
 
 @dataclass(frozen=True)

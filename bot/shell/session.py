@@ -7,10 +7,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from bot import blocks
-from bot.actions import Approved, Proposed, Service, Started, Timeline, Who
-from bot.blocks import Message
-from bot.commands import (
+from bot.app.service import Approved, Proposed, Service, Started, Timeline, Who
+from bot.core.commands import (
     AuditRequest,
     FreezeRequest,
     HelpRequest,
@@ -19,8 +17,10 @@ from bot.commands import (
     UsageError,
     parse,
 )
-from bot.model import PendingAction
-from bot.render import click_message, outcome_message
+from bot.core.model import PendingAction
+from bot.slack import blocks
+from bot.slack.blocks import Message
+from bot.slack.render import click_message, outcome_message
 
 INTRO = """ml-chatops shell: type a slash command as in Slack, e.g.
   /ml-deployments

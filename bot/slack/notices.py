@@ -15,11 +15,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot import blocks
-from bot.audit import PermanentDeliveryError, PostLine
-from bot.blocks import Message
-from bot.model import MessageRef, PendingAction
-from bot.workflow import error_for
+from bot.adapters.audit import PermanentDeliveryError, PostLine
+from bot.core.model import MessageRef, PendingAction
+from bot.slack import blocks
+from bot.slack.blocks import Message
+from bot.slack.workflow import error_for
 
 log = logging.getLogger(__name__)
 

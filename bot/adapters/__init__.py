@@ -1,0 +1,1 @@
+"""Adapters to the outside: Elasticsearch, state stores, audit sinks, user groups, metrics."""

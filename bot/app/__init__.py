@@ -1,0 +1,1 @@
+"""Use cases, the dispatch table and the ports (Protocols) they need. Imports only bot.core."""

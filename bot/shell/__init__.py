@@ -1,0 +1,1 @@
+"""The local text adapter: slash commands typed at a prompt, messages read as text."""
