@@ -8,8 +8,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.core import commands
 from bot.core.commands import (
+    COMMANDS,
+    MAX_ID_LENGTH,
+    MAX_IDS,
+    MAX_REASON_LENGTH,
+    MAX_TEXT_LENGTH,
     USAGE_LINES,
+    AuditRequest,
     FreezeRequest,
     HelpRequest,
     ListRequest,
@@ -634,3 +641,90 @@ def test_freeze_and_unfreeze() -> None:
     assert parse("/ml-stop", "unfreeze") == FreezeRequest(freeze=False)
     result = parse("/ml-stop", "freeze --force")
     assert isinstance(result, UsageError) and "only `--reason" in result.message
+
+
+# --------------------------------------------------------------------------- bounds
+
+
+def test_text_at_the_limit_is_read_and_one_more_is_refused() -> None:
+    at_limit = "x --reason " + "r" * (MAX_TEXT_LENGTH - len("x --reason "))
+    assert len(at_limit) == MAX_TEXT_LENGTH
+    # Read to the end: the over-long reason is what is refused, not the text.
+    assert error(at_limit).startswith("the reason is")
+    assert error(at_limit + "r") == (
+        f"the command text is 4,001 characters long; at most {MAX_TEXT_LENGTH:,} are accepted"
+    )
+
+
+def test_the_longest_legal_command_fits_in_the_text_limit() -> None:
+    ids = ",".join(f"{i:02d}" + "d" * (MAX_ID_LENGTH - 2) for i in range(MAX_IDS))
+    text = f'{ids} --force --finish-pending-work --no-allow-no-match --cluster prod-eu --reason "'
+    text += "r" * MAX_REASON_LENGTH + '"'
+    assert len(text) <= MAX_TEXT_LENGTH
+    assert len(stop(text).ids) == MAX_IDS
+
+
+@pytest.mark.parametrize("command", [STOP, DEPS, "/ml-start", "/ml-audit"])
+def test_every_command_refuses_text_over_the_limit(command: str) -> None:
+    result = parse(command, "x" * (MAX_TEXT_LENGTH + 1))
+    assert isinstance(result, UsageError)
+    assert f"at most {MAX_TEXT_LENGTH:,} are accepted" in result.message
+
+
+def test_a_megabyte_is_refused_before_it_is_tokenized(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_tokenizing(*_: object) -> None:
+        raise AssertionError("the text was tokenized")
+
+    monkeypatch.setattr(commands, "_split", no_tokenizing)
+    monkeypatch.setattr(commands, "_parse_expression", no_tokenizing)
+    text = ",".join(f"d{i}" for i in range(200_000))[:1_000_000]
+    assert error(text) == (
+        f"the command text is 1,000,000 characters long; at most {MAX_TEXT_LENGTH:,} are accepted"
+    )
+
+
+def test_a_list_of_max_ids_is_read_and_one_more_is_refused() -> None:
+    ids = [f"d{i}" for i in range(MAX_IDS + 1)]
+    assert stop(",".join(ids[:MAX_IDS])).ids == tuple(ids[:MAX_IDS])
+    assert error(",".join(ids)) == f"the list has 51 ids; give at most {MAX_IDS} at a time"
+    assert validate_id(",".join(ids)) == f"the list has 51 ids; give at most {MAX_IDS} at a time"
+    assert error(",".join(ids), DEPS).endswith(f"give at most {MAX_IDS} at a time")
+
+
+def test_duplicates_count_toward_the_list_limit_and_keep_first_order() -> None:
+    assert stop(",".join(["b", "a"] * (MAX_IDS // 2))).ids == ("b", "a")
+    assert "at most 50" in error(",".join(["a"] * (MAX_IDS + 1)))
+
+
+def test_an_id_one_over_the_length_limit_names_the_limit() -> None:
+    assert error("d" * (MAX_ID_LENGTH + 1)).endswith(
+        f"is {MAX_ID_LENGTH + 1} characters long; deployment ids are at most {MAX_ID_LENGTH}"
+    )
+
+
+def test_messages_quote_at_most_a_short_part_of_a_long_token() -> None:
+    message = error("D" * 3000)
+    assert len(message) < 300 and "…" in message
+
+
+_REQUESTS = (
+    StopRequest,
+    ListRequest,
+    StartRequest,
+    AuditRequest,
+    FreezeRequest,
+    HelpRequest,
+    UsageError,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.sampled_from([*COMMANDS, "/other", ""]),
+    st.one_of(st.text(), st.text(min_size=MAX_TEXT_LENGTH - 5, max_size=MAX_TEXT_LENGTH + 5)),
+)
+def test_parse_never_raises_and_returns_a_typed_request(command: str, text: str) -> None:
+    result = parse(command, text)
+    assert isinstance(result, _REQUESTS)
+    if isinstance(result, UsageError):
+        assert result.message and not result.message.startswith("could not read")

@@ -38,6 +38,12 @@ Decisions where the contract is silent:
 * ``/ml-start <model_id>`` takes one exact id (no wildcard, list or ``_all``); numbers are
   validated the way Elasticsearch does (threads a power of two up to 32; a low priority
   deployment has one allocation and one thread), so the error arrives before any call.
+* Bounds, checked before any tokenizing so one huge command cannot stall the server:
+  the text is at most ``MAX_TEXT_LENGTH`` (4,000) characters and a comma list at most
+  ``MAX_IDS`` (50) ids; an id is at most ``MAX_ID_LENGTH`` (64, Elasticsearch's
+  ``MlStrings.ID_LENGTH_LIMIT``). Slack documents no limit for slash-command text (a
+  message's text is truncated at 40,000); 4,000 holds 50 ids of 64 characters, a reason of
+  500 and every flag. Beyond a bound the usage error names it.
 * Text is taken as received: Slack's ``&amp;``/``&lt;``/``&gt;`` escapes are not undone
   here (``&`` in an id is an error anyway; a reason keeps them verbatim).
 """
@@ -53,8 +59,10 @@ from typing import TypeVar
 
 __all__ = [
     "COMMANDS",
+    "MAX_IDS",
     "MAX_ID_LENGTH",
     "MAX_REASON_LENGTH",
+    "MAX_TEXT_LENGTH",
     "USAGE_LINES",
     "AuditRequest",
     "FreezeRequest",
@@ -83,9 +91,11 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_ALLOCATIONS = 1000  # a guard against typos; clusters cap far lower in practice
 MAX_THREADS = 32
 
-MAX_ID_LENGTH = 64
-_R = TypeVar("_R")
+MAX_ID_LENGTH = 64  # Elasticsearch's MlStrings.ID_LENGTH_LIMIT
+MAX_IDS = 50  # ids in one comma list
 MAX_REASON_LENGTH = 500
+MAX_TEXT_LENGTH = 4000  # room for MAX_IDS ids of MAX_ID_LENGTH, a reason and every flag
+_R = TypeVar("_R")
 
 USAGE_LINES: dict[str, str] = {
     STOP: (
@@ -251,7 +261,7 @@ _FLAG_LIKE_RE = re.compile(r"--?[A-Za-z]")
 def _show(token: str, limit: int = 70) -> str:
     """A token as it appears between backticks in a message."""
     out: list[str] = []
-    for ch in token:
+    for ch in token[: limit + 1]:  # the rest is cut anyway; a huge token costs nothing
         if ch == "`":
             out.append("'")
         elif ch == "\n":
@@ -340,6 +350,10 @@ def _parse_expression(token: str) -> tuple[tuple[str, ...], None] | tuple[None, 
     if _looks_like_slack_markup(token.strip()):
         return None, f"{_show(token)} {_SLACK_MARKUP}"
     if "," in token:
+        if token.count(",") >= MAX_IDS:
+            return None, (
+                f"the list has {token.count(',') + 1} ids; give at most {MAX_IDS} at a time"
+            )
         raw = token.split(",")
         elements = [e.strip() for e in raw]
         if any(e == "" for e in elements):
@@ -348,16 +362,13 @@ def _parse_expression(token: str) -> tuple[tuple[str, ...], None] | tuple[None, 
             )
     else:
         elements = [token.strip()] if token.strip() else [token]
-    ids: list[str] = []
     for element in elements:
         if len(elements) > 1 and element in ("_all", "*"):
             return None, f"{_show(element)} can only be used alone, not in a comma list"
         problem = _check_element(element)
         if problem is not None:
             return None, problem
-        if element not in ids:
-            ids.append(element)
-    return tuple(ids), None
+    return tuple(dict.fromkeys(elements)), None  # duplicates dropped, order kept
 
 
 def validate_id(token: str) -> str | None:
@@ -642,6 +653,12 @@ def _error(command: str, message: str) -> UsageError:
 
 def _safely(command: str, parser: Callable[[str], _R], text: object) -> _R | UsageError:
     """Run a parser on any input; a bug in it becomes a usage error, never an exception."""
+    if isinstance(text, str) and len(text) > MAX_TEXT_LENGTH:
+        return _error(
+            command,
+            f"the command text is {len(text):,} characters long; "
+            f"at most {MAX_TEXT_LENGTH:,} are accepted",
+        )
     try:
         return parser(text if isinstance(text, str) else "")
     except Exception as exc:  # defensive: user input must never raise
