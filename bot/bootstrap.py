@@ -72,9 +72,9 @@ class RoleMapSource:
             return self._role_map
         if mtime != self._mtime:
             self._mtime = mtime
-            try:
-                self._role_map = load_role_map(self.path)
-                self._frozen = _frozen_in(self.path)
+            try:  # both parts read before either is used: a bad file changes nothing
+                role_map, frozen = load_role_map(self.path), _frozen_in(self.path)
+                self._role_map, self._frozen = role_map, frozen
             except (PolicyError, SettingsError) as exc:
                 log.error("config reload refused; keeping the previous role map: %s", exc)
         return self._role_map

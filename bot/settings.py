@@ -10,7 +10,6 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     Field,
     SecretStr,
@@ -19,6 +18,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.core import yamlfile
 from bot.core.config import (
     DEFAULT_CONNECTIONS,
     AppConfig,
@@ -29,7 +29,7 @@ DEFAULT_CLUSTER = "default"
 
 
 class SettingsError(Exception):
-    """A setting is missing or invalid; the message is one line a person can act on."""
+    """A setting is missing or invalid; one line a person can act on per problem."""
 
 
 class Settings(BaseSettings):
@@ -92,21 +92,30 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 def load_app_config(path: Path | None) -> AppConfig:
-    """Read the config file's cluster/audit/expiry parts; no file means defaults."""
+    """Read the config file (everything but the role map's contents); no file means defaults.
+
+    Errors are ``FILE:LINE: where: what``, one line each, as the role map's are."""
     if path is None:
         return AppConfig()
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise SettingsError(f"ML_CHATOPS_CONFIG: cannot read {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise SettingsError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from None
-    if not isinstance(raw, dict):
-        raise SettingsError(f"{path}: the config file must be a mapping")
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"{path}: not UTF-8 text ({exc.reason})") from None
     try:
-        return AppConfig.model_validate(raw)
+        raw, root = yamlfile.compose(text, str(path))
+    except yamlfile.YamlFileError as exc:
+        raise SettingsError(str(exc)) from None
+    problems = yamlfile.duplicate_keys(root, ()) if root is not None else []
+    config: AppConfig | None = None
+    try:
+        config = AppConfig.model_validate(raw)
     except ValidationError as exc:
-        raise SettingsError(f"{path}: " + _first_error_line(exc, {})) from None
+        problems += yamlfile.problems_of(exc, root, AppConfig)
+    if problems or config is None:
+        raise SettingsError(yamlfile.render(str(path), problems))
+    return config
 
 
 def _secret_from_env(var: str | None, what: str) -> SecretStr | None:

@@ -355,3 +355,42 @@ def test_explain_shows_usage_errors_and_help(capsys: pytest.CaptureFixture[str])
     assert "decision:" not in out
     assert main(["explain", "--user", "U0ADMIN1", "--", "/ml-stop help"]) == 0
     assert "/ml-stop" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        (ROLE_MAP + "freez: true\n", 'freez: unknown key "freez"'),
+        (ROLE_MAP.replace("bindings:", "bindingz:"), 'did you mean "bindings"?'),
+        (ROLE_MAP.replace("expire_after_seconds: 600", "expire_after_seconds: 5"), "at least 10"),
+    ],
+)
+def test_check_config_fails_on_unknown_keys_and_ranges_with_their_line(
+    text: str,
+    fragment: str,
+    cluster: Cluster,
+    slack: SlackStandIn,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = tmp_path / "config.yml"
+    config.write_text(text)
+    code, rows = _check(_check_settings(cluster, slack, tmp_path), capsys)
+    status, detail = rows["config"]
+    assert code == 1 and status == "FAIL" and f"{config}:" in detail and fragment in detail
+
+
+def test_serve_refuses_an_unknown_key_with_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.yml"
+    config.write_text(ROLE_MAP + "freez: true\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ML_CHATOPS_CONFIG", str(config))
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "0123456789abcdef")
+    monkeypatch.setenv("ELASTICSEARCH_URL", "http://127.0.0.1:9")  # never contacted
+    monkeypatch.setenv("ML_CHATOPS_STATE", f"sqlite:///{tmp_path / 'state.db'}")
+    assert main(["serve"]) == 2
+    line = len(ROLE_MAP.splitlines()) + 1
+    assert f'{config}:{line}: freez: unknown key "freez"' in capsys.readouterr().err

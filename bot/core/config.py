@@ -5,6 +5,8 @@ Pure data: loading the YAML and reading secrets from the environment is `bot.set
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from bot.core.incidents import IncidentConfig
@@ -69,9 +71,9 @@ class AuditConfig(BaseModel):
 
 
 class AppConfig(BaseModel):
-    """The non-policy parts of the YAML config file (roles are policy.py's)."""
+    """The YAML config file: every key it may hold, anywhere (a typo is an error)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
     clusters: dict[str, ClusterConfig] = {}
     default_cluster: str | None = None
@@ -80,3 +82,10 @@ class AppConfig(BaseModel):
     audit: AuditConfig = AuditConfig()
     freeze: bool = False
     incidents: IncidentConfig | None = None
+    # The role map's sections: bot.core.policy validates them (with their own errors).
+    roles: Any = None
+    bindings: Any = None
+    approvals: Any = None
+
+
+TOP_LEVEL_KEYS: tuple[str, ...] = tuple(AppConfig.model_fields)

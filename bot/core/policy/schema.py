@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from bot.core.commands import validate_id
+from bot.core.yamlfile import Loc, loc_text
 
 # `freeze` is the kill switch (`/ml-stop freeze`); grant it to admins only.
 Action = Literal["stop", "start", "status", "freeze"]
@@ -219,9 +220,6 @@ class RoleMap(_Model):
         return frozenset(g for b in self.bindings for g in b.usergroups)
 
 
-Loc = tuple[str | int, ...]
-
-
 def cross_refs(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
     """Role names used by bindings and approvals must be defined (works on raw data)."""
     roles = data.get("roles")
@@ -252,15 +250,3 @@ def cross_refs(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
                         (("approvals", i, "approvers", j), f'unknown role "{role}" {known_text}')
                     )
     return problems
-
-
-def loc_text(loc: Sequence[str | int]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part == "[key]":
-            continue
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
