@@ -21,7 +21,13 @@ from bot.adapters.audit import AuditLog, AuditSink, JsonLinesSink, remote_sinks
 from bot.adapters.elasticsearch import Clusters, ElasticError
 from bot.adapters.metrics import Metrics, MetricsSink
 from bot.adapters.store_sqlite import ActionStore, open_store
-from bot.adapters.usergroups import Fetch, GroupCache, RedisGroupCache, UsergroupResolver
+from bot.adapters.usergroups import (
+    Fetch,
+    GroupCache,
+    RedisGroupCache,
+    UsergroupResolver,
+    members_in,
+)
 from bot.app.service import Service
 from bot.core.config import AppConfig
 from bot.core.policy import PolicyError, RoleMap, load_role_map
@@ -102,7 +108,7 @@ def slack_usergroup_fetch(client: AsyncWebClient) -> Fetch:
 
     async def fetch(group: str) -> frozenset[str]:
         resp = await client.usergroups_users_list(usergroup=group)
-        return frozenset(resp.get("users") or [])
+        return members_in(resp.data if isinstance(resp.data, dict) else {})
 
     return fetch
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.core.policy import Caller
 
@@ -20,6 +20,23 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Fetch = Callable[[str], Awaitable[frozenset[str]]]
+
+
+class UnreadableAnswer(Exception):
+    """Slack answered, but not with a member list: membership cannot be told."""
+
+
+def members_in(answer: Mapping[str, Any]) -> frozenset[str]:
+    """The user ids of a `usergroups.users.list` answer.
+
+    An answer without a `users` list (even with `ok: true`) raises, so the group counts as
+    unknown and is not cached: read as an empty group it would be cached for the whole TTL."""
+    users = answer.get("users")
+    if not isinstance(users, list) or not all(isinstance(u, str) for u in users):
+        raise UnreadableAnswer(
+            f"usergroups.users.list answered without a users list: {sorted(answer)}"
+        )
+    return frozenset(users)
 
 
 class GroupCache(Protocol):

@@ -174,7 +174,7 @@ class SlackStandIn:
         self.team_id, self.team_domain = "T0TEAM", "ml-chatops"
         self.bot_user_id, self.bot_id, self.app_id = "U0BOT", "B0BOT", "A0MLCHATOPS"
         self.bot_name = "mlops-bot"
-        self.usergroups: dict[str, list[str]] = {}
+        self.usergroups: dict[str, list[str] | None] = {}
         self.users: dict[str, JSONDict] = {}
         self.channels: dict[str, JSONDict] = {}
         # Unlisted channel ids shaped like C.../G.../D... are created on first use.
@@ -571,7 +571,9 @@ class SlackStandIn:
         group = str(params.get("usergroup", ""))
         if group not in self.usergroups:
             raise _SlackError("no_such_subteam")
-        return {"users": list(self.usergroups[group])}
+        members = self.usergroups[group]
+        # None: `ok: true` without `users`, an answer the bot must not read as an empty group.
+        return {} if members is None else {"users": list(members)}
 
     def _users_info(self, params: JSONDict, token: str | None) -> JSONDict:
         user = self.users.get(str(params.get("user", "")))
