@@ -1,4 +1,4 @@
-"""The `ml-chatops` command: serve, shell, check-config, explain."""
+"""The `ml-chatops` command: serve, shell, check-config, explain, manifest."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from bot.core.commands import (
 )
 from bot.core.policy import Action, Caller, PolicyError, RoleMap, authorize, explain, load_role_map
 from bot.logs import add_secrets, redact, setup_logging
+from bot.manifest import http_url as manifest_url
+from bot.manifest import print_manifest
 from bot.settings import (
     Settings,
     SettingsError,
@@ -65,6 +67,15 @@ def _parser() -> argparse.ArgumentParser:
         "check the bot's privileges there and Slack's auth.test and scopes; print a "
         "PASS/FAIL table. Exit 0 when everything passes, 1 otherwise, 2 on bad settings.",
     )
+    man = sub.add_parser(
+        "manifest",
+        help="print the Slack app manifest (Socket Mode, or HTTP mode with --http-url)",
+        description="Print the Slack app manifest to paste at api.slack.com/apps. Without "
+        "--http-url: Socket Mode (manifest.yml). With it: HTTP mode, every request URL "
+        "set to URL/slack/events.",
+    )
+    man.add_argument("--http-url", type=manifest_url, metavar="URL", help="https://host")
+    man.add_argument("--json", action="store_true", help="JSON instead of YAML")
     exp = sub.add_parser(
         "explain",
         help="print the policy decision for a command, without running it",
@@ -95,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.checks import check_config
 
             return asyncio.run(check_config(_with_secrets(load_settings())))
+        if args.command == "manifest":
+            return print_manifest(args.http_url, as_json=args.json)
         return _explain(args)
     except (SettingsError, PolicyError) as exc:
         # One line naming the setting (a role map may list several problems, one a line).

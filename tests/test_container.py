@@ -1,8 +1,9 @@
-"""The Dockerfile, built and run with podman as ../shared/reference/containers.md describes.
+"""The Dockerfile, built and run with podman as docs/containers.md describes.
 
 The image is built on a local Debian base made with debootstrap (no registry is reachable),
 then run with `--network host` against the emulator and the Slack stand-in served by this
-test process on 127.0.0.1. Run with `pytest -m container` (the default run deselects it).
+test process on 127.0.0.1; a second run keeps its state in a redis-server started on the
+host. Run with `pytest -m container` (the default run deselects it).
 Without podman, runc or debootstrap the tests skip, unless CI is set: then they fail.
 """
 
@@ -16,19 +17,23 @@ import subprocess
 import tarfile
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import ROLE_MAP, text_of
+from conftest import ROLE_MAP, button_value, text_of
 from support.botproc import free_port, http_get
 from support.driver import SlackDriver
 from support.loop import BackgroundLoop
+from support.redis_server import redis_server, redis_url
 from support.slack_standin import SlackStandIn
 
+from bot.adapters.store_redis import RedisStore
 from bot.emulator import Emulator, demo_state
 
 pytestmark = pytest.mark.container
+__all__ = ["redis_server", "redis_url"]  # fixtures
 
 REPO = Path(__file__).resolve().parent.parent
 BASE_IMAGE = "localhost/debian-python:bookworm"
@@ -164,14 +169,16 @@ class Running:
     signing_secret: str
 
 
-@pytest.fixture
-def running(
+@contextmanager
+def _container(
     podman: Podman,
     bg_loop: BackgroundLoop,
     slack: SlackStandIn,
     signing_secret: str,
     tmp_path: Path,
+    **extra_env: str,
 ) -> Iterator[Running]:
+    """Run the image (host network) against an emulator and the Slack stand-in."""
     emulator = Emulator(demo_state())
     es_url = bg_loop.run(emulator.start())
     slack.bot_token = "xoxb-" + secrets.token_hex(12)
@@ -187,6 +194,7 @@ def running(
         "ELASTICSEARCH_URL": es_url,
         "ML_CHATOPS_CONFIG": "/etc/ml-chatops/config.yml",
         "PORT": str(port),
+        **extra_env,
     }
     podman.run(
         [
@@ -215,6 +223,34 @@ def running(
         bg_loop.run(emulator.stop())
 
 
+@pytest.fixture
+def running(
+    podman: Podman,
+    bg_loop: BackgroundLoop,
+    slack: SlackStandIn,
+    signing_secret: str,
+    tmp_path: Path,
+) -> Iterator[Running]:
+    """The image as built: SQLite state in its volume."""
+    with _container(podman, bg_loop, slack, signing_secret, tmp_path) as bot:
+        yield bot
+
+
+@pytest.fixture
+def running_on_redis(
+    podman: Podman,
+    bg_loop: BackgroundLoop,
+    slack: SlackStandIn,
+    signing_secret: str,
+    tmp_path: Path,
+    redis_url: str,
+) -> Iterator[tuple[Running, str]]:
+    """The image with ML_CHATOPS_STATE on a redis-server on the host (host network)."""
+    env = {"ML_CHATOPS_STATE": redis_url}
+    with _container(podman, bg_loop, slack, signing_secret, tmp_path, **env) as bot:
+        yield bot, redis_url
+
+
 def _wait_healthy(podman: Podman, name: str, url: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -227,6 +263,24 @@ def _wait_healthy(podman: Podman, name: str, url: str, timeout: float = 60) -> N
     pytest.fail(f"container not healthy within {timeout}s:\n{logs.stdout}\n{logs.stderr}")
 
 
+def _stop_through(running: Running) -> str:
+    """/ml-stop ner-prod, click Stop, wait for the channel result; returns the action id."""
+    driver = SlackDriver(running.url, running.signing_secret, running.slack)
+    reply = driver.command("/ml-stop", "ner-prod", user_id=ADMIN, channel_id=CHANNEL)
+    assert reply.status == 200, reply.body_text
+    url = driver.last_response_url
+    posts = running.slack.wait_for(lambda: running.slack.response_posts(url) or None, 10)
+    assert "ml_stop.confirm" in text_of(posts[0].body or {})
+    action_id = button_value(posts[0].body or {})
+    assert driver.click_button("ml_stop.confirm", user_id=ADMIN, channel_id=CHANNEL).status == 200
+    result = running.slack.wait_for(
+        lambda: [m for m in running.slack.messages(CHANNEL) if "stopped" in text_of(m)], 15
+    )
+    assert "ner-prod" in text_of(result[0])
+    assert len(running.emulator.stop_calls("ner-prod")) == 1
+    return action_id
+
+
 def test_the_container_serves_probes_and_a_full_stop(podman: Podman, running: Running) -> None:
     assert http_get(running.url + "/healthz").json() == {"status": "ok"}
     ready = http_get(running.url + "/readyz")
@@ -235,18 +289,7 @@ def test_the_container_serves_probes_and_a_full_stop(podman: Podman, running: Ru
     assert podman.run(["healthcheck", "run", running.name], check=False).returncode == 0
     assert podman.run(["exec", running.name, "id", "-u"]).stdout.strip() == "10001"
 
-    driver = SlackDriver(running.url, running.signing_secret, running.slack)
-    reply = driver.command("/ml-stop", "ner-prod", user_id=ADMIN, channel_id=CHANNEL)
-    assert reply.status == 200, reply.body_text
-    url = driver.last_response_url
-    posts = running.slack.wait_for(lambda: running.slack.response_posts(url) or None, 10)
-    assert "ml_stop.confirm" in text_of(posts[0].body or {})
-    assert driver.click_button("ml_stop.confirm", user_id=ADMIN, channel_id=CHANNEL).status == 200
-    result = running.slack.wait_for(
-        lambda: [m for m in running.slack.messages(CHANNEL) if "stopped" in text_of(m)], 15
-    )
-    assert "ner-prod" in text_of(result[0])
-    assert len(running.emulator.stop_calls("ner-prod")) == 1
+    _stop_through(running)
 
     metrics = http_get(running.url + "/metrics").body
     assert 'ml_chatops_stops_total{cluster="default",outcome="success"} 1.0' in metrics
@@ -259,3 +302,28 @@ def test_the_container_serves_probes_and_a_full_stop(podman: Podman, running: Ru
     assert '"message": "stopped"' in output
     for secret in (running.slack.bot_token, running.signing_secret):
         assert secret not in output
+
+
+def test_the_container_keeps_its_state_in_redis(
+    podman: Podman, bg_loop: BackgroundLoop, running_on_redis: tuple[Running, str]
+) -> None:
+    """The image has the redis client: ML_CHATOPS_STATE=redis://… works as documented."""
+    running, redis_url = running_on_redis
+    assert http_get(running.url + "/readyz").status == 200
+    action_id = _stop_through(running)
+
+    # The action lives in Redis, final, and the container wrote no SQLite file.
+    store = RedisStore.from_url(redis_url)
+    try:
+        action = bg_loop.run(store.get(action_id))
+    finally:
+        bg_loop.run(store.close())
+    assert action is not None and action.state.is_final, action
+    listing = podman.run(["exec", running.name, "ls", "-A", "/app/state"]).stdout
+    assert listing.strip() == ""
+
+    podman.run(["stop", "--time", "30", running.name], timeout=60)
+    state = json.loads(podman.run(["inspect", running.name]).stdout)[0]["State"]
+    assert state["ExitCode"] == 0
+    logs = podman.run(["logs", running.name])
+    assert "No module named" not in logs.stdout + logs.stderr

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -25,6 +25,7 @@ from elasticsearch import (
 )
 
 from bot.emulator import Emulator, demo_state, dump_state, load_state
+from bot.emulator import server as emulator_server
 from bot.emulator.demo import SENTIMENT
 from bot.emulator.testing import ThreadedEmulator
 
@@ -90,16 +91,33 @@ def test_fail_429_circuit_breaker_and_500(server: ThreadedEmulator) -> None:
     assert (caught.value.status_code, caught.value.body["error"]["type"]) == (500, "exception")
 
 
-def test_latency_and_reset(server: ThreadedEmulator) -> None:
+class RecordedSleeps:
+    """`asyncio` for the emulator's server module, with a sleep that records and returns."""
+
+    def __init__(self) -> None:
+        self.slept: list[float] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        await asyncio.sleep(0)
+
+
+def test_latency_and_reset(server: ThreadedEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A controllable clock instead of a stopwatch: the injected latency is what the emulator
+    # sleeps before answering, recorded rather than waited.
+    clock = RecordedSleeps()
+    monkeypatch.setattr(emulator_server, "asyncio", clock)
     es = Elasticsearch(server.url)
     admin(server.url, "/_emulator/latency", {"endpoint": "ml.stats", "seconds": 0.3})
-    started = time.monotonic()
     es.ml.get_trained_models_stats()
-    assert time.monotonic() - started >= 0.3
+    es.info()  # another endpoint: no latency
+    assert clock.slept == [0.3]
     admin(server.url, "/_emulator/reset")
-    started = time.monotonic()
     es.ml.get_trained_models_stats()
-    assert time.monotonic() - started < 0.3
+    assert clock.slept == [0.3]  # nothing more after the reset
 
 
 def test_latency_hits_the_client_timeout(server: ThreadedEmulator) -> None:

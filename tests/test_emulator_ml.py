@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from elasticsearch import (
 )
 
 from bot.emulator import ClusterState, Emulator
+from bot.emulator import lifecycle as lifecycle_module
 from bot.emulator.testing import ThreadedEmulator
 
 AUTH = ("x_pack_rest_user", "x-pack-test-password")
@@ -451,8 +453,37 @@ async def queued() -> AsyncIterator[tuple[Emulator, AsyncElasticsearch]]:
     await emulator.stop()
 
 
+class HeldSleeps:
+    """`asyncio` for the emulator's lifecycle: its sleeps (queued work, stop delay) wait until
+    the test releases them, so a test asserts on states in order instead of racing a timer."""
+
+    def __init__(self) -> None:
+        self.released = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+    async def sleep(self, seconds: float) -> None:
+        await self.released.wait()
+
+
+@pytest.fixture
+def held(monkeypatch: pytest.MonkeyPatch) -> HeldSleeps:
+    sleeps = HeldSleeps()
+    monkeypatch.setattr(lifecycle_module, "asyncio", sleeps)
+    return sleeps
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(10_000):
+        if condition():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("condition never became true")
+
+
 async def test_finish_pending_work_waits_for_queue(
-    queued: tuple[Emulator, AsyncElasticsearch],
+    queued: tuple[Emulator, AsyncElasticsearch], held: HeldSleeps
 ) -> None:
     emulator, es = queued
     dep = emulator.lifecycle.enqueue("dep", 3, 0.05)
@@ -463,15 +494,20 @@ async def test_finish_pending_work_waits_for_queue(
         ]
         == 3
     )
-    resp = await es.ml.stop_trained_model_deployment(
-        model_id="dep", body={"finish_pending_work": True}
+    stop = asyncio.create_task(
+        es.ml.stop_trained_model_deployment(model_id="dep", body={"finish_pending_work": True})
     )
-    assert resp == {"stopped": True}
+    await _until(lambda: dep.state == "stopping")
+    assert not stop.done() and dep.pending_requests == 3  # the stop waits for the queue
+    held.released.set()
+    assert await stop == {"stopped": True}
     assert (dep.inference_count, dep.error_count, dep.pending_requests) == (13, 0, 0)
     assert "dep" not in emulator.state.deployments
 
 
-async def test_default_stop_fails_queued_work(queued: tuple[Emulator, AsyncElasticsearch]) -> None:
+async def test_default_stop_fails_queued_work(
+    queued: tuple[Emulator, AsyncElasticsearch], held: HeldSleeps
+) -> None:
     emulator, es = queued
     dep = emulator.lifecycle.enqueue("dep", 5, 0.5)
     assert await es.ml.stop_trained_model_deployment(model_id="dep") == {"stopped": True}
@@ -479,20 +515,22 @@ async def test_default_stop_fails_queued_work(queued: tuple[Emulator, AsyncElast
 
 
 async def test_stopping_state_visible_during_delayed_stop(
-    queued: tuple[Emulator, AsyncElasticsearch],
+    queued: tuple[Emulator, AsyncElasticsearch], held: HeldSleeps
 ) -> None:
-    import asyncio
-
     emulator, es = queued
-    emulator.lifecycle.stop_delay = 0.3
+    emulator.lifecycle.stop_delay = 0.3  # held until released
     stopping = asyncio.create_task(es.ml.stop_trained_model_deployment(model_id="dep"))
-    await asyncio.sleep(0.1)
+    await _until(lambda: emulator.lifecycle.stopping("dep"))
     stats = await es.ml.get_trained_models_stats(model_id="m")
     dep_stats = stats["trained_model_stats"][0]["deployment_stats"]
     assert dep_stats["state"] == "stopping"
     assert dep_stats["nodes"][0]["routing_state"] == {"routing_state": "stopping"}
     # A second stop while the first is in flight also answers stopped once it is done.
-    assert await es.ml.stop_trained_model_deployment(model_id="dep") == {"stopped": True}
+    second = asyncio.create_task(es.ml.stop_trained_model_deployment(model_id="dep"))
+    await _until(lambda: len(emulator.stop_calls("dep")) == 2)
+    assert not stopping.done() and not second.done()
+    held.released.set()
+    assert await second == {"stopped": True}
     assert await stopping == {"stopped": True}
     after = await es.ml.get_trained_models_stats(model_id="m")
     assert "deployment_stats" not in after["trained_model_stats"][0]

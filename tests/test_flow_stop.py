@@ -97,15 +97,43 @@ def test_force_stops_a_referenced_deployment(bench: Bench) -> None:
     }
 
 
-def test_finish_pending_work_waits_for_queued_work(bench: Bench) -> None:
-    bench.run(_queue(bench, "ner-prod", count=3, seconds_each=0.1))
+def test_finish_pending_work_waits_for_queued_work(
+    bench: Bench, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Order, not time: the queued work is held until the stop has arrived, so the stop
+    # certainly finds it pending; with --finish-pending-work it completes, nothing fails.
+    lifecycle = bench.emulator.lifecycle
+    stop_arrived = asyncio.Event()
+    pending_at_stop: list[int] = []
+    real_stop, real_work = lifecycle.stop, lifecycle._work
+
+    async def stop(deployment_id: str, finish_pending_work: bool) -> None:
+        pending_at_stop.append(lifecycle.state.deployments[deployment_id].pending_requests)
+        stop_arrived.set()
+        await real_stop(deployment_id, finish_pending_work)
+
+    async def work_after_the_stop(deployment_id: str) -> None:
+        await stop_arrived.wait()
+        await real_work(deployment_id)
+
+    monkeypatch.setattr(lifecycle, "stop", stop)
+    monkeypatch.setattr(lifecycle, "_work", work_after_the_stop)
+    deployment = bench.emulator.state.deployments["ner-prod"]
+    inferences, errors = deployment.inference_count, deployment.error_count
+    bench.run(_queue(bench, "ner-prod", count=3, seconds_each=0.01))
+
     preview = bench.command("ner-prod --finish-pending-work")
     assert "finish" in text_of(preview).lower()
-    bench.confirm()
+    result = bench.confirm()
+    assert "stopped" in text_of(result)
     call = bench.emulator.stop_calls("ner-prod")[0]
     assert call.body == {"allow_no_match": False, "finish_pending_work": True}
+    assert pending_at_stop == [3]  # the stop found the work queued ...
+    assert deployment.inference_count == inferences + 3  # ... and let all of it finish
+    assert deployment.error_count == errors and deployment.pending_requests == 0
+    assert "ner-prod" not in bench.emulator.state.deployments
     audit = [d for d in bench.audit.docs if d["event"]["action"] == "stop"]
-    assert audit[0]["ml_chatops"]["duration_s"] >= 0.25
+    assert audit[0]["event"]["outcome"] == "success"
 
 
 async def _queue(bench: Bench, deployment: str, count: int, seconds_each: float) -> None:

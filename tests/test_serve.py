@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import secrets
@@ -244,29 +245,40 @@ def test_full_flow_metrics_and_logs_without_secrets(live: Live) -> None:
         assert value not in output, f"{name} appears in the bot's output"
 
 
-def test_sigterm_lets_a_running_stop_finish_and_refuses_new_requests(live: Live) -> None:
+def test_sigterm_lets_a_running_stop_finish_and_refuses_new_requests(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The emulator holds the stop until the test releases it: order, not timing.
+    lifecycle = live.emulator.lifecycle
+    released = asyncio.Event()
+    real_stop = lifecycle.stop
+
+    async def held_stop(deployment_id: str, finish_pending_work: bool) -> None:
+        await released.wait()
+        await real_stop(deployment_id, finish_pending_work)
+
+    monkeypatch.setattr(lifecycle, "stop", held_stop)
     bot = live.start()
-    live.emulator_admin("latency", {"endpoint": "ml.stop", "seconds": 2})
     _, driver = preview(live, bot, "ner-prod")
     reply = driver.click_button("ml_stop.confirm", user_id=ADMIN, channel_id=CHANNEL)
     assert reply.status == 200  # acked; the stop runs after the answer
     live.slack.wait_for(lambda: live.emulator.stop_calls("ner-prod") or None, timeout=10)
 
-    signalled = time.monotonic()
     bot.proc.send_signal(15)
     refused = False
-    while time.monotonic() - signalled < 1.5:
+    deadline = time.monotonic() + 30  # a hang guard, not a margin
+    while not refused and time.monotonic() < deadline:
         try:
             bot.get("/healthz", timeout=0.5)
+            time.sleep(0.02)
         except OSError:
             refused = True
-            break
-        time.sleep(0.02)
     assert refused, "the bot kept accepting requests after SIGTERM"
-    assert results(live.slack) == []  # the stop was still running
+    assert results(live.slack) == []  # the stop is still held in the emulator
+    assert bot.proc.poll() is None  # and the bot waits for it
 
+    live.bg_loop.loop.call_soon_threadsafe(released.set)
     assert bot.proc.wait(timeout=30) == 0
-    assert time.monotonic() - signalled >= 1.0  # it waited for the stop
     result = results(live.slack)
     assert len(result) == 1 and "ner-prod" in text_of(result[0])
     assert len(live.emulator.stop_calls("ner-prod")) == 1
@@ -290,9 +302,12 @@ def test_socket_mode_connects_in_the_background_and_keeps_serving(live: Live) ->
     assert bot.get("/healthz").status == 200
     assert bot.get("/readyz").status == 200
 
-    started = time.monotonic()
+    # Not stuck in the reconnect loop: SIGTERM ends it by the shutdown path, exit 0
+    # (terminate's timeout only guards against a hang).
     assert bot.terminate() == 0
-    assert time.monotonic() - started < 10  # not stuck in the reconnect loop
+    messages = [r["message"] for r in bot.log_records()]
+    assert any(m.startswith("shutting down") for m in messages)
+    assert messages[-1] == "stopped"
     output = bot.stdout() + bot.stderr()
     for name, value in live.secrets().items():
         assert value not in output, f"{name} appears in the bot's output"

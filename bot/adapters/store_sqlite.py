@@ -484,7 +484,7 @@ def open_store(url: str) -> ActionStore:
     if url.startswith("sqlite:///"):
         return SQLiteStore.from_url(url)
     if url.startswith(("redis://", "rediss://", "unix://")):
-        from bot.adapters.store_redis import RedisStore  # the redis package is an optional extra
+        from bot.adapters.store_redis import RedisStore  # imported only for a redis:// store
 
         return RedisStore.from_url(url)
     raise ValueError(f"ML_CHATOPS_STATE: unsupported store {url.split(':', 1)[0]!r} (yet)")
