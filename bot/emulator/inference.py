@@ -272,6 +272,8 @@ def _build_endpoint(
     unknown = {k: v for k, v in settings_map.items() if k not in _SETTING_KEYS_ALL}
     if unknown:
         raise _unknown_settings(unknown, service)
+    if requested_task != "any":
+        _resolve_task(requested_task, None, service)  # the service checks the task type first
     by_deployment = settings_map.get("deployment_id") is not None
     settings, errors = _parse_settings(settings_map, service, by_deployment)
     if errors:
