@@ -20,6 +20,7 @@ from bot.emulator.errors import (
     status_exception,
     validation_exception,
 )
+from bot.emulator.ml_definitions import ELASTIC_MODELS, elastic_model_bytes, elastic_model_config
 from bot.emulator.ml_deployments import DEFAULT_QUEUE_CAPACITY
 from bot.emulator.routing import Call, Reply, Route
 from bot.emulator.state import ClusterState, Deployment, InferenceEndpoint, Model
@@ -30,15 +31,6 @@ ACTION_PUT = "cluster:admin/xpack/inference/put"
 ACTION_DELETE = "cluster:admin/xpack/inference/delete"
 TASK_TYPES = ("text_embedding", "sparse_embedding", "rerank", "completion", "chat_completion")
 ML_SERVICES = ("elasticsearch", "elser")
-# The models the server downloads itself (PUT with only `input`, or an endpoint naming them).
-ELASTIC_MODELS = (
-    ".elser_model_1",
-    ".elser_model_2",
-    ".elser_model_2_linux-x86_64",
-    ".multilingual-e5-small",
-    ".multilingual-e5-small_linux-x86_64",
-    ".rerank-v1",
-)
 # ChunkingSettingsBuilder.DEFAULT_SETTINGS, applied to embedding endpoints given none.
 DEFAULT_CHUNKING: JSON = {"strategy": "sentence", "max_chunk_size": 250, "sentence_overlap": 1}
 _CONFIG_KEYS = ("service", "service_settings", "task_settings", "chunking_settings")
@@ -205,10 +197,9 @@ def _ensure_model(state: ClusterState, model_id: str) -> Model:
     if model is None and model_id in ELASTIC_MODELS:
         # The server downloads it and then deploys; the emulator completes the download at once.
         model = state.add_model(
-            model_id, created_by="_xpack", definition_length=438_123_914, tags=["elastic"]
-        )
-        model.inference_config = (
-            {"text_expansion": {}} if "elser" in model_id else {"text_embedding": {}}
+            model_id,
+            inference_config=elastic_model_config(model_id),
+            definition_length=elastic_model_bytes(model_id),
         )
     if model is None or (model.definition_status != "complete" and not model.downloading):
         # ElasticsearchInternalModel turns the start's ResourceNotFound (no model, or no

@@ -313,6 +313,15 @@ class ClusterState:
         self.deployments[deployment_id] = dep
         return dep
 
+    def finish_download(self, model_id: str, definition_length: int) -> Model:
+        """End the background download of an Elastic-provided model (complete definition)."""
+        model = self.models[model_id]
+        model.downloading = False
+        model.total_definition_length = definition_length
+        model.total_parts = 1
+        model.definition_parts = {0: definition_length}
+        return model
+
     def put_pipeline(self, id: str, body: JSON) -> None:
         """Store (or replace) an ingest pipeline."""
         self.pipelines[id] = body
