@@ -15,7 +15,7 @@ from elasticsearch import (
     NotFoundError,
 )
 
-from bot.emulator import ClusterState, Emulator
+from bot.emulator import ClusterState, Emulator, demo_state
 from bot.emulator.testing import ThreadedEmulator
 
 AUTH = ("elastic", "changeme")
@@ -421,3 +421,27 @@ def test_monitor_inference_reads_manage_inference_writes(
             "action [cluster:monitor/xpack/inference/get] is unauthorized for user [mlview]"
         )
         assert "monitor_inference" in reason(caught.value)
+
+
+# ---- the demo cluster -------------------------------------------------------------------------
+
+
+def test_demo_has_an_elser_endpoint_and_a_semantic_index() -> None:
+    with ThreadedEmulator(Emulator(demo_state())) as running, Elasticsearch(running.url) as es:
+        endpoint = es.inference.get(inference_id="elser-endpoint")["endpoints"][0]
+        assert endpoint["task_type"] == "sparse_embedding"
+        assert endpoint["service_settings"]["model_id"] == ".elser_model_2_linux-x86_64"
+        mapping = es.indices.get_mapping(index="docs-semantic")["docs-semantic"]["mappings"]
+        assert mapping["properties"]["content"] == {
+            "type": "semantic_text",
+            "inference_id": "elser-endpoint",
+        }
+        with pytest.raises(ConflictError) as caught:
+            es.ml.stop_trained_model_deployment(model_id="elser-endpoint")
+        assert reason(caught.value).startswith(
+            "Cannot stop deployment [elser-endpoint] as it was created by inference endpoint "
+            "[elser-endpoint]"
+        )
+        with pytest.raises(ConflictError) as caught:
+            es.inference.delete(inference_id="elser-endpoint")
+        assert "is being used in the mapping for indexes: [docs-semantic]" in reason(caught.value)
