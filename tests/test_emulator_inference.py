@@ -15,7 +15,8 @@ from elasticsearch import (
     NotFoundError,
 )
 
-from bot.emulator import ClusterState, Emulator, demo_state
+from bot.emulator import ClusterState, Emulator, demo_state, dump_state
+from bot.emulator.loader import state_from_dict
 from bot.emulator.testing import ThreadedEmulator
 
 AUTH = ("elastic", "changeme")
@@ -445,3 +446,28 @@ def test_demo_has_an_elser_endpoint_and_a_semantic_index() -> None:
         with pytest.raises(ConflictError) as caught:
             es.inference.delete(inference_id="elser-endpoint")
         assert "is being used in the mapping for indexes: [docs-semantic]" in reason(caught.value)
+
+
+def test_state_files_carry_endpoints_and_indices() -> None:
+    state = state_from_dict(
+        {
+            "models": [{"model_id": "my-elser", "inference_config": {"text_expansion": {}}}],
+            "deployments": [{"model_id": "my-elser", "deployment_id": "shared"}],
+            "inference_endpoints": [
+                {"inference_id": "owner", "task_type": "sparse_embedding", "model_id": "my-elser"},
+                {
+                    "inference_id": "user",
+                    "task_type": "sparse_embedding",
+                    "model_id": "my-elser",
+                    "deployment_id": "shared",
+                },
+            ],
+            "indices": {"docs": {"mappings": {"properties": {"b": {"type": "semantic_text"}}}}},
+        }
+    )
+    assert sorted(state.deployments) == ["owner", "shared"]
+    assert state.inference_endpoints["owner"].created_deployment is True
+    assert state.inference_endpoints["user"].created_deployment is False
+    again = state_from_dict(dump_state(state))
+    assert dump_state(again)["inference_endpoints"] == dump_state(state)["inference_endpoints"]
+    assert again.indices == state.indices
