@@ -471,3 +471,16 @@ def test_state_files_carry_endpoints_and_indices() -> None:
     again = state_from_dict(dump_state(state))
     assert dump_state(again)["inference_endpoints"] == dump_state(state)["inference_endpoints"]
     assert again.indices == state.indices
+
+
+def test_the_endpoints_start_request_is_validated(
+    inf: tuple[Emulator, Elasticsearch, str],
+) -> None:
+    emulator, es, _ = inf
+    with pytest.raises(BadRequestError) as caught:
+        put_from_model(es, inference_id="three-threads", num_threads=3)
+    assert error_type(caught.value) == "action_request_validation_exception"
+    assert "[threads_per_allocation] must be a power of 2 less than or equal to 32" in reason(
+        caught.value
+    )
+    assert "three-threads" not in emulator.state.inference_endpoints

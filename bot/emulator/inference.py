@@ -21,7 +21,7 @@ from bot.emulator.errors import (
     validation_exception,
 )
 from bot.emulator.ml_definitions import ELASTIC_MODELS, elastic_model_bytes, elastic_model_config
-from bot.emulator.ml_deployments import DEFAULT_QUEUE_CAPACITY
+from bot.emulator.ml_deployments import DEFAULT_QUEUE_CAPACITY, validate_start
 from bot.emulator.routing import Call, Reply, Route
 from bot.emulator.state import ClusterState, Deployment, InferenceEndpoint, Model
 
@@ -232,6 +232,16 @@ def _start_for(state: ClusterState, endpoint: InferenceEndpoint, model: Model) -
     """ElasticsearchInternalModel.getStartTrainedModelDeploymentActionRequest, then start."""
     if endpoint.deployment_id in state.deployments:
         return  # a 409 resource_already_exists from the start counts as started
+    validate_start(
+        {
+            "wait_for": "started",
+            "priority": "normal",
+            "number_of_allocations": endpoint.num_allocations,
+            "threads_per_allocation": endpoint.num_threads,
+            "adaptive_allocations": endpoint.adaptive_allocations,
+            "queue_capacity": DEFAULT_QUEUE_CAPACITY,
+        }
+    )
     low = (endpoint.adaptive_allocations or {}).get("min_number_of_allocations")
     state.deployments[endpoint.deployment_id] = Deployment(
         deployment_id=endpoint.deployment_id,

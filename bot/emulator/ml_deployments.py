@@ -136,8 +136,9 @@ def _parse_start(call: Call) -> JSON:
     return req
 
 
-def _validate_start(req: JSON) -> None:
-    """StartTrainedModelDeploymentAction.Request.validate."""
+def validate_start(req: JSON) -> None:
+    """StartTrainedModelDeploymentAction.Request.validate (also for inference endpoints,
+    whose service sends the same start request)."""
     errors: list[str] = []
     if req["wait_for"] not in WAIT_STATES:
         raise illegal_argument(
@@ -253,7 +254,7 @@ async def start(call: Call) -> Reply:
     """POST _ml/trained_models/<model_id>/deployment/_start."""
     req = _parse_start(call)
     call.check_params()
-    _validate_start(req)
+    validate_start(req)
     call.authorize(p.ACTION_ML_START)
     state = call.emulator.state
     deployment_id: str = req["deployment_id"]
