@@ -257,7 +257,7 @@ def _start_for(state: ClusterState, endpoint: InferenceEndpoint, model: Model) -
 def _build_endpoint(
     call: Call, inference_id: str, requested_task: str, body: JSON
 ) -> InferenceEndpoint:
-    """Parse the request config into an endpoint (and start its deployment if it owns one)."""
+    """Parse the request config into an endpoint (put_endpoint starts a deployment it owns)."""
     state = call.emulator.state
     service = body.get("service")
     if service is None:
