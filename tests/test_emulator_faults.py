@@ -192,7 +192,8 @@ async def test_demo_state_shape(async_es: AsyncElasticsearch) -> None:
     stats = await async_es.ml.get_trained_models_stats(model_id=".elser_model_2_linux-x86_64")
     assert stats["count"] == 1
     deployments = [s["deployment_stats"]["deployment_id"] for s in stats["trained_model_stats"]]
-    assert deployments == ["elser-prod", "elser-search"]
+    # elser-endpoint is the deployment the demo's ELSER inference endpoint started.
+    assert deployments == ["elser-endpoint", "elser-prod", "elser-search"]
     assert all(s["deployment_stats"]["inference_count"] > 0 for s in stats["trained_model_stats"])
     low = await async_es.ml.get_trained_models_stats(model_id="sentiment-batch")
     assert low["trained_model_stats"][0]["deployment_stats"]["priority"] == "low"

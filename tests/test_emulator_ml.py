@@ -389,9 +389,11 @@ def test_stats_id_forms(ref_es: tuple[Emulator, Elasticsearch]) -> None:
     emulator, es = ref_es
     emulator.state.add_model("idle_model")
     everything = es.ml.get_trained_models_stats()
-    assert everything["count"] == 6
+    # Five models, idle_model and the lang_ident_model_1 every cluster starts with.
+    assert everything["count"] == 7
     assert ("idle_model", None) in stats_ids(everything)
-    assert es.ml.get_trained_models_stats(model_id="_all")["count"] == 6
+    assert ("lang_ident_model_1", None) in stats_ids(everything)
+    assert es.ml.get_trained_models_stats(model_id="_all")["count"] == 7
     listed = es.ml.get_trained_models_stats(model_id="used_model,free_model")
     assert stats_ids(listed) == [("free_model", "free_model"), ("used_model", "used_model")]
     wildcard = es.ml.get_trained_models_stats(model_id="f*")
@@ -401,7 +403,7 @@ def test_stats_id_forms(ref_es: tuple[Emulator, Elasticsearch]) -> None:
         ("free_model", "free_model"),
     ]
     paged = es.ml.get_trained_models_stats(from_=1, size=2)
-    assert paged["count"] == 6
+    assert paged["count"] == 7
     assert len(paged["trained_model_stats"]) == 2
     # A model alias resolves to its model.
     assert es.ml.get_trained_models_stats(model_id="used_model_alias")["count"] == 1

@@ -8,13 +8,22 @@ test interface (faults, queued work, request log). State files: see README.md in
 from bot.emulator.demo import demo_state
 from bot.emulator.loader import dump_state, load_state
 from bot.emulator.server import Emulator, RequestRecord
-from bot.emulator.state import ApiKey, ClusterState, Deployment, Model, Role, User
+from bot.emulator.state import (
+    ApiKey,
+    ClusterState,
+    Deployment,
+    InferenceEndpoint,
+    Model,
+    Role,
+    User,
+)
 
 __all__ = [
     "ApiKey",
     "ClusterState",
     "Deployment",
     "Emulator",
+    "InferenceEndpoint",
     "Model",
     "RequestRecord",
     "Role",

@@ -1,4 +1,5 @@
-"""The built-in demo cluster (`--demo`): several models and deployments, pipelines, users."""
+"""The built-in demo cluster (`--demo`): models and deployments, an ELSER inference endpoint
+with a semantic_text index, pipelines, users."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ E5 = ".multilingual-e5-small_linux-x86_64"
 SENTIMENT = "distilbert-base-uncased-finetuned-sst-2-english"
 LANG_IDENT = "lang_ident_model_1"
 UNDEPLOYED = "sentence-transformers__all-minilm-l6-v2"
+ENDPOINT = "elser-endpoint"
+SEMANTIC_INDEX = "docs-semantic"
+SEMANTIC_FIELD = "content"
 
 
 def demo_state() -> ClusterState:
@@ -88,6 +92,29 @@ def demo_state() -> ClusterState:
     state.start_deployment(E5, "search-e5", number_of_allocations=2, inference_count=30_551)
     state.start_deployment(SENTIMENT, inference_count=4_410)  # deployment id = model id
     state.start_deployment(SENTIMENT, "sentiment-batch", priority="low", inference_count=1_203)
+
+    # An ELSER inference endpoint owns the deployment `elser-endpoint` (the stop API refuses
+    # it without force), and an index's semantic_text field uses the endpoint.
+    state.add_inference_endpoint(
+        ENDPOINT,
+        "sparse_embedding",
+        ELSER,
+        num_allocations=1,
+        num_threads=1,
+        chunking_settings={"strategy": "sentence", "max_chunk_size": 250, "sentence_overlap": 1},
+    )
+    served = state.deployments[ENDPOINT]  # it embeds every document of the semantic index
+    served.inference_count = 12_480
+    served.peak_throughput_per_minute = 96
+    state.add_index(
+        SEMANTIC_INDEX,
+        {
+            "properties": {
+                "title": {"type": "text"},
+                SEMANTIC_FIELD: {"type": "semantic_text", "inference_id": ENDPOINT},
+            }
+        },
+    )
 
     # The server checks aliases of the model whose id equals the deployment id: the
     # sentiment alias blocks stopping SENTIMENT, the NER alias does not block `ner-prod`.

@@ -245,7 +245,8 @@ def _single_index(call: Call) -> str:
     return name
 
 
-def _may(call: Call, index: str, privileges: str) -> bool:
+def may(call: Call, index: str, privileges: str) -> bool:
+    """Whether the caller holds one of the comma-listed index privileges on `index`."""
     principal = call.principal
     if principal is None:
         return True
@@ -253,7 +254,8 @@ def _may(call: Call, index: str, privileges: str) -> bool:
     return any(security.index_privilege(principal, index, p) for p in privileges.split(","))
 
 
-def _index_denied(call: Call, action: str, index: str, privileges: str) -> EsError:
+def index_denied(call: Call, action: str, index: str, privileges: str) -> EsError:
+    """The 403 for an index action (AuthorizationDenialMessages, index variant)."""
     principal = call.principal
     assert principal is not None
     roles = ",".join(call.emulator.security.effective_roles(principal.roles))
@@ -276,8 +278,8 @@ async def create_index(call: Call) -> Reply:
     call.param("timeout")
     call.param("master_timeout")
     call.check_params()
-    if not _may(call, name, "create_index,manage,all"):
-        raise _index_denied(call, "indices:admin/create", name, "create_index,manage,all")
+    if not may(call, name, "create_index,manage,all"):
+        raise index_denied(call, "indices:admin/create", name, "create_index,manage,all")
     body = call.body or {}
     if not isinstance(body, dict):
         raise illegal_argument("request body must be an object")
@@ -364,8 +366,8 @@ async def create_data_stream(call: Call) -> Reply:
     call.param("master_timeout")
     call.param("timeout")
     call.check_params()
-    if not _may(call, name, "create_index,manage,all"):
-        raise _index_denied(
+    if not may(call, name, "create_index,manage,all"):
+        raise index_denied(
             call, "indices:admin/data_stream/create", name, "create_index,manage,all"
         )
     _docs(call).create_data_stream(name)
@@ -419,10 +421,10 @@ def _write_one(call: Call, op: str, name: str, doc_id: str | None, source: Any) 
     docs = _docs(call)
     item: JSON = {"_index": name, "_id": doc_id}
     privileges = WRITE_PRIVILEGES.get(op, "write,all")
-    if not _may(call, name, privileges):
+    if not may(call, name, privileges):
         principal = call.principal
         assert principal is not None
-        denied = _index_denied(call, "indices:data/write/bulk[s]", name, privileges)
+        denied = index_denied(call, "indices:data/write/bulk[s]", name, privileges)
         return item | {
             "status": 403,
             "error": _item_error(403, "security_exception", str(denied.reason), None, name),

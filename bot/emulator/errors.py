@@ -86,3 +86,9 @@ def missing_model(model_id: str) -> EsError:
 def missing_deployment(deployment_id: str) -> EsError:
     """ExceptionsHelper.missingModelDeployment."""
     return not_found(f"No known model deployment with id [{deployment_id}]")
+
+
+def validation_exception(*errors: str) -> EsError:
+    """org.elasticsearch.common.ValidationException (inference settings parsing)."""
+    text = "".join(f"{i}: {e};" for i, e in enumerate(errors, start=1))
+    return EsError(400, "validation_exception", f"Validation Failed: {text}")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.emulator import privileges as p
 from bot.emulator.errors import EsError, RawError, not_found
 from bot.emulator.privileges import glob_match
 from bot.emulator.routing import Call, Reply
-from bot.emulator.state import tokens
+from bot.emulator.state import MAX_PROCESSOR_RECURSION, tokens
 
 
 def _matching(call: Call, expression: str) -> list[str]:
@@ -48,9 +50,32 @@ async def put_pipeline(call: Call) -> Reply:
             "[processors] required property is missing",
             extra={"property_name": "processors"},
         )
+    _check_inference_processors(body["processors"])
     call.authorize(p.ACTION_PIPELINE_PUT)
     call.emulator.state.put_pipeline(call.path_params["id"], body)
     return 200, {"acknowledged": True}
+
+
+def _check_inference_processors(processors: list[Any], level: int = 0) -> None:
+    """Building the pipeline's processors: an inference processor needs `model_id`
+    (ConfigurationUtils.readStringProperty; text from ES inference_processor.yml)."""
+    if level > MAX_PROCESSOR_RECURSION:
+        return
+    for processor in processors:
+        if not isinstance(processor, dict):
+            continue
+        for kind, config in processor.items():
+            if not isinstance(config, dict):
+                continue
+            if kind == "inference" and config.get("model_id") is None:
+                raise EsError(
+                    400,
+                    "parse_exception",
+                    "[model_id] required property is missing",
+                    extra={"property_name": "model_id", "processor_type": "inference"},
+                )
+            nested = [config["processor"]] if kind == "foreach" and "processor" in config else []
+            _check_inference_processors(nested + list(config.get("on_failure") or []), level + 1)
 
 
 async def delete_pipeline(call: Call) -> Reply:

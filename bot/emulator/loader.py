@@ -16,6 +16,13 @@ Top-level keys, all optional::
     api_keys:                        # id/api_key optional (random); role_descriptors optional
       - {owner: ml-bot, name: bot-key, id: k1, api_key: s3cr3t,
          role_descriptors: {ro: {cluster: [monitor_ml]}}}
+    inference_endpoints:             # without deployment_id the endpoint owns a deployment
+      - {inference_id: my-elser, task_type: sparse_embedding, model_id: my-ner,
+         num_allocations: 1, num_threads: 1}   # started unless `deployments` has it
+      - {inference_id: on-ner, task_type: text_embedding, model_id: my-ner,
+         deployment_id: ner-prod}
+    indices:                         # created in the document store at startup
+      docs: {mappings: {properties: {body: {type: semantic_text, inference_id: my-elser}}}}
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from bot.emulator.state import ApiKey, ClusterState, Deployment, Role, User
+from bot.emulator.state import ApiKey, ClusterState, Deployment, InferenceEndpoint, Role, User
 
 JSON = dict[str, Any]
 _DEPLOYMENT_FIELDS = set(Deployment.__dataclass_fields__) - {"deployment_id", "model_id"}
@@ -112,7 +119,54 @@ def state_from_dict(data: JSON) -> ClusterState:
             expiration=k.get("expiration"),
         )
         api_key.invalidated = bool(k.get("invalidated", False))
+    for e in data.get("inference_endpoints") or []:
+        _load_endpoint(state, e)
+    for name, spec in (data.get("indices") or {}).items():
+        state.add_index(name, (spec or {}).get("mappings"), (spec or {}).get("settings"))
     return state
+
+
+def _load_endpoint(state: ClusterState, e: JSON) -> None:
+    """An endpoint; one that owns its deployment starts it unless `deployments` listed it."""
+    owns = e.get("deployment_id") in (None, e["inference_id"]) and not e.get("uses_deployment")
+    if owns and e["inference_id"] not in state.deployments:
+        state.add_inference_endpoint(
+            e["inference_id"],
+            e["task_type"],
+            e["model_id"],
+            num_allocations=e.get("num_allocations", 1),
+            num_threads=e.get("num_threads", 1),
+            adaptive_allocations=e.get("adaptive_allocations"),
+            chunking_settings=e.get("chunking_settings"),
+        )
+        return
+    state.inference_endpoints[e["inference_id"]] = InferenceEndpoint(
+        e["inference_id"],
+        e["task_type"],
+        e["model_id"],
+        service=e.get("service", "elasticsearch"),
+        deployment_id=e.get("deployment_id") or e["inference_id"],
+        created_deployment=owns,
+        num_allocations=e.get("num_allocations", 1),
+        num_threads=e.get("num_threads", 1),
+        adaptive_allocations=e.get("adaptive_allocations"),
+        chunking_settings=e.get("chunking_settings"),
+    )
+
+
+def _endpoint_json(e: InferenceEndpoint) -> JSON:
+    return {
+        "inference_id": e.inference_id,
+        "task_type": e.task_type,
+        "model_id": e.model_id,
+        "service": e.service,
+        "deployment_id": e.deployment_id,
+        "uses_deployment": not e.created_deployment,
+        "num_allocations": e.num_allocations,
+        "num_threads": e.num_threads,
+        "adaptive_allocations": e.adaptive_allocations,
+        "chunking_settings": e.chunking_settings,
+    }
 
 
 def _role_json(role: Role) -> JSON:
@@ -175,4 +229,6 @@ def dump_state(state: ClusterState) -> JSON:
             for n, u in state.users.items()
         },
         "api_keys": [_api_key_json(k) for k in state.api_keys.values()],
+        "inference_endpoints": [_endpoint_json(e) for e in state.inference_endpoints.values()],
+        "indices": dict(state.indices),
     }

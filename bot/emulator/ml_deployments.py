@@ -18,13 +18,15 @@ from bot.emulator.errors import (
     validation_failed,
 )
 from bot.emulator.routing import Call, Reply
-from bot.emulator.state import NODE_ID, Deployment, Model
+from bot.emulator.state import NODE_ID, ClusterState, Deployment, Model
 
 JSON = dict[str, Any]
 DEFAULT_QUEUE_CAPACITY = 10_000  # StartTrainedModelDeploymentAction.DEFAULT_QUEUE_CAPACITY (8.12+)
 MAX_QUEUE_CAPACITY = 100_000
 MAX_THREADS = 32
 WAIT_STATES = ("started", "starting", "fully_allocated")
+# Unverified tail of the inference-endpoint stop refusals (the prefixes are verified).
+STOP_REFUSAL_TAIL = "; use force to stop the deployment"
 _BYTE_UNITS = {
     "b": 1,
     "k": 1024,
@@ -134,8 +136,9 @@ def _parse_start(call: Call) -> JSON:
     return req
 
 
-def _validate_start(req: JSON) -> None:
-    """StartTrainedModelDeploymentAction.Request.validate."""
+def validate_start(req: JSON) -> None:
+    """StartTrainedModelDeploymentAction.Request.validate (also for inference endpoints,
+    whose service sends the same start request)."""
     errors: list[str] = []
     if req["wait_for"] not in WAIT_STATES:
         raise illegal_argument(
@@ -251,7 +254,7 @@ async def start(call: Call) -> Reply:
     """POST _ml/trained_models/<model_id>/deployment/_start."""
     req = _parse_start(call)
     call.check_params()
-    _validate_start(req)
+    validate_start(req)
     call.authorize(p.ACTION_ML_START)
     state = call.emulator.state
     deployment_id: str = req["deployment_id"]
@@ -266,6 +269,14 @@ async def start(call: Call) -> Reply:
                 "the model being deployed. Deployment id can be the same as the model being "
                 "deployed but cannot match a different model",
             )
+    if model.downloading:
+        # Text as Elastic users report it for `.elser_model_2*`; status 408 from the same
+        # reports, the error type is inferred.
+        raise status_exception(
+            408,
+            "Model download task is currently running. Wait for trained model "
+            f"[{model.model_id}] download task to complete then try again",
+        )
     status = model.definition_status
     if status == "missing":
         raise not_found(f"Could not find trained model definition [{model.model_id}]")
@@ -342,8 +353,31 @@ async def stop(call: Call) -> Reply:
                     "that is still referenced by ingest processors; use force to stop the "
                     "deployment",
                 )
+        _refuse_inference_owned(state, deployment_id)
     await call.emulator.lifecycle.stop(deployment_id, finish_pending_work)
     return 200, {"stopped": True}
+
+
+def _refuse_inference_owned(state: ClusterState, deployment_id: str) -> None:
+    """ES PR #129325: a deployment an inference endpoint created or uses needs `force`.
+
+    The message prefixes are verified (ES inference QA CustomElandModelIT and
+    CreateFromDeploymentIT); the tail after the brackets and the 409 are inferred from the
+    sibling ingest-processor refusal in the same action (see docs/elasticsearch-inference.md).
+    """
+    for endpoint in state.endpoints_on_deployment(deployment_id):
+        if endpoint.inference_id == deployment_id:
+            raise status_exception(
+                409,
+                f"Cannot stop deployment [{deployment_id}] as it was created by inference "
+                f"endpoint [{endpoint.inference_id}]{STOP_REFUSAL_TAIL}",
+            )
+    for endpoint in state.endpoints_on_deployment(deployment_id):
+        raise status_exception(
+            409,
+            f"Cannot stop deployment [{deployment_id}] as it is used by inference endpoint "
+            f"[{endpoint.inference_id}]{STOP_REFUSAL_TAIL}",
+        )
 
 
 async def update(call: Call) -> Reply:
@@ -370,6 +404,14 @@ async def update(call: Call) -> Reply:
     dep = call.emulator.state.deployments.get(deployment_id)
     if dep is None:
         raise missing_deployment(deployment_id)
+    owner = call.emulator.state.inference_endpoints.get(deployment_id)
+    if owner is not None and owner.service in ("elasticsearch", "elser"):
+        # TransportUpdateTrainedModelDeploymentAction (ES PR #130940), exact text.
+        raise status_exception(
+            409,
+            f"Cannot update deployment [{deployment_id}] as it was created by inference endpoint "
+            f"[{deployment_id}]. This model deployment must be updated through the inference API.",
+        )
     if allocations is not None:
         dep.number_of_allocations = allocations
     if "adaptive_allocations" in body:

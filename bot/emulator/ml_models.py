@@ -8,16 +8,16 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from bot.emulator import ml_definitions as d
 from bot.emulator import privileges as p
 from bot.emulator.errors import (
     EsError,
     missing_model,
-    not_found,
     status_exception,
     validation_failed,
 )
 from bot.emulator.routing import Call, Reply
-from bot.emulator.state import Model
+from bot.emulator.state import ClusterState, Model
 
 JSON = dict[str, Any]
 ML_CONFIG_VERSION = "12.0.0"
@@ -65,15 +65,18 @@ async def put_model(call: Call) -> Reply:
     """PUT _ml/trained_models/<model_id>."""
     model_id = call.path_params["model_id"]
     call.bool_param("defer_definition_decompression", False)
-    call.bool_param("wait_for_completion", False)
+    wait = call.bool_param("wait_for_completion", False)
     body = call.body if isinstance(call.body, dict) else {}
+    elastic = model_id in d.ELASTIC_MODELS and "inference_config" not in body
+    if isinstance(body.get("inference_config"), dict):
+        body["inference_config"] = d.check_inference_config(call.raw_body, body["inference_config"])
     errors = []
-    if not _MODEL_ID.match(model_id):
+    if not _MODEL_ID.match(model_id) and model_id not in d.ELASTIC_MODELS:
         errors.append(
             f"Invalid model_id; '{model_id}' can contain lowercase alphanumeric (a-z and 0-9), "
             "hyphens or underscores; must start and end with alphanumeric"
         )
-    if "inference_config" not in body:
+    if "inference_config" not in body and not elastic:
         errors.append("[inference_config] must not be null.")
     call.check_params()
     if errors:
@@ -103,17 +106,24 @@ async def put_model(call: Call) -> Reply:
         "compressed_definition",
         "location",
     }
+    tree = d.check_tree_definition(model_id, body)
     model = Model(
         model_id=model_id,
-        model_type=str(body.get("model_type") or "pytorch"),
+        model_type=str(body.get("model_type") or ("tree_ensemble" if tree else "pytorch")),
         description=body.get("description"),
         tags=list(body.get("tags") or []),
-        inference_config=body.get("inference_config") or {},
+        inference_config=body.get("inference_config") or d.elastic_model_config(model_id),
         input=body.get("input") or {"field_names": ["text_field"]},
         metadata=body.get("metadata"),
-        extra={k: v for k, v in body.items() if k not in known},
+        extra={**{k: v for k, v in body.items() if k not in known}, **(tree or {})},
     )
     state.models[model_id] = model
+    if elastic:
+        # The server downloads the definition in the background (synchronously with
+        # wait_for_completion); ClusterState.finish_download ends an emulated download.
+        model.downloading = True
+        if wait:
+            state.finish_download(model_id, d.elastic_model_bytes(model_id))
     return 200, model_config(model)
 
 
@@ -216,11 +226,18 @@ async def delete_model(call: Call) -> Reply:
     model = _existing(call)
     model_id = model.model_id
     referenced = state.model_ids_referenced_by_pipelines()
-    if not force and ({model_id, *state.aliases_of(model_id)} & referenced):
+    if not force and model_id in referenced:
         raise status_exception(
             409,
             f"Cannot delete model [{model_id}] as it is still referenced by ingest processors; "
             "use force to delete the model",
+        )
+    used_aliases = [a for a in state.aliases_of(model_id) if a in referenced]
+    if not force and used_aliases:
+        raise status_exception(
+            409,
+            f"Cannot delete model [{model_id}] as it has a model_alias [{used_aliases[0]}] that "
+            "is still referenced by ingest processors; use force to delete the model",
         )
     deployed = [d for d in state.deployments.values() if d.model_id == model_id]
     if deployed and not force:
@@ -238,8 +255,10 @@ async def delete_model(call: Call) -> Reply:
 
 
 async def put_alias(call: Call) -> Reply:
-    """PUT _ml/trained_models/<model_id>/model_aliases/<model_alias>."""
+    """PUT _ml/trained_models/<model_id>/model_aliases/<model_alias> (TransportPutTrainedModel-
+    AliasAction: reassign check first, then the models, then the reassignment rules)."""
     alias = call.path_params["model_alias"]
+    model_id = call.path_params["model_id"]
     reassign = call.bool_param("reassign", False)
     call.check_params()
     if not _ALIAS.match(alias):
@@ -249,30 +268,72 @@ async def put_alias(call: Call) -> Reply:
         )
     call.authorize(p.ACTION_ML_PUT_ALIAS)
     state = call.emulator.state
-    model = _existing(call)
-    if alias in state.models:
-        raise status_exception(
-            400, f"cannot use model_alias [{alias}] as it is the same as an existing model_id"
-        )
     current = state.aliases.get(alias)
-    if current is not None and current != model.model_id and not reassign:
+    if current is not None and not reassign:
         raise status_exception(
             400,
-            f"cannot assign model_alias [{alias}] to model_id [{model.model_id}] as model_alias "
+            f"cannot assign model_alias [{alias}] to model_id [{model_id}] as model_alias "
             f"already refers to [{current}]. Set parameter [reassign] to [true] if model_alias "
             "should be reassigned.",
         )
+    if alias in state.models:
+        raise status_exception(
+            400, "model_alias cannot be the same as an existing trained model_id"
+        )
+    model = _existing(call)
+    old = state.models.get(current) if current is not None else None
+    if old is not None:
+        _check_reassign(state, alias, model, old)
     state.aliases[alias] = model.model_id
     return 200, {"acknowledged": True}
 
 
+def _config_name(model: Model) -> str | None:
+    return next(iter(model.inference_config), None)
+
+
+def _check_reassign(state: ClusterState, alias: str, new: Model, old: Model) -> None:
+    """The reassignment rules: same config type, same model type, deployed stays deployed."""
+    new_kind, old_kind = _config_name(new), _config_name(old)
+    if new_kind and old_kind and new_kind != old_kind:
+        raise status_exception(
+            400,
+            f"cannot reassign model_alias [{alias}] to model [{new.model_id}] with inference "
+            f"config type [{new_kind}] from model [{old.model_id}] with type [{old_kind}]",
+        )
+    if new.model_type != old.model_type:
+        raise status_exception(
+            400,
+            f"cannot reassign model_alias [{alias}] to model [{new.model_id}] with type "
+            f"[{new.model_type}] from model [{old.model_id}] with type [{old.model_type}]",
+        )
+    deployed = {dep.model_id for dep in state.deployments.values()}
+    if new.model_type == "pytorch" and old.model_id in deployed and new.model_id not in deployed:
+        raise status_exception(
+            400,
+            f"cannot reassign model_alias [{alias}] to model [{new.model_id}] from model "
+            f"[{old.model_id}] as it is not yet deployed",
+        )
+
+
 async def delete_alias(call: Call) -> Reply:
-    """DELETE _ml/trained_models/<model_id>/model_aliases/<model_alias>."""
+    """DELETE _ml/trained_models/<model_id>/model_aliases/<model_alias>
+    (TransportDeleteTrainedModelAliasAction, exact texts)."""
     alias = call.path_params["model_alias"]
     model_id = call.path_params["model_id"]
     call.authorize("cluster:admin/xpack/ml/inference/model_aliases/delete")
     state = call.emulator.state
-    if state.aliases.get(alias) != model_id:
-        raise not_found(f"trained model alias [{alias}] to model_id [{model_id}] does not exist")
+    referenced = state.aliases.get(alias)
+    if referenced is None:
+        raise status_exception(404, f"model_alias [{alias}] could not be found")
+    if referenced != model_id:
+        raise status_exception(
+            409, f"model_alias [{alias}] does not refer to provided model_id [{model_id}]"
+        )
+    if alias in state.model_ids_referenced_by_pipelines():
+        raise status_exception(
+            409,
+            f"Cannot delete model_alias [{alias}] as it is still referenced by ingest processors",
+        )
     del state.aliases[alias]
     return 200, {"acknowledged": True}

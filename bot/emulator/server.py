@@ -15,7 +15,9 @@ from bot.emulator import (
     admin,
     cluster,
     documents,
+    inference,
     ingest,
+    mappings,
     ml_deployments,
     ml_models,
     ml_stats,
@@ -153,6 +155,8 @@ def build_routes() -> list[Route]:
             for path in (sec + "/user/_has_privileges", sec + "/user/{user}/_has_privileges")
         ),
         *documents.build_routes(),
+        *mappings.build_routes(),
+        *inference.build_routes(),
     ]
 
 
@@ -188,6 +192,9 @@ class Emulator:
             value.users[username] = User(username, password, roles=["superuser"])
         self.security = Security(value, enabled=self._auth is not None)
         self.lifecycle = Lifecycle(value)
+        for name, spec in value.indices.items():
+            if name not in self.documents.indices:
+                self.documents.create_index(name, spec.get("mappings"), spec.get("settings"))
 
     # ---- in-process API -----------------------------------------------------------------
 

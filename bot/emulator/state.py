@@ -1,4 +1,5 @@
-"""Cluster state the emulator serves: models, deployments, aliases, pipelines, security."""
+"""Cluster state the emulator serves: models, deployments, aliases, pipelines, inference
+endpoints, seeded index mappings and security."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ JSON = dict[str, Any]
 
 MAX_PROCESSOR_RECURSION = 10
 NODE_ID = "uckeG3R8TLe2MMNBQ6AGrw"
+LANG_IDENT = "lang_ident_model_1"
 
 
 def now_ms() -> int:
@@ -43,6 +45,9 @@ class Model:
     per_deployment_memory_bytes: int = 0
     per_allocation_memory_bytes: int = 0
     extra: JSON = field(default_factory=dict)
+    # An Elastic-provided model (.elser_model_2...) PUT with only `input` is downloaded by
+    # the server in the background; until then it has no definition and cannot start.
+    downloading: bool = False
 
     @property
     def definition_status(self) -> str:
@@ -87,6 +92,30 @@ class Deployment:
     peak_throughput_per_minute: int = 0
     throughput_last_minute: int = 0
     pending_requests: int = 0
+
+
+@dataclass
+class InferenceEndpoint:
+    """An `_inference` endpoint of the `elasticsearch`/`elser` service (ML-node backed).
+
+    `created_deployment` is true when the endpoint started its own deployment (its id is the
+    endpoint id); false when it was put on an existing `deployment_id`.
+    """
+
+    inference_id: str
+    task_type: str
+    model_id: str
+    service: str = "elasticsearch"
+    deployment_id: str = ""
+    created_deployment: bool = True
+    num_allocations: int | None = 1
+    num_threads: int = 1
+    adaptive_allocations: JSON | None = None
+    chunking_settings: JSON | None = None
+    task_settings: JSON = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.deployment_id = self.deployment_id or self.inference_id
 
 
 @dataclass
@@ -154,6 +183,25 @@ BUILTIN_ROLES: dict[str, Role] = {
 }
 
 
+def lang_ident_model() -> Model:
+    """The model every cluster has from the start (resource-backed, not deployable)."""
+    return Model(
+        model_id=LANG_IDENT,
+        model_type="lang_ident",
+        description="Model used for identifying language from arbitrary input text.",
+        tags=["lang_ident", "prepackaged"],
+        inference_config={"classification": {}},
+        input={"field_names": ["text"]},
+        created_by="_xpack",
+        create_time=1575548914594,
+    )
+
+
+def _prepackaged_models() -> dict[str, Model]:
+    # A fresh cluster already lists lang_ident_model_1 (ES inference_crud.yml counts it).
+    return {LANG_IDENT: lang_ident_model()}
+
+
 def _is_wildcard(token: str) -> bool:
     return "*" in token
 
@@ -183,13 +231,17 @@ class ClusterState:
     cluster_name: str = "ml-emulator"
     cluster_uuid: str = field(default_factory=lambda: uuid.uuid4().hex[:22])
     node_name: str = "es-ml-node-1"
-    models: dict[str, Model] = field(default_factory=dict)
+    models: dict[str, Model] = field(default_factory=_prepackaged_models)
     deployments: dict[str, Deployment] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
     pipelines: dict[str, JSON] = field(default_factory=dict)
     roles: dict[str, Role] = field(default_factory=dict)
     users: dict[str, User] = field(default_factory=dict)
     api_keys: dict[str, ApiKey] = field(default_factory=dict)
+    inference_endpoints: dict[str, InferenceEndpoint] = field(default_factory=dict)
+    # Indices created in the document store when an Emulator is bound to this state:
+    # name -> {"mappings": ..., "settings": ...}. The live indices are `emulator.documents`.
+    indices: dict[str, JSON] = field(default_factory=dict)
 
     # ---- helpers for tests and loaders -------------------------------------------------
 
@@ -261,6 +313,15 @@ class ClusterState:
         self.deployments[deployment_id] = dep
         return dep
 
+    def finish_download(self, model_id: str, definition_length: int) -> Model:
+        """End the background download of an Elastic-provided model (complete definition)."""
+        model = self.models[model_id]
+        model.downloading = False
+        model.total_definition_length = definition_length
+        model.total_parts = 1
+        model.definition_parts = {0: definition_length}
+        return model
+
     def put_pipeline(self, id: str, body: JSON) -> None:
         """Store (or replace) an ingest pipeline."""
         self.pipelines[id] = body
@@ -270,6 +331,47 @@ class ClusterState:
         if model_id not in self.models:
             raise ValueError(f"No known trained model with model_id [{model_id}]")
         self.aliases[alias] = model_id
+
+    def add_inference_endpoint(
+        self,
+        inference_id: str,
+        task_type: str,
+        model_id: str,
+        *,
+        deployment_id: str | None = None,
+        num_allocations: int | None = 1,
+        num_threads: int = 1,
+        adaptive_allocations: JSON | None = None,
+        chunking_settings: JSON | None = None,
+    ) -> InferenceEndpoint:
+        """Add an endpoint; without `deployment_id` it starts (and owns) its deployment."""
+        if deployment_id is None:
+            self.start_deployment(
+                model_id,
+                inference_id,
+                number_of_allocations=num_allocations or 1,
+                threads_per_allocation=num_threads,
+                adaptive_allocations=adaptive_allocations,
+            )
+        endpoint = InferenceEndpoint(
+            inference_id,
+            task_type,
+            model_id,
+            deployment_id=deployment_id or inference_id,
+            created_deployment=deployment_id is None,
+            num_allocations=num_allocations,
+            num_threads=num_threads,
+            adaptive_allocations=adaptive_allocations,
+            chunking_settings=chunking_settings,
+        )
+        self.inference_endpoints[inference_id] = endpoint
+        return endpoint
+
+    def add_index(
+        self, name: str, mappings: JSON | None = None, settings: JSON | None = None
+    ) -> None:
+        """Declare an index (with mappings) that the emulator's document store starts with."""
+        self.indices[name] = {"mappings": mappings or {}, "settings": settings or {}}
 
     def add_role(
         self,
@@ -378,6 +480,18 @@ class ClusterState:
             if found & ids:
                 result.append(pipeline_id)
         return sorted(result)
+
+    def endpoints_on_deployment(self, deployment_id: str) -> list[InferenceEndpoint]:
+        """elasticsearch/elser endpoints whose ML deployment is `deployment_id`."""
+        return [
+            e
+            for e in self.inference_endpoints.values()
+            if e.deployment_id == deployment_id and e.service in ("elasticsearch", "elser")
+        ]
+
+    def pipelines_referencing_id(self, resource_id: str) -> list[str]:
+        """InferenceProcessorInfoExtractor.pipelineIdsForResource for one id, sorted."""
+        return self.pipelines_referencing({resource_id})
 
     def check_deployment_id_free(self, deployment_id: str) -> None:
         """Raise the real 400 when a deployment with this id already exists."""
