@@ -38,24 +38,18 @@ from bot.core.commands import (
 )
 from bot.core.incidents import IncidentConfig, incident_id
 from bot.core.model import MessageRef, PendingAction
-from bot.slack import blocks
+from bot.logs import cap
+from bot.slack import blocks, ids
 from bot.slack.blocks import Message
 from bot.slack.render import click_message, outcome_label, outcome_message
 from bot.slack.workflow import STEP_CALLBACK_ID, error_for, outputs_for, request_from_inputs
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("/ml-stop", "/ml-deployments", "/ml-start", "/ml-audit")
-ACTION_IDS = (
-    blocks.CONFIRM_ACTION_ID,
-    blocks.CANCEL_ACTION_ID,
-    blocks.START_CONFIRM_ACTION_ID,
-    blocks.START_CANCEL_ACTION_ID,
-    blocks.APPROVE_ACTION_ID,
-    blocks.REJECT_ACTION_ID,
-    blocks.RESTART_ACTION_ID,
-)
-FUNCTIONS = (STEP_CALLBACK_ID,)
+COMMANDS, ACTION_IDS, FUNCTIONS = ids.COMMANDS, ids.ACTION_IDS, ids.FUNCTIONS
+# The audit keeps what was asked, bounded: Slack allows 40,000 characters of command text.
+AUDIT_TEXT_MAX = 2000
+NAME_MAX = 256  # a Slack name or id is far shorter; anything longer is not worth keeping
 CHANNEL_POST_ERRORS = {"not_in_channel", "channel_not_found", "is_archived"}
 
 # Replaces the message a button sat on (via response_url, or chat.update for channel messages).
@@ -65,11 +59,11 @@ Replace = Callable[[Message], Awaitable[Any]]
 def who_from_command(command: dict[str, Any]) -> Who:
     """The caller of a slash command."""
     return Who(
-        user_id=command["user_id"],
-        user_name=command.get("user_name") or command["user_id"],
-        team_id=command.get("team_id") or "",
-        channel_id=command.get("channel_id") or "",
-        channel_name=command.get("channel_name") or "",
+        user_id=cap(command["user_id"], NAME_MAX),
+        user_name=cap(command.get("user_name") or command["user_id"], NAME_MAX),
+        team_id=cap(command.get("team_id") or "", NAME_MAX),
+        channel_id=cap(command.get("channel_id") or "", NAME_MAX),
+        channel_name=cap(command.get("channel_name") or "", NAME_MAX),
     )
 
 
@@ -80,11 +74,11 @@ def who_from_action(body: dict[str, Any]) -> Who:
     channel = body.get("channel") or {}
     container = body.get("container") or {}
     return Who(
-        user_id=user["id"],
-        user_name=user.get("username") or user.get("name") or user["id"],
-        team_id=team.get("id") or user.get("team_id") or "",
-        channel_id=channel.get("id") or container.get("channel_id") or "",
-        channel_name=channel.get("name") or "",
+        user_id=cap(str(user["id"]), NAME_MAX),
+        user_name=cap(str(user.get("username") or user.get("name") or user["id"]), NAME_MAX),
+        team_id=cap(str(team.get("id") or user.get("team_id") or ""), NAME_MAX),
+        channel_id=cap(str(channel.get("id") or container.get("channel_id") or ""), NAME_MAX),
+        channel_name=cap(str(channel.get("name") or ""), NAME_MAX),
     )
 
 
@@ -187,7 +181,7 @@ class SlackAdapter:
     ) -> None:
         name, text = command.get("command", ""), command.get("text", "")
         who = await self._in_incident(who_from_command(command), client)
-        await self.service.record_command(who, name, text)
+        await self.service.record_command(who, name, cap(text, AUDIT_TEXT_MAX))
         request = parse(name, text)
         if isinstance(request, HelpRequest):
             self._count(name, "help")
@@ -580,9 +574,13 @@ async def _guarded(work: Awaitable[None], respond: AsyncRespond | None) -> None:
         await _apologise(exc, respond)
 
 
-async def on_error(error: Exception, body: dict[str, Any], respond: AsyncRespond) -> None:
-    """Failures before our listeners run: log with an id, tell the user that id."""
-    await _apologise(error, respond if body.get("response_url") else None)
+async def on_error(error: Exception) -> None:
+    """Failures before our listeners run: log with an id, answer nobody.
+
+    Bolt calls this for any request, so replying here could answer a request nothing has
+    vouched for (the HTTP edge verifies first, but Socket Mode and future paths may not).
+    """
+    await _apologise(error, None)
 
 
 def create_bolt_app(

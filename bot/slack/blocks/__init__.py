@@ -18,17 +18,20 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from bot.core.commands import UsageError, usage
 from bot.core.model import ActionState, Deployment, PendingAction, StopOutcome, StopSpec
+from bot.slack import ids
 
 if TYPE_CHECKING:  # only its attributes are read; the module graph stays commands → blocks
     from bot.core.policy import Decision
 
-CONFIRM_ACTION_ID = "ml_stop.confirm"
-CANCEL_ACTION_ID = "ml_stop.cancel"
-START_CONFIRM_ACTION_ID = "ml_start.confirm"
-START_CANCEL_ACTION_ID = "ml_start.cancel"
-APPROVE_ACTION_ID = "ml_stop.approve"
-REJECT_ACTION_ID = "ml_stop.reject"
-RESTART_ACTION_ID = "ml_deployment.restart"
+
+# Re-exported so `blocks.CONFIRM_ACTION_ID` keeps working; bot.slack.ids owns them.
+APPROVE_ACTION_ID = ids.APPROVE_ACTION_ID
+CANCEL_ACTION_ID = ids.CANCEL_ACTION_ID
+CONFIRM_ACTION_ID = ids.CONFIRM_ACTION_ID
+REJECT_ACTION_ID = ids.REJECT_ACTION_ID
+RESTART_ACTION_ID = ids.RESTART_ACTION_ID
+START_CANCEL_ACTION_ID = ids.START_CANCEL_ACTION_ID
+START_CONFIRM_ACTION_ID = ids.START_CONFIRM_ACTION_ID
 
 # Slack limits (docs.slack.dev Block Kit reference; enforced by slack_sdk.models.blocks).
 MAX_BLOCKS = 50
