@@ -13,7 +13,8 @@ import itertools
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote_from_bytes, urlencode
 
@@ -22,11 +23,15 @@ from conftest import Bench, text_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.driver import FORM, JSON, Reply
+from support.redis_server import redis_server, redis_url
 
+from bot.adapters.store_sqlite import ActionStore, open_store
 from bot.core.commands import FreezeRequest, HelpRequest, UsageError, parse
 from bot.logs import make_handler
 from bot.slack import blocks
 from bot.slack.edge import MAX_BODY_BYTES
+
+__all__ = ["redis_server", "redis_url"]  # fixtures
 
 EVIL = "U0EVIL"
 CHANNEL = "C0INCIDENTS"
@@ -409,3 +414,61 @@ def test_one_log_line_stays_bounded_whatever_it_carries() -> None:
     handler.emit(record)
     line = stream.getvalue()
     assert 1000 < len(line) < 20_000 and "chars]" in line
+
+
+# ---- the replay primitive, on both shared stores -----------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def two_replicas_store(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[ActionStore, ActionStore]]:
+    """Two store connections to one state, as two replicas hold them."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 's.db'}"
+    else:
+        url = request.getfixturevalue("redis_url")
+    stores = (open_store(url), open_store(url))
+    yield stores
+    for store in stores:
+        await store.close()
+
+
+async def test_seen_is_first_time_once_across_replicas(
+    two_replicas_store: tuple[ActionStore, ActionStore],
+) -> None:
+    a, b = two_replicas_store
+    answers = await asyncio.gather(*(s.seen("sig:x", 60) for s in (a, b) * 10))
+    assert sorted(answers) == [False] + [True] * 19
+    assert await a.seen("sig:y", 60) is False and await b.seen("sig:y", 60) is True
+    # A mark that has run out is a first time again.
+    assert await a.seen("sig:z", 0.001) is False
+    await asyncio.sleep(0.01)
+    assert await b.seen("sig:z", 60) is False
+
+
+# ---- 8. user text shows as typed ----------------------------------------------------------
+
+
+def test_a_reason_shows_verbatim_not_formatted_or_linked(bench: Bench) -> None:
+    reason = "*bold* _it_ ~gone~ `code` https://evil.example/x :fire: <!channel> a&b"
+    answer = bench.command(f'ner-prod --reason "{reason}"')
+    objects = [
+        node
+        for node in walk(answer["blocks"])
+        if isinstance(node, dict) and node.get("type") == "mrkdwn"
+    ]
+    assert objects and all(o.get("verbatim") is True for o in objects)
+    shown = next(o["text"] for o in objects if "Reason" in o["text"])
+    for formatted in ("*bold*", "_it_", "~gone~", "`code`", "https://", ":fire:", "<!channel>"):
+        assert formatted not in shown
+    # What a reader sees, with the zero-width spaces and entities undone, is what was typed.
+    seen = shown.replace("\u200b", "").replace("&lt;", "<").replace("&gt;", ">")
+    assert reason in seen.replace("&amp;", "&")
+
+
+def walk(node: Any) -> Iterator[Any]:
+    yield node
+    children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else []
+    for child in children:
+        yield from walk(child)

@@ -77,6 +77,15 @@ def escape(text: str) -> str:
 
 
 _PARTIAL_ENTITY = re.compile(r"&[a-z]*$")
+# mrkdwn has no escape character: a zero-width space on each side of a marker keeps `*bold*`,
+# `_it_`, `~s~`, backticks and `:emoji:` from pairing up, and `https:` from auto-linking.
+_MARKERS = re.compile(r"([*_~`:])")
+_ZWSP = "\u200b"
+
+
+def literal(text: str) -> str:
+    """User text (a reason, a note) for mrkdwn, shown as typed: escaped, markers inert."""
+    return _MARKERS.sub(_ZWSP + r"\1" + _ZWSP, escape(text))
 
 
 def clip(text: str, limit: int) -> str:
@@ -155,21 +164,26 @@ def _plain(text: str) -> dict[str, Any]:
     return {"type": "plain_text", "text": text or " ", "emoji": True}
 
 
+def _mrkdwn(text: str) -> dict[str, Any]:
+    """A mrkdwn text object; `verbatim` so Slack links only what we wrote as `<url|text>`."""
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
+
+
 def _section(text: str) -> Block:
     """A mrkdwn section, clipped to Slack's 3000 characters as a last resort."""
-    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_TEXT_MAX)}}
+    return {"type": "section", "text": _mrkdwn(clip(text, SECTION_TEXT_MAX))}
 
 
 def _fields_section(fields: Sequence[str]) -> Block:
     """A section of at most 10 mrkdwn fields of at most 2000 characters each."""
-    texts = [{"type": "mrkdwn", "text": clip(f, FIELD_TEXT_MAX)} for f in fields[:FIELDS_MAX]]
+    texts = [_mrkdwn(clip(f, FIELD_TEXT_MAX)) for f in fields[:FIELDS_MAX]]
     return {"type": "section", "fields": texts}
 
 
 def _context(*parts: str) -> Block:
     """A context block with one mrkdwn line joined by ` · `."""
     text = clip(" · ".join(p for p in parts if p), CONTEXT_TEXT_MAX)
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+    return {"type": "context", "elements": [_mrkdwn(text)]}
 
 
 def _divider() -> Block:
@@ -296,7 +310,7 @@ def _options_md(spec: StopSpec) -> str:
 def _reason_md(spec: StopSpec) -> str:
     """The escaped, clipped reason, or `_no reason given_`."""
     reason = (spec.reason or "").strip()
-    return clip(escape(reason), REASON_MAX) if reason else "_no reason given_"
+    return clip(literal(reason), REASON_MAX) if reason else "_no reason given_"
 
 
 def _allocations(dep: Deployment) -> str:
@@ -1053,7 +1067,7 @@ def frozen(by: str | None, since: float | None, reason: str | None) -> Message:
         if since is not None
         else ""
     )
-    why = f" ({clip(escape(reason.strip()), 1000)})" if reason and reason.strip() else ""
+    why = f" ({clip(literal(reason.strip()), 1000)})" if reason and reason.strip() else ""
     if by:
         who = f"by {_mention(by)}"
         how = "An admin can `/ml-stop unfreeze`."
@@ -1066,7 +1080,7 @@ def frozen(by: str | None, since: float | None, reason: str | None) -> Message:
 
 def freeze_notice(freeze: bool, by: str, reason: str | None, *, now: float) -> Message:
     """The channel notice that someone froze or unfroze stops and starts."""
-    why = f": {clip(escape(reason.strip()), 1500)}" if reason and reason.strip() else ""
+    why = f": {clip(literal(reason.strip()), 1500)}" if reason and reason.strip() else ""
     if freeze:
         text = f"🧊 {_mention(by)} froze ML stops and starts{why}"
         hint = "nothing can be stopped or started until an admin runs `/ml-stop unfreeze`"
