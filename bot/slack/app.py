@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
@@ -52,6 +52,9 @@ AUDIT_TEXT_MAX = 2000
 NAME_MAX = 256  # a Slack name or id is far shorter; anything longer is not worth keeping
 CHANNEL_POST_ERRORS = {"not_in_channel", "channel_not_found", "is_archived"}
 
+# What a listener does after the ack: (body, respond, client, who).
+Work = Callable[[dict[str, Any], AsyncRespond, AsyncWebClient, Who], Awaitable[None]]
+Listener = Callable[..., Awaitable[None]]
 # Replaces the message a button sat on (via response_url, or chat.update for channel messages).
 Replace = Callable[[Message], Awaitable[Any]]
 
@@ -165,22 +168,39 @@ class SlackAdapter:
 
     # ------------------------------------------------------------------ commands
 
-    async def on_command(
-        self,
-        ack: AsyncAck,
-        command: dict[str, Any],
-        respond: AsyncRespond,
-        client: AsyncWebClient,
-    ) -> None:
-        """Ack at once, then parse, decide and answer privately."""
-        await ack()
-        await _guarded(self._command(command, respond, client), respond)
+    def listener(self, work: Work, *, incident: bool = False) -> Listener:
+        """The one Bolt listener shape: ack at once, then `work` inside our error boundary.
 
-    async def _command(
-        self, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+        `who` (with the incident id when `incident`) is worked out once and also put in
+        Bolt's `context`, so middleware and logs see the same caller.
+        """
+
+        async def listener(
+            ack: AsyncAck,
+            body: dict[str, Any],
+            respond: AsyncRespond,
+            client: AsyncWebClient,
+            context: AsyncBoltContext,
+        ) -> None:
+            await ack()
+
+            async def run() -> None:
+                who = who_from_command(body) if "command" in body else who_from_action(body)
+                if incident:
+                    who = await self._in_incident(who, client)
+                context["who"] = who
+                await work(body, respond, client, who)
+
+            await _guarded(run(), respond)
+
+        listener.__name__ = listener.__qualname__ = getattr(work, "__name__", "listener")
+        return listener
+
+    async def on_command(
+        self, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, who: Who
     ) -> None:
+        """Parse, decide and answer privately."""
         name, text = command.get("command", ""), command.get("text", "")
-        who = await self._in_incident(who_from_command(command), client)
         await self.service.record_command(who, name, cap(text, AUDIT_TEXT_MAX))
         request = parse(name, text)
         if isinstance(request, HelpRequest):
@@ -242,16 +262,9 @@ class SlackAdapter:
     # ------------------------------------------------------------------ preview buttons
 
     async def on_confirm(
-        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, who: Who
     ) -> None:
         """Run, exactly once, then replace the preview and report in the channel."""
-        await ack()
-        await _guarded(self._confirm(body, respond, client), respond)
-
-    async def _confirm(
-        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
-    ) -> None:
-        who = await self._in_incident(who_from_action(body), client)
         outcome = await self.service.confirm(_button_value(body), who)
         if isinstance(outcome, Started):
             if body.get("response_url"):
@@ -329,16 +342,10 @@ class SlackAdapter:
         await _to_requester(action, _with_invite_hint(message, None))
 
     async def on_cancel(
-        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, who: Who
     ) -> None:
         """Cancel the pending action."""
-        await ack()
-        await _guarded(self._cancel(body, respond, client), respond)
-
-    async def _cancel(
-        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
-    ) -> None:
-        outcome = await self.service.cancel(_button_value(body), who_from_action(body))
+        outcome = await self.service.cancel(_button_value(body), who)
         await self._answer_click(outcome, body, respond, client)
 
     async def _answer_click(
@@ -358,16 +365,9 @@ class SlackAdapter:
     # ------------------------------------------------------------------ approval card
 
     async def on_approve(
-        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, who: Who
     ) -> None:
         """An approver approved; update the card, tell the requester, maybe run."""
-        await ack()
-        await _guarded(self._approve(body, respond, client), respond)
-
-    async def _approve(
-        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
-    ) -> None:
-        who = who_from_action(body)
         outcome = await self.service.approve(_button_value(body), who)
         if not isinstance(outcome, Approved):
             await self._answer_card_click(outcome, body, respond, client)
@@ -383,16 +383,10 @@ class SlackAdapter:
                 await self._answer_click(started, body, respond, client)
 
     async def on_reject(
-        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, who: Who
     ) -> None:
         """An approver rejected: the action ends."""
-        await ack()
-        await _guarded(self._reject(body, respond, client), respond)
-
-    async def _reject(
-        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
-    ) -> None:
-        outcome = await self.service.reject(_button_value(body), who_from_action(body))
+        outcome = await self.service.reject(_button_value(body), who)
         await self._answer_card_click(outcome, body, respond, client)
         if isinstance(outcome, Ended):
             await _to_requester(outcome.action, blocks.final_preview(outcome.action))
@@ -423,16 +417,9 @@ class SlackAdapter:
     # ------------------------------------------------------------------ restart
 
     async def on_restart(
-        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, who: Who
     ) -> None:
         """Restart with previous settings: a start preview for the clicker, privately."""
-        await ack()
-        await _guarded(self._restart(body, respond, client), respond)
-
-    async def _restart(
-        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
-    ) -> None:
-        who = await self._in_incident(who_from_action(body), client)
         outcome = await self.service.propose_restart(_button_value(body), who)
         message = outcome_message(outcome, "Restart with previous settings", self.now())
         await _tell(body, respond, client, message)
@@ -596,15 +583,16 @@ def create_bolt_app(
         client=client, signing_secret=signing_secret, raise_error_for_unhandled_request=False
     )
     adapter = SlackAdapter(service, incidents, metrics)
+    wrap = adapter.listener
     for name in COMMANDS:
-        app.command(name)(adapter.on_command)
-    for action_id in (blocks.CONFIRM_ACTION_ID, blocks.START_CONFIRM_ACTION_ID):
-        app.action(action_id)(adapter.on_confirm)
-    for action_id in (blocks.CANCEL_ACTION_ID, blocks.START_CANCEL_ACTION_ID):
-        app.action(action_id)(adapter.on_cancel)
-    app.action(blocks.APPROVE_ACTION_ID)(adapter.on_approve)
-    app.action(blocks.REJECT_ACTION_ID)(adapter.on_reject)
-    app.action(blocks.RESTART_ACTION_ID)(adapter.on_restart)
+        app.command(name)(wrap(adapter.on_command, incident=True))
+    for action_id in (ids.CONFIRM_ACTION_ID, ids.START_CONFIRM_ACTION_ID):
+        app.action(action_id)(wrap(adapter.on_confirm, incident=True))
+    for action_id in (ids.CANCEL_ACTION_ID, ids.START_CANCEL_ACTION_ID):
+        app.action(action_id)(wrap(adapter.on_cancel))
+    app.action(ids.APPROVE_ACTION_ID)(wrap(adapter.on_approve))
+    app.action(ids.REJECT_ACTION_ID)(wrap(adapter.on_reject))
+    app.action(ids.RESTART_ACTION_ID)(wrap(adapter.on_restart, incident=True))
     app.function(STEP_CALLBACK_ID)(adapter.on_step)
     app.error(on_error)
     return app
