@@ -41,6 +41,7 @@ from bot.core.model import MessageRef, PendingAction
 from bot.logs import cap
 from bot.slack import blocks, ids
 from bot.slack.blocks import Message
+from bot.slack.notices import complete_step_error, update_card
 from bot.slack.render import click_message, outcome_label, outcome_message
 from bot.slack.workflow import STEP_CALLBACK_ID, error_for, outputs_for, request_from_inputs
 
@@ -401,18 +402,7 @@ class SlackAdapter:
         await _tell(body, respond, client, click_message(outcome, self.now()))
 
     async def _update_card(self, action: PendingAction, client: AsyncWebClient) -> None:
-        card = action.approval_card
-        if card is None or card.channel_id is None or card.ts is None:
-            return
-        try:
-            await client.chat_update(
-                channel=card.channel_id, ts=card.ts, **blocks.approval_card(action, now=self.now())
-            )
-        except SlackApiError as exc:
-            log.warning(
-                "could not update the approval card",
-                extra={"action_id": action.id, "slack_error": exc.response.get("error")},
-            )
+        await update_card(client, action, self.now())
 
     # ------------------------------------------------------------------ restart
 
@@ -441,7 +431,7 @@ class SlackAdapter:
         except Exception as exc:
             error_id = secrets.token_hex(4)
             log.error("workflow step failed", extra={"error_id": error_id}, exc_info=exc)
-            await _complete_error(client, execution_id, f"internal error (error id {error_id})")
+            await complete_step_error(client, execution_id, f"internal error (error id {error_id})")
 
     async def _step(
         self, event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient, execution_id: str
@@ -449,7 +439,7 @@ class SlackAdapter:
         inputs = event.get("inputs") or {}
         request = request_from_inputs(inputs)
         if isinstance(request, UsageError):
-            await _complete_error(client, execution_id, request.message)
+            await complete_step_error(client, execution_id, request.message)
             return
         user, channel = str(inputs["requested_by"]), str(inputs["channel"])
         base = Who(
@@ -459,7 +449,7 @@ class SlackAdapter:
         outcome = await self.service.propose(request, who, execution_id=execution_id)
         if not isinstance(outcome, Proposed):
             message = outcome_message(outcome, f"/ml-stop {inputs['deployment_id']}", self.now())
-            await _complete_error(client, execution_id, message["text"])
+            await complete_step_error(client, execution_id, message["text"])
             return
         preview = blocks.proposal(outcome.action, now=self.now())
         posted = await client.chat_postMessage(channel=channel, **preview)
@@ -474,7 +464,7 @@ class SlackAdapter:
             return
         error = error_for(action)
         if error is not None:
-            await _complete_error(client, action.function_execution_id, error)
+            await complete_step_error(client, action.function_execution_id, error)
             return
         url = permalink(None, root) or ""
         try:
@@ -486,12 +476,6 @@ class SlackAdapter:
             log.error(
                 "functions.completeSuccess failed", extra={"error": exc.response.get("error")}
             )
-
-    async def notify_expired(self, actions: list[PendingAction], client: AsyncWebClient) -> None:
-        """After the sweeper expired actions: update cards and end their workflow steps."""
-        for action in actions:
-            await self._update_card(action, client)
-            await self._finish_step(action, client, None)
 
     # ------------------------------------------------------------------ posting
 
@@ -524,13 +508,6 @@ def _with_invite_hint(message: Message, error: str | None) -> Message:
         "text": hint["text"] + "\n" + message["text"],
         "blocks": hint["blocks"] + message["blocks"],
     }
-
-
-async def _complete_error(client: AsyncWebClient, execution_id: str, error: str) -> None:
-    try:
-        await client.functions_completeError(function_execution_id=execution_id, error=error)
-    except SlackApiError as exc:
-        log.error("functions.completeError failed", extra={"error": exc.response.get("error")})
 
 
 def _button_value(body: dict[str, Any]) -> str:
