@@ -27,6 +27,24 @@ _CONTEXT: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.Context
 _TOKEN = re.compile(r"\bx(?:ox[abeoprs]|app|wfp)-[A-Za-z0-9-]{6,}")
 REDACTED = "[REDACTED]"
 MIN_SECRET_LENGTH = 4  # shorter values would redact ordinary words
+# A sender controls much of what gets logged; one line must stay one readable line.
+FIELD_MAX = 1000
+MESSAGE_MAX = 4000
+STACK_MAX = 20_000
+
+
+def cap(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}…[+{len(text) - limit:,} chars]"
+
+
+def _capped(value: Any) -> Any:
+    # Numbers and booleans pass as they are; anything else is logged as bounded text.
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return cap(value if isinstance(value, str) else str(value), FIELD_MAX)
 
 
 class Redactor:
@@ -83,7 +101,7 @@ def current_context() -> Mapping[str, Any]:
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
     """Context fields, then the record's own `extra=` fields (which win)."""
     own = {k: v for k, v in vars(record).items() if k not in _STANDARD and k != "_context"}
-    return {**getattr(record, "_context", {}), **own}
+    return {cap(k, 100): _capped(v) for k, v in {**getattr(record, "_context", {}), **own}.items()}
 
 
 class _ContextFilter(logging.Filter):
@@ -106,11 +124,11 @@ class JsonFormatter(logging.Formatter):
             ),
             "log.level": record.levelname.lower(),
             "log.logger": record.name,
-            "message": record.getMessage(),
+            "message": cap(record.getMessage(), MESSAGE_MAX),
         }
         doc.update(_fields(record))
         if record.exc_info:
-            doc["error.stack_trace"] = self.formatException(record.exc_info)
+            doc["error.stack_trace"] = cap(self.formatException(record.exc_info), STACK_MAX)
         return REDACTOR(json.dumps(doc, default=str, ensure_ascii=False))
 
 
@@ -119,6 +137,15 @@ class TextFormatter(logging.Formatter):
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        """The `time LEVEL logger: message` head, with the message bounded."""
+        record.message = cap(record.message, MESSAGE_MAX)
+        return super().formatMessage(record)
+
+    def formatException(self, ei: Any) -> str:
+        """The traceback, bounded."""
+        return cap(super().formatException(ei), STACK_MAX)
 
     def format(self, record: logging.LogRecord) -> str:
         """Render the record as one readable line (plus a traceback if any)."""

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.adapter.socket_mode.async_internals import (
     run_async_bolt_app,
@@ -40,6 +40,17 @@ from bot.app.recovery import recover
 from bot.bootstrap import InFlight, Runtime
 from bot.logs import log_context
 from bot.settings import SettingsError
+from bot.slack.edge import (
+    EVENT_TTL,
+    MAX_BODY_BYTES,
+    SIGNATURE_TTL,
+    Refused,
+    VerifiedRequest,
+    dedupe_keys,
+    parse,
+    route,
+    verify,
+)
 from bot.slack.notices import SlackNotices
 
 log = logging.getLogger(__name__)
@@ -164,23 +175,77 @@ async def _pending_count(runtime: Runtime) -> int:
 
 
 def _answered(
-    metrics: Metrics, body: Mapping[str, Any], transport: str, status: int, started: float
+    metrics: Metrics,
+    body: Mapping[str, Any],
+    transport: str,
+    status: int,
+    started: float,
+    reason: str | None = None,
 ) -> None:
     """Record and log one answered Slack request (inside its log context)."""
     seconds = time.monotonic() - started
     kind = request_kind(body)
     metrics.observe_ack(kind, transport, seconds)
-    log.info(
-        "slack %s answered %s in %.0f ms",
+    log.log(
+        logging.WARNING if status >= 400 else logging.INFO,
+        "slack %s answered %s in %.0f ms%s",
         kind,
         status,
         seconds * 1000,
+        f": {reason}" if reason else "",
         extra={
             "slack.request": kind,
             "http.response.status_code": status,
             "event.duration_ms": round(seconds * 1000, 1),
+            "event.reason": reason,
         },
     )
+
+
+class _Edge:
+    """`POST /slack/events`: verify, dedupe and parse (bot.slack.edge), then hand to Bolt."""
+
+    def __init__(self, runtime: Runtime, bolt: AsyncApp, secret: str | None) -> None:
+        self.runtime, self.bolt, self.secret = runtime, bolt, secret
+
+    async def events(self, request: web.Request) -> web.Response:
+        """Answer one Slack request; nothing in it is used before its signature passed."""
+        started = time.monotonic()
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return self._refuse(Refused(413, "body larger than Slack sends"), {}, started)
+        if self.secret is None:  # Socket Mode: nobody may post events over HTTP
+            return self._refuse(Refused(401, "no signing secret configured"), {}, started)
+        verdict = verify(request.headers, raw, self.secret, time.time())
+        if isinstance(verdict, Refused):
+            return self._refuse(verdict, {}, started)
+        if await self.runtime.store.seen(f"signature:{verdict}", SIGNATURE_TTL):
+            return self._refuse(Refused(401, "replayed signature"), {}, started)
+        body = parse(raw, request.content_type)
+        if isinstance(body, Refused):
+            return self._refuse(body, {}, started)
+        with log_context(**slack_log_fields(body)):
+            refused = route(body)
+            if refused is not None:
+                return self._refuse(refused, body, started)
+            # Mark every key (no short cut): a retry may name an execution seen under another id.
+            repeats = [await self.runtime.store.seen(k, EVENT_TTL) for k in dedupe_keys(body)]
+            if any(repeats):
+                retry = request.headers.get("X-Slack-Retry-Num", "-")[:8]
+                duplicate = Refused(200, f"duplicate delivery (retry {retry})")
+                return self._refuse(duplicate, body, started)
+            bolt_request = VerifiedRequest(raw=raw.decode(), body=body, headers=request.headers)
+            bolt_response = await self.bolt.async_dispatch(bolt_request)
+            _answered(self.runtime.metrics, body, "http", bolt_response.status, started)
+        return await to_aiohttp_response(bolt_response)
+
+    def _refuse(self, refused: Refused, body: Mapping[str, Any], started: float) -> web.Response:
+        """The edge's own answer, with one log line (attributed only when verified)."""
+        _answered(self.runtime.metrics, body, "http", refused.status, started, refused.reason)
+        if refused.body is not None:
+            return web.json_response(dict(refused.body), status=refused.status)
+        return web.Response(status=refused.status)
 
 
 def create_web_app(runtime: Runtime, bolt: AsyncApp) -> web.Application:
@@ -190,13 +255,8 @@ def create_web_app(runtime: Runtime, bolt: AsyncApp) -> web.Application:
     """
     track_listeners(bolt, runtime.inflight)
 
-    async def events(request: web.Request) -> web.Response:
-        started = time.monotonic()
-        bolt_request = await to_bolt_request(request)
-        with log_context(**slack_log_fields(bolt_request.body)):
-            bolt_response = await bolt.async_dispatch(bolt_request)
-            _answered(runtime.metrics, bolt_request.body, "http", bolt_response.status, started)
-        return await to_aiohttp_response(bolt_response)
+    secret = runtime.settings.slack_signing_secret
+    edge = _Edge(runtime, bolt, secret.get_secret_value() if secret else None)
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -228,8 +288,9 @@ def create_web_app(runtime: Runtime, bolt: AsyncApp) -> web.Application:
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
-    app = web.Application()
-    app.router.add_post(EVENTS_PATH, events)
+    # aiohttp stops reading past this size (413) before anything parses the body.
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app.router.add_post(EVENTS_PATH, edge.events)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

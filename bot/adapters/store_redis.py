@@ -322,6 +322,11 @@ class RedisStore(Transitions):
         else:
             await self.client.set(key, json.dumps(value))
 
+    async def seen(self, key: str, ttl: float) -> bool:
+        """Mark `key` for `ttl` seconds; True if it was already marked (a replay)."""
+        first = await self.client.set(f"{self.prefix}seen:{key}", "1", nx=True, px=int(ttl * 1000))
+        return not first
+
     # ---- lifecycle ----------------------------------------------------------------------
 
     async def _renew_lease(self) -> None:

@@ -45,6 +45,10 @@ CREATE TABLE IF NOT EXISTS owners (
     action_id TEXT PRIMARY KEY,
     owner TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS seen (
+    key TEXT PRIMARY KEY,
+    until REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS leases (
     owner TEXT PRIMARY KEY,
     until REAL NOT NULL
@@ -202,6 +206,9 @@ class ActionStore(Protocol):
 
     async def set_flag(self, name: str, value: dict[str, Any] | None) -> None:
         """Set or clear a shared JSON value."""
+
+    async def seen(self, key: str, ttl: float) -> bool:
+        """Mark `key` for `ttl` seconds; True if it was already marked (a replay)."""
 
     async def due(self, now: float) -> list[PendingAction]:
         """Proposed actions whose expiry has passed."""
@@ -367,6 +374,18 @@ class SQLiteStore(Transitions):
                     (name, json.dumps(value)),
                 )
 
+    def _seen(self, key: str, ttl: float, now: float) -> bool:
+        with self._lock:
+            # One statement: an expired mark is renewed, a live one kept; no row changed = seen.
+            cursor = self._db.execute(
+                "INSERT INTO seen (key, until) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET until = excluded.until WHERE seen.until <= ?",
+                (key, now + ttl, now),
+            )
+            if cursor.rowcount and secrets.randbelow(64) == 0:  # prune now and then
+                self._db.execute("DELETE FROM seen WHERE until <= ?", (now,))
+            return cursor.rowcount == 0
+
     def _record_owner(self, current: PendingAction, updated: PendingAction) -> None:
         # Inside _mutate's transaction: the claim and its owner are one atomic write.
         if updated.state is ActionState.EXECUTING and current.state is not ActionState.EXECUTING:
@@ -448,6 +467,10 @@ class SQLiteStore(Transitions):
     async def set_flag(self, name: str, value: dict[str, Any] | None) -> None:
         """Set or clear a shared JSON value."""
         await asyncio.to_thread(self._set_flag, name, value)
+
+    async def seen(self, key: str, ttl: float) -> bool:
+        """Mark `key` for `ttl` seconds; True if it was already marked (a replay)."""
+        return await asyncio.to_thread(self._seen, key, ttl, time.time())
 
     async def due(self, now: float) -> list[PendingAction]:
         """Proposed actions past their expiry."""

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
@@ -38,26 +38,24 @@ from bot.core.commands import (
 )
 from bot.core.incidents import IncidentConfig, incident_id
 from bot.core.model import MessageRef, PendingAction
-from bot.slack import blocks
+from bot.logs import cap
+from bot.slack import blocks, ids
 from bot.slack.blocks import Message
+from bot.slack.notices import complete_step_error, update_card
 from bot.slack.render import click_message, outcome_label, outcome_message
 from bot.slack.workflow import STEP_CALLBACK_ID, error_for, outputs_for, request_from_inputs
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("/ml-stop", "/ml-deployments", "/ml-start", "/ml-audit")
-ACTION_IDS = (
-    blocks.CONFIRM_ACTION_ID,
-    blocks.CANCEL_ACTION_ID,
-    blocks.START_CONFIRM_ACTION_ID,
-    blocks.START_CANCEL_ACTION_ID,
-    blocks.APPROVE_ACTION_ID,
-    blocks.REJECT_ACTION_ID,
-    blocks.RESTART_ACTION_ID,
-)
-FUNCTIONS = (STEP_CALLBACK_ID,)
+COMMANDS, ACTION_IDS, FUNCTIONS = ids.COMMANDS, ids.ACTION_IDS, ids.FUNCTIONS
+# The audit keeps what was asked, bounded: Slack allows 40,000 characters of command text.
+AUDIT_TEXT_MAX = 2000
+NAME_MAX = 256  # a Slack name or id is far shorter; anything longer is not worth keeping
 CHANNEL_POST_ERRORS = {"not_in_channel", "channel_not_found", "is_archived"}
 
+# What a listener does after the ack: (body, respond, client, who).
+Work = Callable[[dict[str, Any], AsyncRespond, AsyncWebClient, Who], Awaitable[None]]
+Listener = Callable[..., Awaitable[None]]
 # Replaces the message a button sat on (via response_url, or chat.update for channel messages).
 Replace = Callable[[Message], Awaitable[Any]]
 
@@ -65,11 +63,11 @@ Replace = Callable[[Message], Awaitable[Any]]
 def who_from_command(command: dict[str, Any]) -> Who:
     """The caller of a slash command."""
     return Who(
-        user_id=command["user_id"],
-        user_name=command.get("user_name") or command["user_id"],
-        team_id=command.get("team_id") or "",
-        channel_id=command.get("channel_id") or "",
-        channel_name=command.get("channel_name") or "",
+        user_id=cap(command["user_id"], NAME_MAX),
+        user_name=cap(command.get("user_name") or command["user_id"], NAME_MAX),
+        team_id=cap(command.get("team_id") or "", NAME_MAX),
+        channel_id=cap(command.get("channel_id") or "", NAME_MAX),
+        channel_name=cap(command.get("channel_name") or "", NAME_MAX),
     )
 
 
@@ -80,11 +78,11 @@ def who_from_action(body: dict[str, Any]) -> Who:
     channel = body.get("channel") or {}
     container = body.get("container") or {}
     return Who(
-        user_id=user["id"],
-        user_name=user.get("username") or user.get("name") or user["id"],
-        team_id=team.get("id") or user.get("team_id") or "",
-        channel_id=channel.get("id") or container.get("channel_id") or "",
-        channel_name=channel.get("name") or "",
+        user_id=cap(str(user["id"]), NAME_MAX),
+        user_name=cap(str(user.get("username") or user.get("name") or user["id"]), NAME_MAX),
+        team_id=cap(str(team.get("id") or user.get("team_id") or ""), NAME_MAX),
+        channel_id=cap(str(channel.get("id") or container.get("channel_id") or ""), NAME_MAX),
+        channel_name=cap(str(channel.get("name") or ""), NAME_MAX),
     )
 
 
@@ -171,23 +169,40 @@ class SlackAdapter:
 
     # ------------------------------------------------------------------ commands
 
-    async def on_command(
-        self,
-        ack: AsyncAck,
-        command: dict[str, Any],
-        respond: AsyncRespond,
-        client: AsyncWebClient,
-    ) -> None:
-        """Ack at once, then parse, decide and answer privately."""
-        await ack()
-        await _guarded(self._command(command, respond, client), respond)
+    def listener(self, work: Work, *, incident: bool = False) -> Listener:
+        """The one Bolt listener shape: ack at once, then `work` inside our error boundary.
 
-    async def _command(
-        self, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+        `who` (with the incident id when `incident`) is worked out once and also put in
+        Bolt's `context`, so middleware and logs see the same caller.
+        """
+
+        async def listener(
+            ack: AsyncAck,
+            body: dict[str, Any],
+            respond: AsyncRespond,
+            client: AsyncWebClient,
+            context: AsyncBoltContext,
+        ) -> None:
+            await ack()
+
+            async def run() -> None:
+                who = who_from_command(body) if "command" in body else who_from_action(body)
+                if incident:
+                    who = await self._in_incident(who, client)
+                context["who"] = who
+                await work(body, respond, client, who)
+
+            await _guarded(run(), respond)
+
+        listener.__name__ = listener.__qualname__ = getattr(work, "__name__", "listener")
+        return listener
+
+    async def on_command(
+        self, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, who: Who
     ) -> None:
+        """Parse, decide and answer privately."""
         name, text = command.get("command", ""), command.get("text", "")
-        who = await self._in_incident(who_from_command(command), client)
-        await self.service.record_command(who, name, text)
+        await self.service.record_command(who, name, cap(text, AUDIT_TEXT_MAX))
         request = parse(name, text)
         if isinstance(request, HelpRequest):
             self._count(name, "help")
@@ -248,16 +263,9 @@ class SlackAdapter:
     # ------------------------------------------------------------------ preview buttons
 
     async def on_confirm(
-        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, who: Who
     ) -> None:
         """Run, exactly once, then replace the preview and report in the channel."""
-        await ack()
-        await _guarded(self._confirm(body, respond, client), respond)
-
-    async def _confirm(
-        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
-    ) -> None:
-        who = await self._in_incident(who_from_action(body), client)
         outcome = await self.service.confirm(_button_value(body), who)
         if isinstance(outcome, Started):
             if body.get("response_url"):
@@ -335,16 +343,10 @@ class SlackAdapter:
         await _to_requester(action, _with_invite_hint(message, None))
 
     async def on_cancel(
-        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, who: Who
     ) -> None:
         """Cancel the pending action."""
-        await ack()
-        await _guarded(self._cancel(body, respond, client), respond)
-
-    async def _cancel(
-        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
-    ) -> None:
-        outcome = await self.service.cancel(_button_value(body), who_from_action(body))
+        outcome = await self.service.cancel(_button_value(body), who)
         await self._answer_click(outcome, body, respond, client)
 
     async def _answer_click(
@@ -364,16 +366,9 @@ class SlackAdapter:
     # ------------------------------------------------------------------ approval card
 
     async def on_approve(
-        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, who: Who
     ) -> None:
         """An approver approved; update the card, tell the requester, maybe run."""
-        await ack()
-        await _guarded(self._approve(body, respond, client), respond)
-
-    async def _approve(
-        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
-    ) -> None:
-        who = who_from_action(body)
         outcome = await self.service.approve(_button_value(body), who)
         if not isinstance(outcome, Approved):
             await self._answer_card_click(outcome, body, respond, client)
@@ -389,16 +384,10 @@ class SlackAdapter:
                 await self._answer_click(started, body, respond, client)
 
     async def on_reject(
-        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, who: Who
     ) -> None:
         """An approver rejected: the action ends."""
-        await ack()
-        await _guarded(self._reject(body, respond, client), respond)
-
-    async def _reject(
-        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
-    ) -> None:
-        outcome = await self.service.reject(_button_value(body), who_from_action(body))
+        outcome = await self.service.reject(_button_value(body), who)
         await self._answer_card_click(outcome, body, respond, client)
         if isinstance(outcome, Ended):
             await _to_requester(outcome.action, blocks.final_preview(outcome.action))
@@ -413,32 +402,14 @@ class SlackAdapter:
         await _tell(body, respond, client, click_message(outcome, self.now()))
 
     async def _update_card(self, action: PendingAction, client: AsyncWebClient) -> None:
-        card = action.approval_card
-        if card is None or card.channel_id is None or card.ts is None:
-            return
-        try:
-            await client.chat_update(
-                channel=card.channel_id, ts=card.ts, **blocks.approval_card(action, now=self.now())
-            )
-        except SlackApiError as exc:
-            log.warning(
-                "could not update the approval card",
-                extra={"action_id": action.id, "slack_error": exc.response.get("error")},
-            )
+        await update_card(client, action, self.now())
 
     # ------------------------------------------------------------------ restart
 
     async def on_restart(
-        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, who: Who
     ) -> None:
         """Restart with previous settings: a start preview for the clicker, privately."""
-        await ack()
-        await _guarded(self._restart(body, respond, client), respond)
-
-    async def _restart(
-        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
-    ) -> None:
-        who = await self._in_incident(who_from_action(body), client)
         outcome = await self.service.propose_restart(_button_value(body), who)
         message = outcome_message(outcome, "Restart with previous settings", self.now())
         await _tell(body, respond, client, message)
@@ -460,7 +431,7 @@ class SlackAdapter:
         except Exception as exc:
             error_id = secrets.token_hex(4)
             log.error("workflow step failed", extra={"error_id": error_id}, exc_info=exc)
-            await _complete_error(client, execution_id, f"internal error (error id {error_id})")
+            await complete_step_error(client, execution_id, f"internal error (error id {error_id})")
 
     async def _step(
         self, event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient, execution_id: str
@@ -468,7 +439,7 @@ class SlackAdapter:
         inputs = event.get("inputs") or {}
         request = request_from_inputs(inputs)
         if isinstance(request, UsageError):
-            await _complete_error(client, execution_id, request.message)
+            await complete_step_error(client, execution_id, request.message)
             return
         user, channel = str(inputs["requested_by"]), str(inputs["channel"])
         base = Who(
@@ -478,7 +449,7 @@ class SlackAdapter:
         outcome = await self.service.propose(request, who, execution_id=execution_id)
         if not isinstance(outcome, Proposed):
             message = outcome_message(outcome, f"/ml-stop {inputs['deployment_id']}", self.now())
-            await _complete_error(client, execution_id, message["text"])
+            await complete_step_error(client, execution_id, message["text"])
             return
         preview = blocks.proposal(outcome.action, now=self.now())
         posted = await client.chat_postMessage(channel=channel, **preview)
@@ -493,7 +464,7 @@ class SlackAdapter:
             return
         error = error_for(action)
         if error is not None:
-            await _complete_error(client, action.function_execution_id, error)
+            await complete_step_error(client, action.function_execution_id, error)
             return
         url = permalink(None, root) or ""
         try:
@@ -505,12 +476,6 @@ class SlackAdapter:
             log.error(
                 "functions.completeSuccess failed", extra={"error": exc.response.get("error")}
             )
-
-    async def notify_expired(self, actions: list[PendingAction], client: AsyncWebClient) -> None:
-        """After the sweeper expired actions: update cards and end their workflow steps."""
-        for action in actions:
-            await self._update_card(action, client)
-            await self._finish_step(action, client, None)
 
     # ------------------------------------------------------------------ posting
 
@@ -545,13 +510,6 @@ def _with_invite_hint(message: Message, error: str | None) -> Message:
     }
 
 
-async def _complete_error(client: AsyncWebClient, execution_id: str, error: str) -> None:
-    try:
-        await client.functions_completeError(function_execution_id=execution_id, error=error)
-    except SlackApiError as exc:
-        log.error("functions.completeError failed", extra={"error": exc.response.get("error")})
-
-
 def _button_value(body: dict[str, Any]) -> str:
     actions = body.get("actions") or [{}]
     return str(actions[0].get("value", ""))
@@ -580,9 +538,13 @@ async def _guarded(work: Awaitable[None], respond: AsyncRespond | None) -> None:
         await _apologise(exc, respond)
 
 
-async def on_error(error: Exception, body: dict[str, Any], respond: AsyncRespond) -> None:
-    """Failures before our listeners run: log with an id, tell the user that id."""
-    await _apologise(error, respond if body.get("response_url") else None)
+async def on_error(error: Exception) -> None:
+    """Failures before our listeners run: log with an id, answer nobody.
+
+    Bolt calls this for any request, so replying here could answer a request nothing has
+    vouched for (the HTTP edge verifies first, but Socket Mode and future paths may not).
+    """
+    await _apologise(error, None)
 
 
 def create_bolt_app(
@@ -598,15 +560,16 @@ def create_bolt_app(
         client=client, signing_secret=signing_secret, raise_error_for_unhandled_request=False
     )
     adapter = SlackAdapter(service, incidents, metrics)
+    wrap = adapter.listener
     for name in COMMANDS:
-        app.command(name)(adapter.on_command)
-    for action_id in (blocks.CONFIRM_ACTION_ID, blocks.START_CONFIRM_ACTION_ID):
-        app.action(action_id)(adapter.on_confirm)
-    for action_id in (blocks.CANCEL_ACTION_ID, blocks.START_CANCEL_ACTION_ID):
-        app.action(action_id)(adapter.on_cancel)
-    app.action(blocks.APPROVE_ACTION_ID)(adapter.on_approve)
-    app.action(blocks.REJECT_ACTION_ID)(adapter.on_reject)
-    app.action(blocks.RESTART_ACTION_ID)(adapter.on_restart)
+        app.command(name)(wrap(adapter.on_command, incident=True))
+    for action_id in (ids.CONFIRM_ACTION_ID, ids.START_CONFIRM_ACTION_ID):
+        app.action(action_id)(wrap(adapter.on_confirm, incident=True))
+    for action_id in (ids.CANCEL_ACTION_ID, ids.START_CANCEL_ACTION_ID):
+        app.action(action_id)(wrap(adapter.on_cancel))
+    app.action(ids.APPROVE_ACTION_ID)(wrap(adapter.on_approve))
+    app.action(ids.REJECT_ACTION_ID)(wrap(adapter.on_reject))
+    app.action(ids.RESTART_ACTION_ID)(wrap(adapter.on_restart, incident=True))
     app.function(STEP_CALLBACK_ID)(adapter.on_step)
     app.error(on_error)
     return app

@@ -47,6 +47,32 @@ def channel_poster(client: AsyncWebClient) -> PostLine:
     return post
 
 
+async def complete_step_error(client: AsyncWebClient, execution_id: str, error: str) -> None:
+    """Fail a Workflow Builder step (so the workflow can branch); a refusal is only logged."""
+    try:
+        await client.functions_completeError(function_execution_id=execution_id, error=error)
+    except SlackApiError as exc:
+        log.error("functions.completeError failed", extra={"error": exc.response.get("error")})
+
+
+async def update_card(client: AsyncWebClient, action: PendingAction, now: float) -> bool:
+    """Show the approval card's current state (if the action has one in the channel)."""
+    card = action.approval_card
+    if card is None or card.channel_id is None or card.ts is None:
+        return False
+    try:
+        await client.chat_update(
+            channel=card.channel_id, ts=card.ts, **blocks.approval_card(action, now=now)
+        )
+    except SlackApiError as exc:
+        log.warning(
+            "could not update the approval card",
+            extra={"action_id": action.id, "slack_error": exc.response.get("error")},
+        )
+        return False
+    return True
+
+
 class SlackNotices:
     """Tells the requester (and, for an unknown outcome, the channel) what became of an action."""
 
@@ -100,20 +126,13 @@ class SlackNotices:
         error = error_for(action)
         if not action.function_execution_id or error is None:
             return
-        try:
-            await self.client.functions_completeError(
-                function_execution_id=action.function_execution_id, error=error
-            )
-        except SlackApiError as exc:
-            log.warning("functions.completeError failed: %s", exc.response.get("error"))
+        await complete_step_error(self.client, action.function_execution_id, error)
 
     async def expired(self, action: PendingAction) -> None:
         """The preview expired unanswered: say so privately and retire the approval card."""
         message = blocks.final_preview(action)
         await self._end_step(action)
-        if action.approval_card is not None and action.approval_card.ts:
-            card = blocks.approval_card(action, now=self.clock())
-            await self._update(action.approval_card, card)
+        await update_card(self.client, action, self.clock())
         if not await self._private(action, message):
             log.info(
                 "expired preview left as is (no usable response_url)",

@@ -11,8 +11,7 @@ from typing import Any
 
 from bot.core.commands import FreezeRequest, HelpRequest, StopRequest, UsageError, parse_stop
 from bot.core.model import ActionState, PendingAction
-
-STEP_CALLBACK_ID = "stop_ml_deployment"
+from bot.slack.ids import STEP_CALLBACK_ID as STEP_CALLBACK_ID  # re-exported
 
 # name → Slack parameter type, exactly as manifest.yml declares them.
 STEP_INPUTS: dict[str, str] = {

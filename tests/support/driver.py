@@ -7,6 +7,8 @@ Sync methods use urllib (no event loop needed); `a*` variants use aiohttp for co
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import secrets
 import time
@@ -135,6 +137,23 @@ class SlackDriver:
             "X-Slack-Signature": signature,
             "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
         }
+
+    def sign_bytes(
+        self, body: bytes, ts: int | str | None = None, content_type: str = FORM
+    ) -> dict[str, str]:
+        """Headers signing exactly `body`, even bytes that are not UTF-8 (slack_sdk decodes)."""
+        timestamp = str(int(time.time()) if ts is None else ts)
+        base = b"v0:" + timestamp.encode() + b":" + body
+        digest = hmac.new(self.signing_secret.encode(), base, hashlib.sha256).hexdigest()
+        return {
+            "Content-Type": content_type,
+            "X-Slack-Request-Timestamp": timestamp,
+            "X-Slack-Signature": "v0=" + digest,
+        }
+
+    def post_bytes(self, body: bytes, content_type: str = FORM) -> Reply:
+        """POST `body` signed over its raw bytes (for bodies Slack would never send)."""
+        return self.post_raw(body, self.sign_bytes(body, content_type=content_type))
 
     # ---- slash commands ------------------------------------------------------------------
 

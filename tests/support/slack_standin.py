@@ -186,6 +186,7 @@ class SlackStandIn:
         self._store = _Store()
         self._last_ts_us = 0
         self._loop: BackgroundLoop | None = None
+        self._strays: list[str] = []
         self.add_user("U0ADMIN1", "admin")
         self.add_channel("C0INCIDENTS", "incidents")
 
@@ -201,7 +202,17 @@ class SlackStandIn:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{id}", self._handle_response_url)
+        app.router.add_route("*", "/{tail:.*}", self._handle_stray)
         return app
+
+    async def _handle_stray(self, request: web.Request) -> web.StreamResponse:
+        # Anything else the bot calls (a URL a sender named, say) is recorded, then refused.
+        self._strays.append(f"{request.method} {request.path_qs}")
+        return web.Response(status=404)
+
+    def strays(self) -> list[str]:
+        """Requests to paths that are neither the Web API nor a minted response_url."""
+        return list(self._strays)
 
     def start(self, loop: BackgroundLoop) -> SlackStandIn:
         """Serve on `loop` at a free port and remember the base URL."""

@@ -1,0 +1,71 @@
+"""The `/ml-deployments` table."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from bot.core.model import Deployment
+from bot.slack.blocks.common import (
+    EXPRESSION_MAX,
+    SECTION_TEXT_MAX,
+    TABLE_ROWS,
+    Message,
+    _allocations,
+    _code,
+    _context,
+    _header,
+    _ids_md,
+    _join_limited,
+    _make_message,
+    _packed_sections,
+    _pipelines_md,
+    _plural,
+    _section,
+    _word,
+    clip,
+    escape,
+)
+
+# --------------------------------------------------------------------------- /ml-deployments
+
+
+def _table_row(dep: Deployment) -> str:
+    """One line of the deployments table."""
+    facts = [
+        f"{_code(dep.deployment_id)}",
+        f"model {_code(dep.model_id)}",
+        f"*{_word(dep.state)}*",
+        f"{_allocations(dep)} allocations",
+        _word(dep.priority),
+        _plural(dep.inference_count, "inference"),
+    ]
+    if dep.pipelines:
+        facts.append(f"⚠ pipelines {_pipelines_md(dep.pipelines, 300)}")
+    return " · ".join(facts)
+
+
+def deployments_table(
+    cluster: str, pattern: str | None, deployments: Sequence[Deployment]
+) -> Message:
+    """Read-only table of the deployments matching `pattern` on `cluster`."""
+    matching = f"matching {_code(pattern, EXPRESSION_MAX)} " if pattern else ""
+    where = f"{matching}on {_code(cluster)}"
+    if not deployments:
+        text = f"No deployments {where}."
+        return _make_message(text, [_section(text)])
+    title = f"Deployments on {cluster}" + (f" matching {pattern}" if pattern else "")
+    states = Counter(d.state for d in deployments)
+    tally = ", ".join(f"{n:,} {escape(clip(s, 40))}" for s, n in states.most_common(8))
+    blocks = [_header(title), _context(f"{_plural(len(deployments), 'deployment')} {where}", tally)]
+    blocks += _packed_sections(_table_row(d) for d in deployments[:TABLE_ROWS])
+    rest = deployments[TABLE_ROWS:]
+    if rest:
+        head = f"*… and {len(rest):,} more:* "
+        tail = " — narrow the list with a pattern, e.g. `/ml-deployments elser-*`"
+        ids = _ids_md([d.deployment_id for d in rest], SECTION_TEXT_MAX - len(head) - len(tail))
+        blocks.append(_section(head + ids + tail))
+    summary = _join_limited(
+        [f"{escape(d.deployment_id)} ({escape(d.state)})" for d in deployments], 2500
+    )
+    return _make_message(f"{_plural(len(deployments), 'deployment')} {where}: {summary}", blocks)

@@ -1,0 +1,107 @@
+"""The `/ml-audit` timeline of a channel or an incident."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+
+from bot.core.model import PendingAction
+from bot.slack.blocks.common import (
+    MAX_BLOCKS,
+    SECTION_TEXT_MAX,
+    Message,
+    _code,
+    _flags_md,
+    _header,
+    _make_message,
+    _mention,
+    _packed_sections,
+    _plural,
+    _reason_md,
+    _section,
+    _slack_date,
+    _target_name_md,
+    _verbs,
+    clip,
+    escape,
+)
+from bot.slack.blocks.result import _EMOJI, _state_phrase
+
+# --------------------------------------------------------------------------- audit timeline
+
+TIMELINE_MAX_ROWS = 200
+
+
+def _timeline_when(action: PendingAction) -> float:
+    return action.started_at or action.finished_at or action.created_at
+
+
+def _timeline_row(action: PendingAction, link: str | None) -> str:
+    """One mrkdwn line: time, who, what, flags, reason, approvals, outcome, link."""
+    parts = [
+        _slack_date(_timeline_when(action)),
+        _mention(action.requester_id),
+        f"{_verbs(action).verb} {_target_name_md(action)} on {_code(action.cluster)}",
+    ]
+    if action.kind != "start" and action.spec.flags_text():
+        parts.append(_flags_md(action.spec))
+    parts.append(f"_{_reason_md(action.spec)}_")
+    if action.approvals:
+        parts.append("approved by " + ", ".join(_mention(a.user_id) for a in action.approvals))
+    parts.append(f"{_EMOJI[action.state]} {_state_phrase(action)}")
+    if link:
+        parts.append(f"<{link}|message>")
+    return " · ".join(parts)
+
+
+def _markdown_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ").replace("`", "'")
+
+
+def _markdown_row(action: PendingAction, link: str | None) -> str:
+    """A Markdown table row for a postmortem: no Slack markup at all."""
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(_timeline_when(action)))
+    outcome = {o.deployment_id: o.message for o in action.outcomes}
+    results = "; ".join(f"{d}: {outcome.get(d, 'not run')}" for d in action.deployment_ids)
+    cells = [
+        when,
+        "@" + action.requester_name,
+        f"{_verbs(action).verb} {', '.join(action.deployment_ids)} on {action.cluster}",
+        action.spec.flags_text() if action.kind != "start" else "",
+        action.spec.reason or "",
+        ", ".join("@" + a.user_name for a in action.approvals),
+        f"{action.state.value}" + (f" ({results})" if action.outcomes else ""),
+        f"[message]({link})" if link else "",
+    ]
+    return "| " + " | ".join(_markdown_cell(clip(c, 300)) for c in cells) + " |"
+
+
+def audit_timeline(
+    actions: Sequence[PendingAction],
+    *,
+    scope: str,
+    markdown: bool,
+    links: Mapping[str, str] | None = None,
+) -> Message:
+    """The bot's actions, oldest first: a readable list, or a Markdown table to paste."""
+    links = links or {}
+    ordered = sorted(actions, key=_timeline_when)[-TIMELINE_MAX_ROWS:]
+    title = f"ML actions {scope}"
+    if not ordered:
+        text = f"No ML actions {scope}."
+        return _make_message(escape(text), [_section(f"📜 {escape(text)}")])
+    if markdown:
+        head = "| time (UTC) | who | what | flags | reason | approvals | outcome | link |"
+        rows = [head, "|---|---|---|---|---|---|---|---|"]
+        rows += [_markdown_row(a, links.get(a.id)) for a in ordered]
+        table = "\n".join(rows)
+        chunks = _packed_sections([escape(r) for r in rows], SECTION_TEXT_MAX - 8)
+        blocks = [_header(title)] + [
+            _section("```\n" + str(c["text"]["text"]) + "\n```") for c in chunks
+        ]
+        return _make_message(escape(table), blocks[:MAX_BLOCKS])
+    lines = [_timeline_row(a, links.get(a.id)) for a in ordered]
+    blocks = [_header(title), *_packed_sections(lines)]
+    return _make_message(
+        f"{_plural(len(ordered), 'ML action')} {escape(scope)}", blocks[:MAX_BLOCKS]
+    )

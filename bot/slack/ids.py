@@ -1,0 +1,28 @@
+"""The routing contract: command names, action ids and function callback ids.
+
+Buttons carry these ids; the Slack adapter, the HTTP edge and the local shell route on them.
+"""
+
+from __future__ import annotations
+
+CONFIRM_ACTION_ID = "ml_stop.confirm"
+CANCEL_ACTION_ID = "ml_stop.cancel"
+START_CONFIRM_ACTION_ID = "ml_start.confirm"
+START_CANCEL_ACTION_ID = "ml_start.cancel"
+APPROVE_ACTION_ID = "ml_stop.approve"
+REJECT_ACTION_ID = "ml_stop.reject"
+RESTART_ACTION_ID = "ml_deployment.restart"
+
+STEP_CALLBACK_ID = "stop_ml_deployment"  # the workflow step (manifest `functions`)
+
+COMMANDS = ("/ml-stop", "/ml-deployments", "/ml-start", "/ml-audit")
+ACTION_IDS = (
+    CONFIRM_ACTION_ID,
+    CANCEL_ACTION_ID,
+    START_CONFIRM_ACTION_ID,
+    START_CANCEL_ACTION_ID,
+    APPROVE_ACTION_ID,
+    REJECT_ACTION_ID,
+    RESTART_ACTION_ID,
+)
+FUNCTIONS = (STEP_CALLBACK_ID,)
