@@ -46,6 +46,13 @@ def _parser() -> argparse.ArgumentParser:
     for flag, kind, text in options:
         p.add_argument(flag, type=kind, help=text)
     p.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON results")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="run the bot under cProfile for a fixed number of flows instead; write the top "
+        "functions by self and cumulative time to the results folder",
+    )
+    p.add_argument("--profile-flows", type=int, default=100, help="flows profiled (default 100)")
     return p
 
 
@@ -75,6 +82,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s bench: %(message)s")
+    if args.profile:
+        from bench.profiling import profile
+
+        report = asyncio.run(profile(args.out, flows=args.profile_flows))
+        print(report.read_text(encoding="utf-8"))
+        print(f"profile: {report}")
+        return 0
     config = config_from(args)
     results, path = asyncio.run(run(config, args.out))
     print(table(results))
