@@ -161,14 +161,18 @@ class EmulatorProcess:
         await self._admin("DELETE", "requests")
 
     async def deploy(self, deployment_id: str) -> bool:
-        """Start a deployment of the bench model through the real API; False if refused."""
+        """Start a deployment of the bench model through the real API.
+
+        True if it is started now, including when it already was (the baseline never stops
+        its deployments: the emulator answers 400 "an existing deployment ... exist").
+        """
         async with self.session.post(
             f"{self.url}/_ml/trained_models/{BENCH_MODEL}/deployment/_start",
             params={"deployment_id": deployment_id, "wait_for": "started"},
             headers={"X-Opaque-Id": BENCH_OPAQUE},
         ) as resp:
-            await resp.read()
-            return resp.status == 200
+            text = await resp.text()
+            return resp.status == 200 or (resp.status == 400 and "existing deployment" in text)
 
 
 class DeploymentPool:

@@ -70,7 +70,10 @@ async def profile(
                 wall = time.perf_counter() - started
                 os.kill(server.proc.pid, signal.SIGUSR2)
                 cpu = server.cpu_now() - cpu_before
-                await _wait_for(raw)
+                try:
+                    await _wait_for(raw)
+                except TimeoutError as exc:
+                    raise TimeoutError(f"{exc}; its stderr: {server.stderr_tail(20)}") from None
             finally:
                 if server is not None:
                     server.stop()
@@ -88,7 +91,7 @@ async def profile(
     return report
 
 
-async def _wait_for(path: Path, timeout: float = 30.0) -> None:
+async def _wait_for(path: Path, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():
         if time.monotonic() > deadline:

@@ -54,7 +54,7 @@ RATIO_KEYS = (
 class BenchConfig:
     """What to run; the defaults are the full run (a few minutes on 2 cores)."""
 
-    round_trip_flows: int = 30
+    round_trip_flows: int = 60
     burst: int = 200
     rate: float = 5.0
     duration: float = 30.0
