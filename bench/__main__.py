@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import json
 import logging
 import sys
 import time
@@ -15,7 +16,7 @@ from typing import Any
 import aiohttp
 
 from bench import RESULTS
-from bench.report import assemble, machine, table, write_json
+from bench.report import assemble, machine, table, targets, write_json
 from bench.scenarios import SCENARIOS, BenchConfig, run_scenarios
 
 
@@ -53,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
         help="run the bot under cProfile for a fixed number of flows instead; write the top "
         "functions by self and cumulative time to the results folder",
     )
+    p.add_argument(
+        "--table",
+        type=Path,
+        metavar="RESULTS_JSON",
+        help="print the tables of an earlier results file, its targets checked again",
+    )
     p.add_argument("--profile-flows", type=int, default=100, help="flows profiled (default 100)")
     return p
 
@@ -83,6 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s bench: %(message)s")
+    if args.table:
+        document = json.loads(args.table.read_text(encoding="utf-8"))
+        document["targets"] = targets(document["scenarios"])
+        print(table(document))
+        return 0
     if args.profile:
         from bench.profiling import profile
 

@@ -140,6 +140,14 @@ TARGETS: tuple[Target, ...] = (
         "x",
     ),
     Target(
+        "CPU per flow vs bare Bolt",
+        "burst",
+        "ratio/cpu_ms_per_flow",
+        "<= 5x",
+        lambda v: v <= 5,
+        "x",
+    ),
+    Target(
         "burst: slowest ack (failed acks count as missed)",
         "burst",
         "bot/ack_worst_ms",
