@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import json
 import logging
 import sys
 import time
@@ -15,7 +16,7 @@ from typing import Any
 import aiohttp
 
 from bench import RESULTS
-from bench.report import assemble, machine, table, write_json
+from bench.report import assemble, machine, table, targets, write_json
 from bench.scenarios import SCENARIOS, BenchConfig, run_scenarios
 
 
@@ -37,8 +38,9 @@ def _parser() -> argparse.ArgumentParser:
         ("--burst", int, f"commands in the burst (default {d.burst})"),
         ("--rate", float, f"flows per second when steady (default {d.rate:g})"),
         ("--duration", float, f"seconds of steady load (default {d.duration:g})"),
-        ("--latency", float, f"emulator latency on _stats and _stop, s (default {d.latency:g})"),
-        ("--slow-latency", float, f"latency in slow-es, s (default {d.slow_latency:g})"),
+        ("--latency", float, f"latency on every ES request, s (default {d.latency:g})"),
+        ("--slow-latency", float, f"slow-es: extra on _stats, _stop, s ({d.slow_latency:g})"),
+        ("--round-trip-flows", int, f"sequential flows (default {d.round_trip_flows})"),
         ("--pending", int, f"actions seeded in the store (default {d.pending})"),
         ("--replica-concurrency", int, f"flows in flight (default {d.replica_concurrency})"),
         ("--replica-flows", int, f"flows per replica run (default {d.replica_flows})"),
@@ -46,6 +48,19 @@ def _parser() -> argparse.ArgumentParser:
     for flag, kind, text in options:
         p.add_argument(flag, type=kind, help=text)
     p.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON results")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="run the bot under cProfile for a fixed number of flows instead; write the top "
+        "functions by self and cumulative time to the results folder",
+    )
+    p.add_argument(
+        "--table",
+        type=Path,
+        metavar="RESULTS_JSON",
+        help="print the tables of an earlier results file, its targets checked again",
+    )
+    p.add_argument("--profile-flows", type=int, default=100, help="flows profiled (default 100)")
     return p
 
 
@@ -75,6 +90,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s bench: %(message)s")
+    if args.table:
+        document = json.loads(args.table.read_text(encoding="utf-8"))
+        document["targets"] = targets(document["scenarios"])
+        print(table(document))
+        return 0
+    if args.profile:
+        from bench.profiling import profile
+
+        report = asyncio.run(profile(args.out, flows=args.profile_flows))
+        print(report.read_text(encoding="utf-8"))
+        print(f"profile: {report}")
+        return 0
     config = config_from(args)
     results, path = asyncio.run(run(config, args.out))
     print(table(results))

@@ -2,7 +2,9 @@
 
 It acks `/ml-stop` and answers with one message holding a Stop button (via response_url);
 it acks a click on that button and posts one message in the channel. Nothing else: no
-parsing, policy, store, Elasticsearch, audit or logging set-up. Run as a script:
+parsing, policy, store, Elasticsearch calls, audit or logging set-up. It imports the
+libraries the product must use (slack-bolt, elasticsearch's async client, pydantic-settings,
+which reads its settings), so its peak RSS is the floor those libraries set. Run as a script:
 `SLACK_BOT_TOKEN=... SLACK_SIGNING_SECRET=... SLACK_API_URL=... PORT=... python
 bench/baseline_app.py`; it serves `POST /slack/events` and `GET /healthz` until SIGTERM.
 """
@@ -11,17 +13,27 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import signal
 from typing import Any
 
 from aiohttp import web
+from elasticsearch import AsyncElasticsearch  # noqa: F401  (a mandated library: its memory)
+from pydantic_settings import BaseSettings
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 COMMAND = "/ml-stop"
 CONFIRM_ACTION_ID = "ml_stop.confirm"  # the bot's Stop button, so the same clicks fit both
+
+
+class Settings(BaseSettings):
+    """The environment, read the way the product reads it."""
+
+    slack_bot_token: str
+    slack_signing_secret: str
+    slack_api_url: str
+    port: int = 3000
 
 
 def prompt(text: str, value: str) -> dict[str, Any]:
@@ -81,13 +93,12 @@ def create_web_app(bolt: AsyncApp) -> web.Application:
 
 async def serve() -> None:
     """Serve on PORT until SIGTERM or SIGINT."""
-    client = AsyncWebClient(
-        token=os.environ["SLACK_BOT_TOKEN"], base_url=os.environ["SLACK_API_URL"]
-    )
-    bolt = create_bolt_app(client, os.environ["SLACK_SIGNING_SECRET"])
+    settings = Settings()  # type: ignore[call-arg]
+    client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    bolt = create_bolt_app(client, settings.slack_signing_secret)
     runner = web.AppRunner(create_web_app(bolt))
     await runner.setup()
-    await web.TCPSite(runner, "0.0.0.0", int(os.environ.get("PORT", "3000"))).start()
+    await web.TCPSite(runner, "0.0.0.0", settings.port).start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -1,56 +1,40 @@
-"""In-process services for one run: the Elasticsearch emulator and the Slack stand-in.
+"""The services of one run, each in a process of its own: the Elasticsearch emulator
+(`python -m bot.emulator`) and the Slack stand-in (`python -m bench.standin_proc`).
 
-Both run on their own event loop in a background thread (tests/support's BackgroundLoop),
-so their work does not queue in front of the load generator's timing on its own loop.
-The stand-in hands every `response_url` post and channel write to the flow that waits for
-it, stamped with the wall-clock time it arrived.
+Their CPU is charged to their own processes, not to the load generator's or the bot's. The
+bench talks to them over HTTP only: the emulator through its real API (to deploy the bench's
+deployments, tagged with the bench's own `X-Opaque-Id` so they can be told apart in the
+request log) and its `/_emulator/` control endpoints (latency, request log); the stand-in
+through its `/_bench/` control routes (mint response_urls, a stream of the posts flows wait
+for, stamped with the time they reached the stand-in).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fnmatch
 import json
-import threading
-import time
+import sys
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
-from urllib.parse import parse_qsl
+from pathlib import Path
+from typing import Any
 
 import aiohttp
-from aiohttp import web
-from support.loop import BackgroundLoop
-from support.slack_standin import SlackStandIn
+from support.shared import ADMIN, SIGNING_SECRET, role_map
 
-from bot.emulator import Emulator, RequestRecord, demo_state
+from bench import REPO
+from bench.servers import Server, base_env, free_port, launch
+from bot.emulator import RequestRecord, demo_state, dump_state
 
-T = TypeVar("T")
+__all__ = ["ADMIN", "BENCH_MODEL", "BENCH_OPAQUE", "ROLE_MAP", "SIGNING_SECRET", "Services"]
 
 BENCH_MODEL = ".multilingual-e5-small_linux-x86_64"  # a demo model no pipeline references
-SIGNING_SECRET = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
-ADMIN = "U0ADMIN1"
-LATENCY_ENDPOINTS = ("ml.stats", "ml.stop")
-CHANNEL_WRITES = ("chat.postMessage", "chat.update")
-
-# The role map of the end-to-end tests: the admin may stop anything; groups are resolved.
-ROLE_MAP = """\
-expire_after_seconds: 600
-roles:
-  ml-admin:
-    - {action: [stop, start, status], deployments: ["*"],
-       options: [force, finish_pending_work, wildcard, list, all]}
-  ml-operator:
-    - {action: [stop, status], deployments: ["ner-*", "search-*"], clusters: [default]}
-  ml-viewer:
-    - {action: status, deployments: ["*"]}
-bindings:
-  - {role: ml-admin, users: [U0ADMIN1, U0ADMIN2]}
-  - {role: ml-admin, usergroups: [S0SRE]}
-  - {role: ml-operator, usergroups: [S0MLOPS], channels: [C0INCIDENTS]}
-  - {role: ml-viewer, channels: [C0INCIDENTS]}
-"""
+BENCH_OPAQUE = "ml-chatops-bench/pool"  # X-Opaque-Id of the bench's own requests
+# The tests' role map with the product's default verify timeout (the bench slows ES down).
+ROLE_MAP = role_map(verify_timeout_seconds=None)
 
 
 @dataclass(frozen=True)
@@ -64,124 +48,172 @@ class Post:
 
 
 Accept = Callable[[Post], bool]
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class WatchedStandIn(SlackStandIn):
-    """The Slack stand-in, also resolving the future of the flow that waits for a post.
+class SlackProcess:
+    """Client of the stand-in process: mints response_urls, resolves the futures flows wait on."""
 
-    Futures belong to the load generator's loop; the stand-in resolves them from its own
-    thread with `call_soon_threadsafe`.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, server: Server, session: aiohttp.ClientSession) -> None:
+        self.server = server
+        self.session = session
+        self.base_url = server.url
+        self.bot_token = "xoxb-0000-standin-bot-token"  # SlackStandIn's default
         self._waiting: dict[tuple[str, str], tuple[asyncio.Future[Post], Accept | None]] = {}
-        self._waiting_lock = threading.Lock()
+        self._reader: asyncio.Task[None] | None = None
+
+    @property
+    def api_url(self) -> str:
+        """Web API base URL for slack_sdk."""
+        return f"{self.base_url}/api/"
+
+    async def subscribe(self) -> None:
+        """Open the event stream and start reading it."""
+        resp = await self.session.get(
+            f"{self.base_url}/_bench/events", timeout=aiohttp.ClientTimeout(total=None)
+        )
+        hello = await resp.content.readline()
+        if b"hello" not in hello:
+            raise RuntimeError(f"unexpected first event from the stand-in: {hello!r}")
+        self._reader = asyncio.create_task(self._read(resp))
+
+    async def _read(self, resp: aiohttp.ClientResponse) -> None:
+        with contextlib.suppress(aiohttp.ClientError, asyncio.CancelledError):
+            async with resp:
+                async for line in resp.content:
+                    self._deliver(json.loads(line))
+
+    def _deliver(self, event: dict[str, Any]) -> None:
+        kind, key = event["kind"], event["key"]
+        waiting = self._waiting.get((kind, key))
+        if waiting is None:
+            return
+        future, accept = waiting
+        post = Post(event["at"], event, event["status"], event.get("method", "response_url"))
+        if accept is not None and not accept(post):
+            return
+        del self._waiting[(kind, key)]
+        if not future.done():
+            future.set_result(post)
 
     def expect(self, kind: str, key: str, accept: Accept | None = None) -> asyncio.Future[Post]:
-        """A future for the next post of `kind` ("response" id or "channel" id) to `key`.
-
-        With `accept`, posts it refuses are skipped (e.g. a progress line before the result).
-        """
+        """A future for the next post of `kind` ("response" id or "channel" id) to `key`."""
         future: asyncio.Future[Post] = asyncio.get_running_loop().create_future()
-        with self._waiting_lock:
-            self._waiting[(kind, key)] = (future, accept)
+        self._waiting[(kind, key)] = (future, accept)
         return future
 
     def forget(self, kind: str, key: str) -> None:
         """Stop waiting for a post."""
-        with self._waiting_lock:
-            self._waiting.pop((kind, key), None)
+        self._waiting.pop((kind, key), None)
 
-    def _deliver(self, kind: str, key: str, post: Post) -> None:
-        with self._waiting_lock:
-            waiting = self._waiting.get((kind, key))
-            if waiting is None:
-                return
-            future, accept = waiting
-            if accept is not None and not accept(post):
-                return
-            del self._waiting[(kind, key)]
-        future.get_loop().call_soon_threadsafe(_resolve, future, post)
+    async def new_response_url(self, *, channel: str, user: str) -> str:
+        """A slash command's response_url, minted by the stand-in."""
+        async with self.session.post(
+            f"{self.base_url}/_bench/response_url", json={"channel": channel, "user": user}
+        ) as resp:
+            resp.raise_for_status()
+            return str((await resp.json())["url"])
 
-    def web_app(self) -> web.Application:
-        """The stand-in's application, watched by a middleware (its routes stay as they are)."""
-        app = super().web_app()
-        app.middlewares.append(self._watch)
-        return app
-
-    @web.middleware
-    async def _watch(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        at = time.time()
-        response = await handler(request)
-        info = request.match_info
-        if "id" in info:  # POST /response/{id}
-            body = _params(request.content_type, await request.text())
-            self._deliver("response", info["id"], Post(at, body, response.status))
-        elif info.get("method") in CHANNEL_WRITES:  # /api/{method}
-            params = _params(request.content_type, await request.text())
-            channel = str(params.get("channel", ""))
-            self._deliver("channel", channel, Post(at, params, response.status, info["method"]))
-        return response
+    async def close(self) -> None:
+        """Stop reading events."""
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
 
 
-def _resolve(future: asyncio.Future[Post], post: Post) -> None:
-    if not future.done():
-        future.set_result(post)
+class EmulatorProcess:
+    """Client of the emulator process: latency, the request log, the bench's deployments."""
 
+    def __init__(self, server: Server, session: aiohttp.ClientSession) -> None:
+        self.server = server
+        self.session = session
+        self.url = server.url
+        self.latency: dict[str, float] = {}
 
-def _params(content_type: str, raw: str) -> dict[str, Any]:
-    if content_type == "application/json":
-        try:
-            value = json.loads(raw or "{}")
-        except ValueError:
-            return {}
-        return value if isinstance(value, dict) else {}
-    params: dict[str, Any] = dict(parse_qsl(raw, keep_blank_values=True))
-    if isinstance(params.get("blocks"), str):
-        with contextlib.suppress(ValueError):
-            params["blocks"] = json.loads(params["blocks"])
-    return params
+    async def _admin(self, method: str, path: str, body: Any = None) -> Any:
+        async with self.session.request(method, f"{self.url}/_emulator/{path}", json=body) as r:
+            r.raise_for_status()
+            return await r.json()
+
+    async def set_latency(self, latencies: dict[str, float]) -> None:
+        """Delay matching endpoints (globs, e.g. `*`) by these seconds; they add up."""
+        for endpoint in list(self.latency):
+            await self._admin("POST", "latency", {"endpoint": endpoint, "seconds": 0})
+        self.latency = {}
+        for endpoint, seconds in latencies.items():
+            await self._admin("POST", "latency", {"endpoint": endpoint, "seconds": seconds})
+            if seconds > 0:
+                self.latency[endpoint] = seconds
+
+    def delay_for(self, endpoint: str) -> float:
+        """The injected latency of one endpoint (matching patterns add up, as in the emulator)."""
+        return sum(s for p, s in self.latency.items() if fnmatch.fnmatchcase(endpoint, p))
+
+    async def requests(self, *, include_bench: bool = False) -> list[RequestRecord]:
+        """The emulator's request log, without the bench's own requests unless asked."""
+        records = [RequestRecord(**r) for r in await self._admin("GET", "requests")]
+        if include_bench:
+            return records
+        return [r for r in records if r.headers.get("x-opaque-id") != BENCH_OPAQUE]
+
+    async def clear_requests(self) -> None:
+        """Empty the request log."""
+        await self._admin("DELETE", "requests")
+
+    async def deploy(self, deployment_id: str) -> bool:
+        """Start a deployment of the bench model through the real API.
+
+        True if it is started now, including when it already was (the baseline never stops
+        its deployments: the emulator answers 400 "an existing deployment ... exist").
+        """
+        async with self.session.post(
+            f"{self.url}/_ml/trained_models/{BENCH_MODEL}/deployment/_start",
+            params={"deployment_id": deployment_id, "wait_for": "started"},
+            headers={"X-Opaque-Id": BENCH_OPAQUE},
+        ) as resp:
+            text = await resp.text()
+            return resp.status == 200 or (resp.status == 400 and "existing deployment" in text)
 
 
 class DeploymentPool:
     """Bench deployments, each held by one flow at a time; the cluster grows when all are held.
 
-    A flow stops the deployment it holds; giving it back deploys it again, so the next flow
-    finds it started. The emulator's state is only touched on the services' loop.
+    The first `initial` are in the emulator's state from its start (its `--data` file); more
+    are started through the API. A flow stops the deployment it holds; giving it back deploys
+    it again, so the next flow finds it started.
     """
 
-    def __init__(self, services: Services, initial: int) -> None:
-        self.services = services
-        self._free: deque[str] = deque()
-        self._others = len(services.emulator.state.deployments)
-        self.created = 0
-        for _ in range(initial):
-            self._free.append(self._new_name())
-            self._deploy(self._free[-1])
+    def __init__(self, initial: int) -> None:
+        self.emulator: EmulatorProcess | None = None
+        self._free: deque[str] = deque(self.name(n) for n in range(initial))
+        self.created = initial
+        self._others = len(demo_state().deployments)
 
-    def _new_name(self) -> str:
-        self.created += 1
-        return f"bench-{self.created - 1:04d}"
+    @staticmethod
+    def name(n: int) -> str:
+        """The id of the n-th bench deployment."""
+        return f"bench-{n:04d}"
 
-    def _deploy(self, deployment_id: str) -> None:
-        state = self.services.emulator.state
-        if deployment_id not in state.deployments:
-            state.start_deployment(BENCH_MODEL, deployment_id, inference_count=1000)
+    def initial_ids(self) -> list[str]:
+        """The deployments the emulator starts with."""
+        return list(self._free)
 
     async def take(self) -> str:
         """A started deployment no other flow holds."""
         if self._free:
             return self._free.popleft()
-        deployment_id = self._new_name()
-        await self.services.call(self._deploy, deployment_id)
-        return deployment_id
+        assert self.emulator is not None
+        while True:
+            deployment_id = self.name(self.created)
+            self.created += 1
+            if await self.emulator.deploy(deployment_id):
+                return deployment_id
 
     async def give_back(self, deployment_id: str) -> None:
-        """Deploy it again if it was stopped, and let the next flow have it."""
-        await self.services.call(self._deploy, deployment_id)
-        self._free.append(deployment_id)
+        """Deploy it again (it was stopped) and let the next flow have it."""
+        assert self.emulator is not None
+        if await self.emulator.deploy(deployment_id):
+            self._free.append(deployment_id)
 
     @property
     def cluster_size(self) -> int:
@@ -189,61 +221,77 @@ class DeploymentPool:
         return self.created + self._others
 
 
+def state_file(path: Path, deployment_ids: Iterable[str]) -> Path:
+    """The demo cluster plus the bench's deployments, as an emulator `--data` file."""
+    state = demo_state()
+    for deployment_id in deployment_ids:
+        state.start_deployment(BENCH_MODEL, deployment_id, inference_count=1000)
+    path.write_text(json.dumps(dump_state(state)), encoding="utf-8")
+    return path
+
+
 class Services:
-    """The emulator (demo cluster + bench deployments) and the stand-in, on their own loop."""
+    """The emulator (demo cluster + bench deployments) and the stand-in, each its own process."""
 
-    def __init__(self, *, pool: int = 16) -> None:
-        self.emulator = Emulator(demo_state())
-        self.slack = WatchedStandIn()
-        self.slack.usergroups.update({"S0SRE": ["U0SRE1"], "S0MLOPS": ["U0OPS1"]})
-        self.pool = DeploymentPool(self, pool)
-        self.es_url = ""
-        self.latency: dict[str, float] = {}
-        self._loop = BackgroundLoop()
+    def __init__(self, workdir: Path, *, pool: int = 16) -> None:
+        self.workdir = workdir
+        self.pool = DeploymentPool(pool)
+        self._emulator: EmulatorProcess | None = None
+        self._slack: SlackProcess | None = None
 
-    async def start(self) -> Services:
-        """Start the loop thread and serve both on free ports of 127.0.0.1."""
-        self._loop.start()
-        self.es_url = await self._on_loop(self.emulator.start("127.0.0.1", 0))
-        await asyncio.to_thread(self.slack.start, self._loop)
+    @property
+    def emulator(self) -> EmulatorProcess:
+        """The emulator's client (after `start`)."""
+        assert self._emulator is not None, "Services not started"
+        return self._emulator
+
+    @property
+    def slack(self) -> SlackProcess:
+        """The stand-in's client (after `start`)."""
+        assert self._slack is not None, "Services not started"
+        return self._slack
+
+    @property
+    def es_url(self) -> str:
+        """The emulator's base URL."""
+        return self.emulator.url
+
+    @property
+    def processes(self) -> list[Server]:
+        """Both service processes (for their CPU)."""
+        return [p.server for p in (self._emulator, self._slack) if p is not None]
+
+    async def start(self, session: aiohttp.ClientSession) -> Services:
+        """Start both processes on free ports of 127.0.0.1 and wait until they answer."""
+        data = state_file(self.workdir / "cluster.json", self.pool.initial_ids())
+        port = free_port()
+        emulator = await launch(
+            "emulator",
+            [sys.executable, "-m", "bot.emulator", "--port", str(port), "--data", str(data)],
+            base_env({"PORT": str(port)}),
+            self.workdir,
+            session,
+            name="emulator",
+            health_path="/_emulator/requests",
+        )
+        self._emulator = EmulatorProcess(emulator, session)
+        self.pool.emulator = self._emulator
+        port = free_port()
+        standin = await launch(
+            "standin",
+            [sys.executable, "-m", "bench.standin_proc", "--port", str(port)],
+            base_env({"PORT": str(port), "PYTHONPATH": str(REPO)}),
+            self.workdir,
+            session,
+            name="standin",
+        )
+        self._slack = SlackProcess(standin, session)
+        await self._slack.subscribe()
         return self
 
-    async def _on_loop(self, coro: Awaitable[T]) -> T:
-        async def wrapper() -> T:
-            return await coro
-
-        return await asyncio.wrap_future(
-            asyncio.run_coroutine_threadsafe(wrapper(), self._loop.loop)
-        )
-
-    async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn(*args)` on the services' loop and return its result."""
-
-        async def run() -> T:
-            return fn(*args)
-
-        return await self._on_loop(run())
-
-    async def set_latency(self, session: aiohttp.ClientSession, seconds: float) -> None:
-        """Delay `_stats` and `_stop` by `seconds` through the emulator's admin API."""
-        for endpoint in LATENCY_ENDPOINTS:
-            async with session.post(
-                f"{self.es_url}/_emulator/latency",
-                json={"endpoint": endpoint, "seconds": seconds},
-            ) as resp:
-                resp.raise_for_status()
-            self.latency[endpoint] = seconds
-
-    async def es_requests(self) -> list[RequestRecord]:
-        """Every request the emulator answered so far (its request log)."""
-        return await self.call(list, self.emulator.requests)
-
-    async def clear_es_requests(self) -> None:
-        """Empty the emulator's request log."""
-        await self.call(self.emulator.requests.clear)
-
     async def stop(self) -> None:
-        """Stop serving and end the loop thread."""
-        await asyncio.to_thread(self.slack.stop)
-        await self._on_loop(self.emulator.stop())
-        await asyncio.to_thread(self._loop.close)
+        """Stop both processes."""
+        if self._slack is not None:
+            await self._slack.close()
+        for server in self.processes:
+            await asyncio.to_thread(server.stop)

@@ -10,21 +10,17 @@ its posts apart, and holds its own deployment. Flows run as a burst, at a fixed 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import aiohttp
-from support.driver import ClickFields, SlackDriver, iter_buttons
+from support.driver import ClickFields, SlackDriver
 
 from bench.harness import ADMIN, SIGNING_SECRET, Post, Services
+from bench.standin_proc import CONFIRM_ACTION_ID
 
-CONFIRM_ACTION_ID = "ml_stop.confirm"
-# The bot first posts a progress line in the channel and later replaces it with the result
-# (chat.update); a channel write still showing this mark is not the result yet.
-IN_PROGRESS_MARK = "\u23f3"  # ⏳
 ACK_TIMEOUT = 10.0  # Slack gives up after 3 s; keep measuring a little longer
 
 Mode = Literal["burst", "rate", "concurrency"]
@@ -130,7 +126,7 @@ class LoadGenerator:
         self.session = session
         self.step_timeout = step_timeout
         self.channel_prefix = channel_prefix
-        self.driver = SlackDriver(self.urls[0], SIGNING_SECRET, services.slack)
+        self.driver = SlackDriver(self.urls[0], SIGNING_SECRET)
         self.flows: list[Flow] = []
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[float, int, str]:
@@ -152,7 +148,7 @@ class LoadGenerator:
         channel = f"{self.channel_prefix}{n:08d}"
         record = Flow(n, channel, await self.services.pool.take())
         self.flows.append(record)
-        response_url = self.services.slack.new_response_url(channel=channel, user=ADMIN)
+        response_url = await self.services.slack.new_response_url(channel=channel, user=ADMIN)
         body = self.driver.build_command(
             "/ml-stop",
             f"{record.deployment} --reason bench",
@@ -197,25 +193,24 @@ class LoadGenerator:
         record.command_acked = acked
         post = await self._wait(proposal, "response", response_id, "preview")
         record.proposal_at = post.at
-        button = _confirm_button(post.body)
-        if button is None:
-            raise FlowError(f"preview without a Stop button: {str(post.body.get('text'))[:200]}")
+        button = post.body.get("button")
+        if not button or not post.body.get("click_url"):
+            raise FlowError(f"preview without a Stop button: {post.body.get('text')}")
         block_id, value = button
         record.action_id = value
-        await self._click(record, block_id, value)
+        await self._click(record, block_id, value, post)
 
-    async def _click(self, record: Flow, block_id: str | None, value: str) -> None:
+    async def _click(self, record: Flow, block_id: str | None, value: str, preview: Post) -> None:
         slack = self.services.slack
-        shown = slack.ephemerals(channel=record.channel, user=ADMIN)
-        ts = str(shown[-1]["ts"]) if shown else None
         fields: ClickFields = {
             "user_id": ADMIN,
             "channel_id": record.channel,
             "ephemeral": True,
             "text": "Stop",
+            "response_url": str(preview.body["click_url"]),
         }
-        if ts:
-            fields["message_ts"] = ts
+        if preview.body.get("ts"):
+            fields["message_ts"] = str(preview.body["ts"])
         if block_id:
             fields["block_id"] = block_id
         body = self.driver.build_click(CONFIRM_ACTION_ID, value, **fields)
@@ -286,13 +281,5 @@ async def _finish(tasks: list[asyncio.Task[Any]], limit: float) -> None:
 
 
 def _is_result(post: Post) -> bool:
-    """A channel write that shows an outcome, not work in progress."""
-    blocks = json.dumps(post.body.get("blocks") or [], ensure_ascii=False)
-    return IN_PROGRESS_MARK not in str(post.body.get("text", "")) + blocks
-
-
-def _confirm_button(message: dict[str, Any]) -> tuple[str | None, str] | None:
-    for block_id, button in iter_buttons(message.get("blocks") or []):
-        if button.get("action_id") == CONFIRM_ACTION_ID and button.get("value"):
-            return block_id, str(button["value"])
-    return None
+    """A channel write that shows an outcome, not work in progress (the stand-in tells)."""
+    return bool(post.body.get("result"))

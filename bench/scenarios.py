@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.harness import ADMIN, BENCH_MODEL, ROLE_MAP, SIGNING_SECRET, Services
+from bench.harness import ADMIN, BENCH_MODEL, ROLE_MAP, SIGNING_SECRET, EmulatorProcess, Services
 from bench.loadgen import Flow, Load, LoadGenerator
 from bench.servers import (
     RedisServer,
@@ -28,12 +28,12 @@ from bench.servers import (
     free_port,
     launch,
 )
-from bench.stats import flow_figures, injected_delays, ratio
+from bench.stats import flow_figures, injected_delays, one_flow_requests, ratio
 from bot.emulator import RequestRecord
 
 log = logging.getLogger("bench")
 
-SCENARIOS = ("burst", "sustained", "slow-es", "pending", "replicas")
+SCENARIOS = ("round-trips", "burst", "sustained", "slow-es", "pending", "replicas")
 RATIO_KEYS = (
     ("ack_ms", "p50"),
     ("ack_ms", "p95"),
@@ -54,10 +54,11 @@ RATIO_KEYS = (
 class BenchConfig:
     """What to run; the defaults are the full run (a few minutes on 2 cores)."""
 
+    round_trip_flows: int = 60
     burst: int = 200
     rate: float = 5.0
     duration: float = 30.0
-    latency: float = 0.2
+    latency: float = 0.05
     slow_latency: float = 2.0
     pending: int = 1000
     replica_concurrency: int = 48
@@ -71,6 +72,7 @@ class BenchConfig:
     def quick(cls) -> BenchConfig:
         """A smoke run of about half a minute."""
         return cls(
+            round_trip_flows=8,
             burst=20,
             rate=5.0,
             duration=2.0,
@@ -85,6 +87,14 @@ class BenchConfig:
     def to_json(self) -> dict[str, Any]:
         """The configuration as recorded in the results."""
         return asdict(self)
+
+
+def latencies(base: float, slow: float = 0.0) -> dict[str, float]:
+    """Injected latency: `base` on every Elasticsearch request, plus `slow` on _stats and _stop."""
+    out = {"*": base}
+    if slow:
+        out |= {"ml.stats": slow, "ml.stop": slow}
+    return {k: v for k, v in out.items() if v > 0}
 
 
 @dataclass
@@ -145,6 +155,26 @@ async def seed_pending(state_url: str, count: int) -> None:
         await store.close()
 
 
+def bench_env(kind: str, services: Services, workdir: Path, state_url: str) -> dict[str, str]:
+    """The environment of a server under test: the bot, or the bare Bolt baseline."""
+    env = {
+        "SLACK_BOT_TOKEN": services.slack.bot_token,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": services.slack.api_url,
+        "PORT": str(free_port()),
+    }
+    if kind == "bot":
+        config = workdir / "config.yml"
+        config.write_text(ROLE_MAP, encoding="utf-8")
+        env |= {
+            "ELASTICSEARCH_URL": services.es_url,
+            "ELASTICSEARCH_REQUEST_TIMEOUT": "30",
+            "ML_CHATOPS_CONFIG": str(config),
+            "ML_CHATOPS_STATE": state_url,
+        }
+    return base_env(env)
+
+
 class Runner:
     """Runs measurements with one shared HTTP client session."""
 
@@ -154,41 +184,33 @@ class Runner:
         self.startups: dict[str, list[float]] = {"bot": [], "baseline": []}
 
     def _env(self, kind: str, services: Services, workdir: Path, state_url: str) -> dict[str, str]:
-        env = {
-            "SLACK_BOT_TOKEN": services.slack.bot_token,
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_API_URL": services.slack.api_url,
-            "PORT": str(free_port()),
-        }
-        if kind == "bot":
-            config = workdir / "config.yml"
-            config.write_text(ROLE_MAP, encoding="utf-8")
-            env |= {
-                "ELASTICSEARCH_URL": services.es_url,
-                "ELASTICSEARCH_REQUEST_TIMEOUT": "30",
-                "ML_CHATOPS_CONFIG": str(config),
-                "ML_CHATOPS_STATE": state_url,
-            }
-        return base_env(env)
+        return bench_env(kind, services, workdir, state_url)
 
     async def measure(
         self,
         kind: str,
         load: Load,
         *,
-        latency: float,
+        latency: dict[str, float],
         replicas: int = 1,
         redis: bool = False,
         pending: int = 0,
+        per_flow: bool = False,
     ) -> Measurement:
-        """Start `replicas` servers of `kind`, warm them up, run `load`, collect figures."""
+        """Start `replicas` servers of `kind`, warm them up, run `load`, collect figures.
+
+        `latency` is injected on the bot's Elasticsearch requests (the baseline makes none).
+        With `per_flow` (flows one at a time), the Elasticsearch requests of one flow are
+        broken down by phase and endpoint.
+        """
         with tempfile.TemporaryDirectory(prefix=f"ml-chatops-bench-{kind}-") as tmp:
             workdir = Path(tmp)
-            services = await Services(pool=self.config.pool).start()
+            services = Services(workdir, pool=max(self.config.pool, load.count))
             redis_server: RedisServer | None = None
             servers: list[Server] = []
             try:
-                await services.set_latency(self.session, latency if kind == "bot" else 0.0)
+                await services.start(self.session)
+                await services.emulator.set_latency(latency if kind == "bot" else {})
                 state_url = f"sqlite:///{workdir / 'state.db'}"
                 if redis:
                     redis_server = await RedisServer(workdir).start()
@@ -203,7 +225,7 @@ class Runner:
                     )
                     servers.append(server)
                     self.startups[kind].append(server.startup_s)
-                return await self._drive(kind, load, services, servers, latency, pending)
+                return await self._drive(kind, load, services, servers, pending, per_flow)
             except StartError as exc:
                 return Measurement(error=str(exc))
             finally:
@@ -219,8 +241,8 @@ class Runner:
         load: Load,
         services: Services,
         servers: list[Server],
-        latency: float,
         pending: int,
+        per_flow: bool,
     ) -> Measurement:
         urls = [s.events_url for s in servers]
         generator = LoadGenerator(services, urls, self.session)
@@ -229,17 +251,32 @@ class Runner:
         )
         if warm and not any(f.completed for f in warm):
             return Measurement(error=f"warm-up flows failed: {warm[0].error}")
-        await services.clear_es_requests()
+        await services.emulator.clear_requests()
+        helpers = services.processes
         cpu_before = [s.cpu_now() for s in servers]
+        helpers_before = [s.cpu_now() for s in helpers]
         bench_before = time.process_time()
         started = time.perf_counter()
         flows = await generator.run(load, first=1_000_000)
         wall = time.perf_counter() - started
         bench_cpu = time.process_time() - bench_before
-        for server in servers:
+        for server in (*servers, *helpers):
             server.sample()
         server_cpu = sum(s.cpu_s - c for s, c in zip(servers, cpu_before, strict=True))
-        figures = self._figures(kind, flows, await services.es_requests(), services, latency)
+        helper_cpu = {s.kind: s.cpu_s - c for s, c in zip(helpers, helpers_before, strict=True)}
+        records = await services.emulator.requests()
+        figures = self._figures(kind, flows, records, services.emulator)
+        if per_flow and kind == "bot":
+            base = services.emulator.delay_for("*")
+            figures["es_requests_one_flow"] = one_flow_requests(flows, records, base)
+            if base > 0:
+                figures["round_trips"] = {
+                    "latency_ms": round(base * 1000, 1),
+                    "preview_p99": _per(figures["preview_ms"]["p99"], base),
+                    "result_p99": _per(figures["result_ms"]["p99"], base),
+                    "preview_p50": _per(figures["preview_ms"]["p50"], base),
+                    "result_p50": _per(figures["result_ms"]["p50"], base),
+                }
         completed = figures["flows"]["completed"] or 1
         figures |= {
             "servers": len(servers),
@@ -249,11 +286,13 @@ class Runner:
             "cpu_ms_per_flow": round(1000 * server_cpu / completed, 2),
             "server_cpu_pct": round(100 * server_cpu / wall, 1),
             "bench_cpu_pct": round(100 * bench_cpu / wall, 1),
+            "emulator_cpu_pct": round(100 * helper_cpu.get("emulator", 0.0) / wall, 1),
+            "standin_cpu_pct": round(100 * helper_cpu.get("standin", 0.0) / wall, 1),
             "wall_s": round(wall, 2),
             "warmup_flows": len(warm),
             "pending_seeded": pending,
             "cluster_deployments": services.pool.cluster_size,
-            "es_latency_s": latency if kind == "bot" else 0.0,
+            "es_latency_s": dict(services.emulator.latency),
         }
         return Measurement(figures=figures)
 
@@ -262,17 +301,16 @@ class Runner:
         kind: str,
         flows: list[Flow],
         records: list[RequestRecord],
-        services: Services,
-        latency: float,
+        emulator: EmulatorProcess,
     ) -> dict[str, Any]:
         if kind != "bot":
             delays: dict[str, list[tuple[float, float]]] = {}
             fallback = 0.0
         else:
             delays = injected_delays(
-                records, services.latency, (f.action_id for f in flows if f.action_id)
+                records, emulator.delay_for, (f.action_id for f in flows if f.action_id)
             )
-            fallback = latency
+            fallback = emulator.delay_for("ml.stats")
         figures = flow_figures(
             flows, delays=delays, fallback_click=fallback, fallback_command=fallback
         )
@@ -282,6 +320,10 @@ class Runner:
         if kind == "bot":
             figures["results_before_stop"] = _results_before_stop(flows, records)
         return figures
+
+
+def _per(ms: float | None, seconds: float) -> float | None:
+    return None if ms is None else round(ms / (1000 * seconds), 2)
 
 
 def _results_before_stop(flows: list[Flow], records: list[RequestRecord]) -> int:
@@ -344,28 +386,40 @@ async def run_scenarios(config: BenchConfig, session: aiohttp.ClientSession) -> 
         nonlocal sustained_baseline
         if sustained_baseline is not None and not sustained_baseline.error:
             return sustained_baseline, "sustained"
-        sustained_baseline = await runner.measure("baseline", load, latency=0.0)
+        sustained_baseline = await runner.measure("baseline", load, latency={})
         return sustained_baseline, None
 
     rate_load = Load("rate", rate=c.rate, duration=c.duration, limit=c.drain)
+    base_latency = latencies(c.latency)
     for name in c.scenarios:
         log.info("scenario %s", name)
-        if name == "burst":
+        if name == "round-trips":
+            load = Load("concurrency", count=c.round_trip_flows, concurrency=1, limit=c.drain)
+            bot = await runner.measure("bot", load, latency=base_latency, per_flow=True)
+            out[name] = _entry(
+                f"one flow at a time; every Elasticsearch request delayed {c.latency:g} s: "
+                "latencies in Elasticsearch round trips, requests per flow from the emulator log",
+                load,
+                bot,
+                Measurement(),
+                notes=["bot only: the baseline makes no Elasticsearch requests"],
+            )
+        elif name == "burst":
             load = Load("burst", count=c.burst, limit=3 * c.drain)
-            base = await runner.measure("baseline", load, latency=0.0)
-            bot = await runner.measure("bot", load, latency=c.latency)
+            base = await runner.measure("baseline", load, latency={})
+            bot = await runner.measure("bot", load, latency=base_latency)
             out[name] = _entry(
                 f"{c.burst} slash commands at the same instant, each followed by its click; "
-                f"Elasticsearch latency {c.latency:g} s",
+                f"Elasticsearch latency {c.latency:g} s on every request",
                 load,
                 bot,
                 base,
             )
         elif name == "sustained":
             base, source = await baseline_at_rate(rate_load)
-            bot = await runner.measure("bot", rate_load, latency=c.latency)
+            bot = await runner.measure("bot", rate_load, latency=base_latency)
             out[name] = _entry(
-                f"steady arrivals; Elasticsearch latency {c.latency:g} s",
+                f"steady arrivals; Elasticsearch latency {c.latency:g} s on every request",
                 rate_load,
                 bot,
                 base,
@@ -373,9 +427,11 @@ async def run_scenarios(config: BenchConfig, session: aiohttp.ClientSession) -> 
             )
         elif name == "slow-es":
             base, source = await baseline_at_rate(rate_load)
-            bot = await runner.measure("bot", rate_load, latency=c.slow_latency)
+            bot = await runner.measure(
+                "bot", rate_load, latency=latencies(c.latency, c.slow_latency)
+            )
             out[name] = _entry(
-                f"steady arrivals; Elasticsearch latency {c.slow_latency:g} s on _stats and _stop",
+                f"steady arrivals; Elasticsearch {c.slow_latency:g} s slower on _stats and _stop",
                 rate_load,
                 bot,
                 base,
@@ -384,7 +440,7 @@ async def run_scenarios(config: BenchConfig, session: aiohttp.ClientSession) -> 
             )
         elif name == "pending":
             base, source = await baseline_at_rate(rate_load)
-            bot = await runner.measure("bot", rate_load, latency=c.latency, pending=c.pending)
+            bot = await runner.measure("bot", rate_load, latency=base_latency, pending=c.pending)
             out[name] = _entry(
                 f"steady arrivals with {c.pending} pending actions already in the store",
                 rate_load,
@@ -416,16 +472,18 @@ async def _replicas(runner: Runner, c: BenchConfig) -> dict[str, Any]:
             "replicas-1": _skipped(one_text, load, reason),
             "replicas-2": _skipped(two_text, load, reason),
         }
-    bot_one = await runner.measure("bot", load, latency=c.latency, redis=True)
+    bot_one = await runner.measure("bot", load, latency=latencies(c.latency), redis=True)
     if bot_one.error:
         reason = f"the bot does not run with ML_CHATOPS_STATE=redis://...: {bot_one.error}"
         return {
             "replicas-1": _skipped(one_text, load, reason),
             "replicas-2": _skipped(two_text, load, reason),
         }
-    base_one = await runner.measure("baseline", load, latency=0.0)
-    base_two = await runner.measure("baseline", load, latency=0.0, replicas=2)
-    bot_two = await runner.measure("bot", load, latency=c.latency, replicas=2, redis=True)
+    base_one = await runner.measure("baseline", load, latency={})
+    base_two = await runner.measure("baseline", load, latency={}, replicas=2)
+    bot_two = await runner.measure(
+        "bot", load, latency=latencies(c.latency), replicas=2, redis=True
+    )
     one = _entry(one_text, load, bot_one, base_one)
     two = _entry(two_text, load, bot_two, base_two)
     bot_scale = ratio(_throughput(bot_two), _throughput(bot_one))

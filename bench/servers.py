@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,8 +17,11 @@ from pathlib import Path
 from typing import IO
 
 import aiohttp
+from support.botproc import free_port
 
 from bench import REPO
+
+__all__ = ["RedisServer", "Server", "StartError", "free_port", "launch"]
 
 # Variables that would switch the bot to Socket Mode or OAuth, or leak a real config in.
 _SCRUBBED = (
@@ -42,13 +44,6 @@ _SCRUBBED = (
 
 class StartError(RuntimeError):
     """A server exited or never answered `/healthz`; the message ends with its stderr tail."""
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def bot_command() -> list[str]:
@@ -147,8 +142,9 @@ async def launch(
     *,
     name: str,
     timeout: float = 60.0,
+    health_path: str = "/healthz",
 ) -> Server:
-    """Spawn a server and wait for its first `/healthz` 200; StartError if it never comes."""
+    """Spawn a server and wait for its first `health_path` 200; StartError if it never comes."""
     port = int(env["PORT"])
     stdout = (workdir / f"{name}.out").open("wb")
     stderr_path = workdir / f"{name}.err"
@@ -165,7 +161,7 @@ async def launch(
             server.stop()
             raise StartError(f"{name} exited with {proc.returncode}: {server.stderr_tail()}")
         try:
-            async with session.get(url + "/healthz", timeout=aiohttp.ClientTimeout(total=1)) as r:
+            async with session.get(url + health_path, timeout=aiohttp.ClientTimeout(total=1)) as r:
                 if r.status == 200:
                     server.startup_s = time.perf_counter() - started
                     return server
@@ -173,7 +169,7 @@ async def launch(
             pass
         if time.perf_counter() > deadline:
             server.stop()
-            raise StartError(f"{name} did not answer /healthz within {timeout:g}s")
+            raise StartError(f"{name} did not answer {health_path} within {timeout:g}s")
         await asyncio.sleep(0.005)
 
 

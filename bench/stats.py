@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from bench.loadgen import Flow
 from bot.emulator import RequestRecord
 
 SLACK_ACK_LIMIT = 3.0
+ACK_GIVE_UP = 10.0  # the load generator's ack timeout: a failed ack counts as this long
 Interval = tuple[float, float]
 
 
@@ -42,13 +43,15 @@ def union_length(intervals: Iterable[Interval]) -> float:
 
 
 def injected_delays(
-    records: Iterable[RequestRecord], latency: Mapping[str, float], action_ids: Iterable[str]
+    records: Iterable[RequestRecord],
+    delay_for: Callable[[str], float],
+    action_ids: Iterable[str],
 ) -> dict[str, list[Interval]]:
     """Per action id, the intervals its Elasticsearch requests spent in injected latency."""
     wanted = set(action_ids)
     found: dict[str, list[Interval]] = {a: [] for a in wanted}
     for record in records:
-        delay = latency.get(record.endpoint, 0.0)
+        delay = delay_for(record.endpoint)
         opaque = record.headers.get("x-opaque-id", "")
         if not opaque:
             continue
@@ -121,6 +124,7 @@ def flow_figures(
         "ack_ms": _dist(acks),
         "acks_over_3s_pct": round(100.0 * slow / attempts, 3) if attempts else None,
         "acks_failed": failed_acks,
+        "ack_worst_ms": _ms(ACK_GIVE_UP if failed_acks else max(acks, default=None)),
         "command_ack_ms": _dist(command_acks),
         "click_ack_ms": _dist(click_acks),
         "overhead_ms": {
@@ -140,3 +144,54 @@ def ratio(bot: float | None, baseline: float | None) -> float | None:
     if bot is None or baseline is None or baseline == 0:
         return None
     return round(bot / baseline, 3)
+
+
+def waves(timestamps: Iterable[float], latency: float) -> int:
+    """Sequential rounds of requests: a request sent before the round's first one could have
+    been answered (within `latency`) was sent in parallel with it."""
+    count, round_end = 0, -math.inf
+    for at in sorted(timestamps):
+        if at >= round_end:
+            count += 1
+            round_end = at + latency
+    return count
+
+
+def one_flow_requests(
+    flows: Sequence[Flow], records: Sequence[RequestRecord], latency: float
+) -> dict[str, Any]:
+    """Elasticsearch requests of sequential flows, by phase and endpoint, for one flow.
+
+    Flows must not overlap (the round-trip scenario runs one at a time): a request belongs
+    to the flow whose command → result window holds it. The flow shown is the median one by
+    total requests; `per_flow` gives every flow's total so a varying count shows.
+    """
+    windows: list[tuple[Flow, list[RequestRecord], list[RequestRecord]]] = []
+    attributed = 0
+    for f in flows:
+        if not f.completed or f.proposal_at is None or f.click_sent is None:
+            continue
+        end = f.result_at or 0.0
+        preview = [r for r in records if f.command_sent <= r.timestamp <= f.proposal_at]
+        click = [r for r in records if f.click_sent <= r.timestamp <= end]
+        attributed += len(preview) + len(click)
+        windows.append((f, preview, click))
+    if not windows:
+        return {}
+    ordered = sorted(windows, key=lambda w: len(w[1]) + len(w[2]))
+    _, preview, click = ordered[len(ordered) // 2]
+
+    def phase(rs: list[RequestRecord]) -> dict[str, Any]:
+        return {
+            "requests": len(rs),
+            "sequential_rounds": waves((r.timestamp for r in rs), latency),
+            "by_endpoint": dict(Counter(r.endpoint for r in rs).most_common()),
+        }
+
+    return {
+        "preview": phase(preview),
+        "click": phase(click),
+        "total": len(preview) + len(click),
+        "per_flow": [len(p) + len(c) for _, p, c in windows],
+        "outside_flows": len(records) - attributed,
+    }

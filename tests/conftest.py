@@ -13,6 +13,7 @@ import pytest
 from support.driver import SlackDriver
 from support.fixtures import bg_loop, no_slack_oauth_env, signing_secret, slack
 from support.loop import BackgroundLoop
+from support.shared import ROLE_MAP
 from support.slack_standin import SlackStandIn
 
 from bot.adapters.audit import MemorySink
@@ -23,25 +24,7 @@ from bot.server import create_web_app
 from bot.settings import Settings
 from bot.slack.app import create_bolt_app
 
-__all__ = ["bg_loop", "no_slack_oauth_env", "signing_secret", "slack"]
-
-ROLE_MAP = """
-expire_after_seconds: 600
-verify_timeout_seconds: 2
-roles:
-  ml-admin:
-    - {action: [stop, start, status, freeze], deployments: ["*"],
-       options: [force, finish_pending_work, wildcard, list, all]}
-  ml-operator:
-    - {action: [stop, status], deployments: ["ner-*", "search-*"], clusters: [default]}
-  ml-viewer:
-    - {action: status, deployments: ["*"]}
-bindings:
-  - {role: ml-admin, users: [U0ADMIN1, U0ADMIN2]}
-  - {role: ml-admin, usergroups: [S0SRE]}
-  - {role: ml-operator, usergroups: [S0MLOPS], channels: [C0INCIDENTS]}
-  - {role: ml-viewer, channels: [C0INCIDENTS]}
-"""
+__all__ = ["ROLE_MAP", "bg_loop", "no_slack_oauth_env", "signing_secret", "slack"]
 
 
 class ManualClock:

@@ -1,8 +1,10 @@
 """Smoke test of `bench/`: a handful of flows against the real subprocesses, every field there.
 
 No timing is asserted: the figures depend on the machine. What must hold is that the load
-generator completes its flows against both servers and that the results document (the JSON
-written to disk) has every field the table and the README rely on.
+generator completes its flows against both servers (the emulator and the Slack stand-in in
+processes of their own), that the Elasticsearch requests of one flow are counted from the
+emulator's log, and that the results document (the JSON written to disk) has every field the
+tables and the README rely on.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ FIGURES = {
     "ack_ms",
     "acks_over_3s_pct",
     "acks_failed",
+    "ack_worst_ms",
     "command_ack_ms",
     "click_ack_ms",
     "overhead_ms",
@@ -53,6 +56,8 @@ FIGURES = {
     "cpu_ms_per_flow",
     "server_cpu_pct",
     "bench_cpu_pct",
+    "emulator_cpu_pct",
+    "standin_cpu_pct",
     "wall_s",
     "warmup_flows",
     "pending_seeded",
@@ -88,13 +93,14 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     main = _bench("bench.__main__")
     scenarios = _bench("bench.scenarios")
     config = scenarios.BenchConfig(
+        round_trip_flows=2,
         burst=3,
         rate=3.0,
         duration=1.0,
         pending=5,
         warmup=1,
         drain=30.0,
-        scenarios=("burst", "pending"),
+        scenarios=("round-trips", "burst", "pending"),
     )
     out = tmp_path_factory.mktemp("bench-results")
     document, path = asyncio.run(main.run(config, out))
@@ -108,10 +114,10 @@ def test_results_have_every_top_level_field(results: dict[str, Any]) -> None:
     assert results.keys() >= TOP_LEVEL
     assert results["machine"].keys() >= MACHINE
     assert results["machine"]["nproc"] >= 1
-    assert set(results["scenarios"]) == {"burst", "pending"}
+    assert set(results["scenarios"]) == {"round-trips", "burst", "pending"}
 
 
-@pytest.mark.parametrize("scenario", ["burst", "pending"])
+@pytest.mark.parametrize("scenario", ["burst", "pending"])  # round-trips has no baseline
 def test_each_scenario_has_bot_baseline_and_ratio_figures(
     results: dict[str, Any], scenario: str
 ) -> None:
@@ -138,8 +144,30 @@ def test_the_pending_scenario_seeds_the_store_and_reuses_no_other_baseline(
     assert entry["baseline_from"] is None  # no `sustained` run to borrow from here
 
 
+def test_one_flow_requests_come_from_the_emulator_log(results: dict[str, Any]) -> None:
+    bot = results["scenarios"]["round-trips"]["bot"]
+    assert bot["flows"]["failed"] == 0, bot["errors"]
+    one = bot["es_requests_one_flow"]
+    for phase in ("preview", "click"):
+        assert one[phase]["requests"] == sum(one[phase]["by_endpoint"].values()) > 0
+        assert one[phase]["sequential_rounds"] >= 1
+    assert one["click"]["by_endpoint"].get("ml.stop") == 1  # the stop itself, exactly once
+    assert one["total"] == one["preview"]["requests"] + one["click"]["requests"]
+    assert {"preview_p99", "result_p99"} <= bot["round_trips"].keys()
+    # The bench's own requests (deploying its deployments again) are not the bot's.
+    assert "ml.start" not in bot["es_requests_per_flow"]
+
+
 def test_targets_and_table_render(results: dict[str, Any]) -> None:
-    names = {t["target"] for t in results["targets"]}
-    assert {"ack p99 vs bare Bolt", "acks over 3 s", "overhead p99"} <= names
+    targets = {(t["target"], t["scenario"]): t for t in results["targets"]}
+    assert ("click -> result p99, in ES round trips", "round-trips") in targets
+    assert ("burst: slowest ack (failed acks count as missed)", "burst") in targets
+    # Measured from the emulator log and the flows, so present even in a tiny run (a CPU ratio
+    # may be None here: a few flows of the bare app use less than one clock tick of CPU).
+    for (_, scenario), t in targets.items():
+        if scenario == "round-trips":
+            assert t["value"] is not None and t["met"] in (True, False), t
     text = _bench("bench.report").table(results)
     assert "ack p99 (ms)" in text and "burst" in text and "pending" in text
+    assert "target (issue 15)" in text and ("MET" in text or "MISSED" in text)
+    assert "one flow, click" in text

@@ -13,6 +13,7 @@ import pytest
 
 from .loop import BackgroundLoop
 from .serving import serve_bolt, standin_client
+from .shared import SIGNING_SECRET
 from .slack_standin import SlackStandIn
 
 __all__ = [
@@ -23,8 +24,6 @@ __all__ = [
     "slack",
     "standin_client",
 ]
-
-SIGNING_SECRET = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 
 
 @pytest.fixture(scope="session")
