@@ -260,6 +260,15 @@ def _action_of(action: PendingAction) -> Action:
     return "start" if action.kind == "start" else "stop"
 
 
+def _approval_fields(rule: ApprovalRule | None) -> dict[str, Any]:
+    """What a pending action stores of its approval rule."""
+    return {
+        "required_approvals": rule.required if rule else 0,
+        "approver_roles": tuple(rule.approvers) if rule else (),
+        "auto_run": rule.auto_run if rule else False,
+    }
+
+
 class Service:
     """The core use cases, wired to the store, the clusters, the audit log and the directory."""
 
@@ -668,8 +677,6 @@ class Service:
     ) -> ClickResult:
         if frozen := await self.frozen():
             return frozen
-        if not action.approved:
-            return NeedsApproval(action)
         caller = await self.groups.caller(
             action.requester_id, action.channel_id, self.role_map().usergroups()
         )
@@ -691,12 +698,22 @@ class Service:
             stale = await self._recheck_targets(action, who)
             if stale is not None:
                 return stale
-        moved = await self.store.transition(
+        # Four eyes against the current targets and the current rules, at every click.
+        action = await self._reapprove(action, who)
+        if action.state is not ActionState.PROPOSED:
+            return Already(action)
+        if not action.approved:
+            return NeedsApproval(action)
+        needed = (action.required_approvals, action.approver_roles, action.approvals)
+        moved = await self.store.mutate(
             action.id,
-            ActionState.PROPOSED,
-            ActionState.EXECUTING,
-            actor_id=actor_id,
-            started_at=self.clock(),
+            lambda a: (
+                replace(a, state=ActionState.EXECUTING, actor_id=actor_id, started_at=self.clock())
+                # Compare-and-set: nothing about its approvals moved since the check above.
+                if a.state is ActionState.PROPOSED
+                and (a.required_approvals, a.approver_roles, a.approvals) == needed
+                else None
+            ),
         )
         if moved is None:
             latest = await self.store.get(action.id)
@@ -736,6 +753,9 @@ class Service:
             )
             return Failed(f"nothing to stop any more: {note}")
         now = self.clock()
+        fresh_ids = [d.deployment_id for d in fresh.deployments]
+        # The new targets may fall under an approval rule the old ones did not.
+        rule = approvals_required(self.role_map(), _action_of(action), action.cluster, fresh_ids)
         # A wildcard that matches more now must hold those deployments too before it asks.
         held = set(action.deployment_ids)
         added = [d.deployment_id for d in fresh.deployments if d.deployment_id not in held]
@@ -751,6 +771,7 @@ class Service:
                     unmatched=fresh.unmatched,
                     expires_at=now + self.expire_after,
                     approvals=(),
+                    **_approval_fields(rule),
                 )
                 if a.state is ActionState.PROPOSED
                 else None
@@ -762,6 +783,44 @@ class Service:
             return Failed(f"this stop is {latest.state.value} now")
         await self._audit(who, "recheck", "failure", action_id=action.id, change=note)
         return Changed(updated, note)
+
+    async def _reapprove(self, action: PendingAction, who: Who) -> PendingAction:
+        """Recompute the approval rule now; void approvals whose approver may no longer approve."""
+        role_map = self.role_map()
+        rule = approvals_required(
+            role_map, _action_of(action), action.cluster, action.deployment_ids
+        )
+        kept: list[Approval] = []
+        for approval in action.approvals if rule else ():
+            assert rule is not None
+            caller = await self.groups.caller(
+                approval.user_id, action.channel_id, role_map.usergroups()
+            )
+            if approval.user_id != action.requester_id and can_approve(
+                role_map, caller, rule, action.cluster
+            ):
+                kept.append(approval)
+        fields = {**_approval_fields(rule), "approvals": tuple(kept)}
+        if all(getattr(action, k) == v for k, v in fields.items()):
+            return action
+        updated = await self.store.mutate(
+            action.id,
+            lambda a: replace(a, **fields) if a.state is ActionState.PROPOSED else None,
+        )
+        if updated is None:
+            latest = await self.store.get(action.id)
+            assert latest is not None
+            return latest
+        await self._audit(
+            who,
+            "reapprove",
+            "success",
+            action_id=action.id,
+            cluster=action.cluster,
+            required_approvals=updated.required_approvals,
+            approvers=[a.user_id for a in updated.approvals],
+        )
+        return updated
 
     async def run_approved(self, action: PendingAction, who: Who) -> ClickResult:
         """Auto-run after the last approval (the approver's click), with the same checks."""

@@ -20,6 +20,7 @@ from bot.app.service import (
     Changed,
     Ended,
     FreezeChanged,
+    NeedsApproval,
     Proposed,
     Service,
     Started,
@@ -240,10 +241,13 @@ class SlackAdapter:
     ) -> None:
         await self.service.attach_message(action.id, ref)
         if action.required_approvals:
-            card = blocks.approval_card(action, now=self.now())
-            posted = await client.chat_postMessage(channel=action.channel_id, **card)
-            card_ref = MessageRef(channel_id=posted["channel"], ts=posted["ts"], ephemeral=False)
-            await self.service.attach_card(action.id, card_ref)
+            await self._post_card(action, client)
+
+    async def _post_card(self, action: PendingAction, client: AsyncWebClient) -> None:
+        card = blocks.approval_card(action, now=self.now())
+        posted = await client.chat_postMessage(channel=action.channel_id, **card)
+        card_ref = MessageRef(channel_id=posted["channel"], ts=posted["ts"], ephemeral=False)
+        await self.service.attach_card(action.id, card_ref)
 
     # ------------------------------------------------------------------ preview buttons
 
@@ -357,7 +361,11 @@ class SlackAdapter:
             await _tell(body, respond, client, message)
         if isinstance(outcome, Ended):
             await self._finish_step(outcome.action, client, None)
-        if isinstance(outcome, Changed | Ended):
+        if isinstance(outcome, Changed | NeedsApproval) and outcome.action.approval_card is None:
+            # The targets or the rules now call for four eyes: the card appears at this click.
+            if outcome.action.required_approvals:
+                await self._post_card(outcome.action, client)
+        elif isinstance(outcome, Changed | Ended | NeedsApproval):
             # A changed preview needs its approvals again; an ended one retires its card.
             await self._update_card(outcome.action, client)
 
