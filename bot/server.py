@@ -146,7 +146,7 @@ async def sweep_once(runtime: Runtime, notices: SlackNotices) -> None:
     service = runtime.service
     for action in await service.expire_due():
         await notices.expired(action)
-    await recover(runtime.store, service.audit, service.clock, notices)
+    await recover(runtime.store, runtime.audit, service.clock, notices)
 
 
 async def _sweep(runtime: Runtime, notices: SlackNotices) -> None:
@@ -213,14 +213,14 @@ def create_web_app(runtime: Runtime, bolt: AsyncApp) -> web.Application:
             runtime.metrics.pending_actions.set(await _pending_count(runtime))
         except Exception:  # the other metrics are still worth serving
             log.exception("could not count pending actions")
-        spooled = [s for s in runtime.service.audit.sinks if isinstance(s, SpooledSink)]
+        spooled = [s for s in runtime.audit.sinks if isinstance(s, SpooledSink)]
         runtime.metrics.audit_spool.set(sum(s.pending for s in spooled))
         return web.Response(
             body=runtime.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )
 
     async def background(app: web.Application) -> AsyncIterator[None]:
-        await runtime.service.audit.start()  # replays audit spools left by an earlier run
+        await runtime.audit.start()  # replays audit spools left by an earlier run
         notices = SlackNotices(runtime.slack, runtime.service.clock)
         task = asyncio.create_task(_sweep(runtime, notices))
         yield

@@ -11,14 +11,20 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
-from bot.adapters.audit import AuditEvent, AuditLog
-from bot.adapters.elasticsearch import CallContext, ClusterGateway, Clusters, ElasticError
-from bot.adapters.store_sqlite import ActionStore
-from bot.adapters.usergroups import UsergroupResolver
+from bot.app.ports import (
+    ActionStore,
+    AuditRecorder,
+    CallContext,
+    ClusterDirectory,
+    Directory,
+    Gateway,
+)
+from bot.core.audit import AuditEvent
 from bot.core.commands import AuditRequest, FreezeRequest, ListRequest, StartRequest, StopRequest
+from bot.core.errors import ClusterError
 from bot.core.model import (
     ActionState,
     Approval,
@@ -28,6 +34,30 @@ from bot.core.model import (
     Resolution,
     StopOutcome,
     StopSpec,
+)
+from bot.core.outcomes import (
+    Already,
+    Approved,
+    ApproveResult,
+    Changed,
+    ClickResult,
+    Denied,
+    Ended,
+    Failed,
+    FreezeChanged,
+    Frozen,
+    Listing,
+    Locked,
+    NeedsApproval,
+    NothingMatched,
+    NotRequester,
+    Proposed,
+    ProposeResult,
+    SelfApproval,
+    Started,
+    Timeline,
+    Unknown,
+    Who,
 )
 from bot.core.policy import (
     Action,
@@ -40,181 +70,36 @@ from bot.core.policy import (
     can_approve,
 )
 
+__all__ = [
+    "Already",
+    "ApproveResult",
+    "Approved",
+    "Changed",
+    "ClickResult",
+    "Denied",
+    "Ended",
+    "Failed",
+    "FreezeChanged",
+    "Frozen",
+    "Listing",
+    "Locked",
+    "NeedsApproval",
+    "NotRequester",
+    "NothingMatched",
+    "ProposeResult",
+    "Proposed",
+    "SelfApproval",
+    "Service",
+    "Started",
+    "Timeline",
+    "Unknown",
+    "Who",
+]
+
 log = logging.getLogger(__name__)
 
 STOP_CONCURRENCY = 4
 FREEZE_FLAG = "freeze"
-
-
-@dataclass(frozen=True)
-class Who:
-    """The Slack person (or shell user) behind a command or click."""
-
-    user_id: str
-    user_name: str
-    team_id: str
-    channel_id: str
-    channel_name: str = ""
-    incident_id: str | None = None  # set in an incident channel (see bot.core.incidents)
-
-
-@dataclass(frozen=True)
-class Denied:
-    """The role map said no."""
-
-    decision: Decision
-
-
-@dataclass(frozen=True)
-class Failed:
-    """Something outside the role map went wrong; nothing was changed."""
-
-    message: str
-
-
-@dataclass(frozen=True)
-class NothingMatched:
-    """The id expression matched no deployment: nothing will be stopped."""
-
-    expression: str
-    cluster: str
-    unmatched: tuple[str, ...]
-    hints: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Proposed:
-    """A preview is ready to show, with its pending action saved."""
-
-    action: PendingAction
-
-
-@dataclass(frozen=True)
-class Locked:
-    """Another pending or running action holds one of the deployments."""
-
-    holder: PendingAction
-    deployment_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Frozen:
-    """The kill switch is on; `by` is None when the config file froze it."""
-
-    by: str | None
-    since: float | None
-    reason: str | None
-
-
-@dataclass(frozen=True)
-class FreezeChanged:
-    """The kill switch was turned on or off."""
-
-    freeze: bool
-    by: str
-    reason: str | None
-
-
-@dataclass(frozen=True)
-class Listing:
-    """The read-only deployments table."""
-
-    cluster: str
-    pattern: str | None
-    deployments: tuple[Deployment, ...]
-    hidden: int = 0
-
-
-@dataclass(frozen=True)
-class Timeline:
-    """The bot's actions in a channel or an incident, for `/ml-audit`."""
-
-    actions: tuple[PendingAction, ...]
-    scope: str
-    markdown: bool
-
-
-@dataclass(frozen=True)
-class NotRequester:
-    """Someone other than the requester clicked."""
-
-    action: PendingAction
-    clicker_id: str
-
-
-@dataclass(frozen=True)
-class Already:
-    """The action is no longer waiting for a click (running, finished, expired)."""
-
-    action: PendingAction
-
-
-@dataclass(frozen=True)
-class Unknown:
-    """No pending action has that id."""
-
-    action_id: str
-
-
-@dataclass(frozen=True)
-class Started:
-    """This click won the move to `executing`; run `execute()` next."""
-
-    action: PendingAction
-
-
-@dataclass(frozen=True)
-class Ended:
-    """The action reached a final state by this call (cancelled, rejected or expired)."""
-
-    action: PendingAction
-
-
-@dataclass(frozen=True)
-class NeedsApproval:
-    """Stop was pressed before enough approvals arrived."""
-
-    action: PendingAction
-
-
-@dataclass(frozen=True)
-class Changed:
-    """The targets changed since the preview; the action now holds the new ones."""
-
-    action: PendingAction
-    note: str
-
-
-@dataclass(frozen=True)
-class SelfApproval:
-    """The requester tried to approve their own request."""
-
-    action: PendingAction
-
-
-@dataclass(frozen=True)
-class Approved:
-    """An approval was recorded (`action.approved` says whether enough are in)."""
-
-    action: PendingAction
-    approver_id: str
-
-
-ProposeResult = Denied | Failed | NothingMatched | Proposed | Locked | Frozen
-ClickResult = (
-    Denied
-    | Failed
-    | NotRequester
-    | Already
-    | Unknown
-    | Started
-    | Ended
-    | NeedsApproval
-    | Changed
-    | Frozen
-    | Locked
-)
-ApproveResult = Denied | Already | Unknown | Ended | SelfApproval | Approved
 
 
 def new_action_id() -> str:
@@ -276,10 +161,10 @@ class Service:
         self,
         *,
         store: ActionStore,
-        clusters: Clusters,
+        clusters: ClusterDirectory,
         role_map: Callable[[], RoleMap],
-        groups: UsergroupResolver,
-        audit: AuditLog,
+        groups: Directory,
+        audit: AuditRecorder,
         expire_after: float = 600.0,
         verify_within: float = 30.0,
         config_frozen: Callable[[], bool] = lambda: False,
@@ -317,10 +202,10 @@ class Service:
             )
         )
 
-    def _gateway(self, name: str | None) -> ClusterGateway | Failed:
+    def _gateway(self, name: str | None) -> Gateway | Failed:
         try:
             return self.clusters.get(name)
-        except ElasticError as exc:
+        except ClusterError as exc:
             return Failed(exc.message)
 
     def _ctx(self, who: Who, action_id: str) -> CallContext:
@@ -419,7 +304,7 @@ class Service:
             return Denied(pre)
         try:
             resolution = await gateway.resolve(request.ids, self._ctx(who, action_id))
-        except ElasticError as exc:
+        except ClusterError as exc:
             await self._audit(who, "resolve", "failure", error=exc.message, **ctx)
             return Failed(exc.message)
         if not resolution.deployments:
@@ -524,7 +409,7 @@ class Service:
             return Denied(decision)
         try:
             running = await gateway.resolve(ids, self._ctx(who, action_id))
-        except ElasticError as exc:
+        except ClusterError as exc:
             return Failed(exc.message)
         if running.deployments:
             listed = ", ".join(f"`{d.deployment_id}` ({d.state})" for d in running.deployments)
@@ -739,7 +624,7 @@ class Service:
             fresh = await gateway.resolve(
                 action.spec.expression.split(","), self._ctx(who, action.id)
             )
-        except ElasticError as exc:
+        except ClusterError as exc:
             return Failed(exc.message)
         note = describe_change(action.targets, fresh.deployments)
         if note is None:
@@ -908,7 +793,7 @@ class Service:
         return done
 
     async def _stop_and_verify(
-        self, gateway: ClusterGateway, action: PendingAction, dep: Deployment, ctx: CallContext
+        self, gateway: Gateway, action: PendingAction, dep: Deployment, ctx: CallContext
     ) -> StopOutcome:
         outcome = await gateway.stop(
             dep,
@@ -920,7 +805,7 @@ class Service:
             return outcome
         try:
             check = await gateway.verify_gone(dep.deployment_id, within=self.verify_within, ctx=ctx)
-        except ElasticError as exc:
+        except ClusterError as exc:
             return replace(outcome, message=f"stopped (could not verify: {exc.message})")
         if check.gone:
             return replace(outcome, message="stopped (verified)", verified=True)
@@ -1010,7 +895,7 @@ class Service:
             return Denied(pre)
         try:
             found = await gateway.list(request.pattern, self._ctx(who, "list"))
-        except ElasticError as exc:
+        except ClusterError as exc:
             return Failed(exc.message)
         visible = tuple(
             d

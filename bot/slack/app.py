@@ -14,7 +14,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.adapters.metrics import Metrics
+from bot.app.ports import CommandMetrics as Metrics
 from bot.app.service import (
     Approved,
     Changed,
