@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 
 from bot.app import approve as approve_uc
-from bot.app import audit_query, cancel, confirm, context, expire, freeze, listing, start
+from bot.app import audit_query, cancel, confirm, context, dispatch, expire, freeze, listing, start
 from bot.app import propose as propose_uc
 from bot.app.confirm import STOP_CONCURRENCY, describe_change
 from bot.app.context import FREEZE_FLAG, Deps, lock_keys, new_action_id, opaque_id
@@ -121,6 +121,10 @@ class Service:
     async def frozen(self) -> Frozen | None:
         """The kill switch, from the store (`/ml-stop freeze`) or the config file."""
         return await context.frozen(self.deps)
+
+    async def dispatch(self, command: str, text: str, who: Who) -> object:
+        """A slash command through the one table: audit, parse, gate, run (see `dispatch`)."""
+        return await dispatch.dispatch(self.deps, command, text, who)
 
     async def record_command(self, who: Who, command: str, text: str) -> None:
         """Every slash command is an audit event, whatever comes of it."""

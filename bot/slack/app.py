@@ -28,14 +28,8 @@ from bot.app.service import (
     Who,
 )
 from bot.core.commands import (
-    AuditRequest,
-    FreezeRequest,
     HelpRequest,
-    ListRequest,
-    StartRequest,
-    StopRequest,
     UsageError,
-    parse,
 )
 from bot.core.incidents import IncidentConfig, incident_id
 from bot.core.model import MessageRef, PendingAction
@@ -188,29 +182,19 @@ class SlackAdapter:
     ) -> None:
         name, text = command.get("command", ""), command.get("text", "")
         who = await self._in_incident(who_from_command(command), client)
-        await self.service.record_command(who, name, text)
-        request = parse(name, text)
-        if isinstance(request, HelpRequest):
+        outcome = await self.service.dispatch(name, text, who)
+        if isinstance(outcome, HelpRequest):
             self._count(name, "help")
-            await respond(**blocks.help_message(request.command), response_type="ephemeral")
+            await respond(**blocks.help_message(outcome.command), response_type="ephemeral")
             return
-        if isinstance(request, UsageError):
+        if isinstance(outcome, UsageError):
             self._count(name, "usage_error")
-            await respond(**blocks.usage_error(request), response_type="ephemeral")
+            await respond(**blocks.usage_error(outcome), response_type="ephemeral")
             return
-        if isinstance(request, AuditRequest):
+        if isinstance(outcome, Timeline):
             self._count(name, "audit")
-            await respond(**await self._timeline(request, who, command), response_type="ephemeral")
+            await respond(**self._timeline(outcome, command), response_type="ephemeral")
             return
-        if isinstance(request, ListRequest):
-            outcome: object = await self.service.list_deployments(request, who)
-        elif isinstance(request, FreezeRequest):
-            outcome = await self.service.freeze(request, who)
-        elif isinstance(request, StartRequest):
-            outcome = await self.service.propose_start(request, who)
-        else:
-            assert isinstance(request, StopRequest)
-            outcome = await self.service.propose(request, who)
         self._count(name, outcome_label(outcome))
         message = outcome_message(outcome, f"{name} {text}", self.now())
         if isinstance(outcome, FreezeChanged):
@@ -223,10 +207,7 @@ class SlackAdapter:
             )
             await self._proposed(outcome.action, ref, client)
 
-    async def _timeline(self, request: AuditRequest, who: Who, command: dict[str, Any]) -> Message:
-        found = await self.service.timeline(request, who)
-        if not isinstance(found, Timeline):
-            return outcome_message(found, "/ml-audit", self.now())
+    def _timeline(self, found: Timeline, command: dict[str, Any]) -> Message:
         domain = command.get("team_domain")
         links = {a.id: permalink(domain, a.result_ref) for a in found.actions}
         return blocks.audit_timeline(
