@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import inspect
 import json
 import logging
 import os
@@ -21,11 +23,14 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.app.ports import ActionStore as ActionStore
 from bot.app.ports import Change as Change
+from bot.app.ports import StoreUnavailable
 from bot.core.model import ActionState, PendingAction
+
+S = TypeVar("S")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS actions (
@@ -162,6 +167,29 @@ def cas(expected: ActionState | None, changes: dict[str, Any]) -> Change:
     return change
 
 
+def unavailable_on(*errors: type[BaseException]) -> Callable[[type[S]], type[S]]:
+    """Class decorator: the store's public coroutines raise `StoreUnavailable` for `errors`."""
+
+    def guard(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        @functools.wraps(method)
+        async def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await method(*args, **kwargs)
+            except errors as exc:
+                # The detail (a path, a host) stays in the chain for the log, not the user.
+                raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+        return guarded
+
+    def decorate(cls: type[S]) -> type[S]:
+        for name, value in list(vars(cls).items()):
+            if not name.startswith("_") and inspect.iscoroutinefunction(value):
+                setattr(cls, name, guard(value))
+        return cls
+
+    return decorate
+
+
 class Transitions:
     """`transition` and `update` for any backend, both built on its atomic `mutate`."""
 
@@ -182,6 +210,7 @@ class Transitions:
         return await self.mutate(action_id, cas(None, changes))
 
 
+@unavailable_on(sqlite3.OperationalError)
 class SQLiteStore(Transitions):
     """The embedded default: one file, WAL mode, safe for many tasks in one process."""
 

@@ -28,6 +28,7 @@ from bot.core.policy import (
 )
 
 
+@context.store_down_fails
 async def approve(deps: Deps, action_id: str, who: Who) -> ApproveResult:
     """An approver clicked Approve on the in-channel card."""
     action = await deps.store.get(action_id)
@@ -82,6 +83,7 @@ async def may_approve(deps: Deps, action: PendingAction, who: Who) -> Decision:
     return can_approve(deps.role_map(), await context.caller(deps, who), rule, action.cluster)
 
 
+@context.store_down_fails
 async def reject(deps: Deps, action_id: str, who: Who) -> ApproveResult:
     """An approver (or the requester) clicked Reject: the action ends."""
     action = await deps.store.get(action_id)

@@ -16,6 +16,7 @@ from bot.core.outcomes import (
 )
 
 
+@context.store_down_fails
 async def cancel(deps: Deps, action_id: str, who: Who) -> ClickResult:
     """The requester clicked Cancel."""
     found = await context.clickable(deps, action_id, who)

@@ -12,7 +12,7 @@ from bot.app.ports import (
     CallContext,
     Gateway,
 )
-from bot.core.errors import ClusterError
+from bot.core.errors import ClusterError, StoreUnavailable
 from bot.core.model import (
     ActionState,
     Approval,
@@ -64,6 +64,7 @@ def describe_change(old: Sequence[Deployment], new: Sequence[Deployment]) -> str
     return "; ".join(sorted(notes))
 
 
+@context.store_down_fails
 async def confirm(deps: Deps, action_id: str, who: Who) -> ClickResult:
     """The requester pressed Stop (or Start): re-check everything, then run at most once."""
     found = await context.clickable(deps, action_id, who)
@@ -227,6 +228,7 @@ async def reapprove(deps: Deps, action: PendingAction, who: Who) -> PendingActio
     return updated
 
 
+@context.store_down_fails
 async def run_approved(deps: Deps, action: PendingAction, who: Who) -> ClickResult:
     """Auto-run after the last approval (the approver's click), with the same checks."""
     latest = await deps.store.get(action.id)
@@ -270,9 +272,13 @@ async def execute(deps: Deps, action: PendingAction, who: Who) -> PendingAction:
     outcomes = tuple(await asyncio.gather(*(one(d) for d in action.targets)))
     good = all(o.ok and o.verified is not False for o in outcomes)
     final = ActionState.SUCCEEDED if good else ActionState.FAILED
-    done = await deps.store.transition(
-        action.id, ActionState.EXECUTING, final, outcomes=outcomes, finished_at=deps.clock()
-    )
+    try:
+        done = await deps.store.transition(
+            action.id, ActionState.EXECUTING, final, outcomes=outcomes, finished_at=deps.clock()
+        )
+    except StoreUnavailable:
+        # The calls ran; report them. The store keeps it `executing` until recovery says unknown.
+        done = None
     if done is None:  # recovery marked it unknown meanwhile; keep what we know
         done = replace(action, state=final, outcomes=outcomes, finished_at=deps.clock())
     await context.record(

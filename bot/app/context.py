@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from bot.app.ports import (
     ActionStore,
@@ -17,7 +19,7 @@ from bot.app.ports import (
     Gateway,
 )
 from bot.core.audit import AuditEvent
-from bot.core.errors import ClusterError
+from bot.core.errors import ClusterError, StoreUnavailable
 from bot.core.model import (
     ActionState,
     PendingAction,
@@ -38,6 +40,10 @@ from bot.core.policy import (
     Caller,
     RoleMap,
 )
+
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 FREEZE_FLAG = "freeze"
 
@@ -85,6 +91,25 @@ def approval_fields(rule: ApprovalRule | None) -> dict[str, Any]:
         "approver_roles": tuple(rule.approvers) if rule else (),
         "auto_run": rule.auto_run if rule else False,
     }
+
+
+def store_down_fails(
+    use_case: Callable[P, Awaitable[R]],
+) -> Callable[P, Awaitable[R | Failed]]:
+    """A click's use case answers "cannot reach the state store; nothing was done" when it is down.
+
+    Every store write comes before any cluster call, so nothing ran that the store did not record.
+    """
+
+    @functools.wraps(use_case)
+    async def guarded(*args: P.args, **kwargs: P.kwargs) -> R | Failed:
+        try:
+            return await use_case(*args, **kwargs)
+        except StoreUnavailable as exc:
+            log.warning("state store unavailable: %s", exc)
+            return Failed(exc.message)
+
+    return guarded
 
 
 async def caller(deps: Deps, who: Who) -> Caller:

@@ -6,6 +6,7 @@ and are re-exported here so `from bot.app.service import Proposed` keeps working
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -16,6 +17,7 @@ from bot.app.confirm import STOP_CONCURRENCY, describe_change
 from bot.app.context import FREEZE_FLAG, Deps, lock_keys, new_action_id, opaque_id
 from bot.app.ports import ActionStore, AuditRecorder, ClusterDirectory, Directory
 from bot.core.commands import AuditRequest, FreezeRequest, ListRequest, StartRequest, StopRequest
+from bot.core.errors import StoreUnavailable
 from bot.core.model import MessageRef, PendingAction
 from bot.core.outcomes import (
     Already,
@@ -74,6 +76,8 @@ __all__ = [
     "new_action_id",
     "opaque_id",
 ]
+
+log = logging.getLogger(__name__)
 
 
 class Service:
@@ -146,15 +150,23 @@ class Service:
 
     async def attach_message(self, action_id: str, ref: MessageRef) -> None:
         """Remember where the preview is shown, so it can be replaced later."""
-        await self.deps.store.update(action_id, message=ref)
+        await self._remember(action_id, message=ref)
 
     async def attach_card(self, action_id: str, ref: MessageRef) -> None:
         """Remember where the approval card is, so it can be updated."""
-        await self.deps.store.update(action_id, approval_card=ref)
+        await self._remember(action_id, approval_card=ref)
 
     async def attach_result(self, action_id: str, ref: MessageRef) -> None:
         """Remember the channel message that reports the outcome (follow-ups thread on it)."""
-        await self.deps.store.update(action_id, result_ref=ref)
+        await self._remember(action_id, result_ref=ref)
+
+    async def _remember(self, action_id: str, **refs: MessageRef) -> None:
+        # Where a message is matters for later edits, not for safety: a store outage
+        # here must not stop a claimed action from running.
+        try:
+            await self.deps.store.update(action_id, **refs)
+        except StoreUnavailable as exc:
+            log.warning("could not record a message reference: %s", exc)
 
     async def get(self, action_id: str) -> PendingAction | None:
         """An action by id."""

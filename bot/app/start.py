@@ -41,6 +41,7 @@ async def propose_start(deps: Deps, request: StartRequest, who: Who) -> ProposeR
     return await propose_start_of(deps, [target], request.cluster, request.reason, who, source=None)
 
 
+@context.store_down_fails
 async def propose_restart(deps: Deps, stop_action_id: str, who: Who) -> ProposeResult | Unknown:
     """The result's Restart button: start what that stop stopped, with its settings."""
     stopped = await deps.store.get(stop_action_id)

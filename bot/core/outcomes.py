@@ -176,4 +176,4 @@ ClickResult = (
     | Frozen
     | Locked
 )
-ApproveResult = Denied | Already | Unknown | Ended | SelfApproval | Approved
+ApproveResult = Denied | Failed | Already | Unknown | Ended | SelfApproval | Approved

@@ -258,3 +258,22 @@ def test_explain_reads_the_same_gate() -> None:
     gate = gate_of(parse("/ml-stop", "ner-prod --force"))
     assert gate is not None and gate.action == "stop" and gate.options == {"force"}
     assert gate.deployments == ("ner-prod",)
+
+
+# ----------------------------------------------------------------------------- store down
+
+
+async def test_store_down_at_the_click_runs_nothing_and_says_so(world: World) -> None:
+    action = (await proposed(world, "ner-prod")).action
+    world.store.down = True
+    for answer in (
+        await world.service.confirm(action.id, ADMIN),
+        await world.service.cancel(action.id, ADMIN),
+        await world.service.approve(action.id, ADMIN2),
+        await world.service.dispatch("/ml-stop", "elser-prod", ADMIN),
+    ):
+        assert isinstance(answer, Failed)
+        assert answer.message == "cannot reach the state store; nothing was done"
+    world.store.down = False
+    assert isinstance(await world.service.confirm(action.id, ADMIN), Started)
+    assert world.gateway.stops == []  # the claim only; execute runs it once
