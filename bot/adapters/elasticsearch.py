@@ -44,7 +44,7 @@ from bot.core.errors import (
     DeploymentNotFound,
     UnknownCluster,
 )
-from bot.core.model import Deployment, Resolution, StopOutcome
+from bot.core.model import Deployment, Resolution, StartOutcome, StopOutcome
 
 ElasticError = ClusterError  # the old name, kept for callers
 T = TypeVar("T")
@@ -506,7 +506,7 @@ class ClusterGateway:
             seconds=time.monotonic() - started,
         )
 
-    async def start(self, deployment: Deployment, ctx: CallContext | None = None) -> StopOutcome:
+    async def start(self, deployment: Deployment, ctx: CallContext | None = None) -> StartOutcome:
         """Start a deployment with the captured settings; waits until it is started."""
         params: dict[str, Any] = {
             "deployment_id": deployment.deployment_id,
@@ -532,8 +532,9 @@ class ClusterGateway:
                 es.ml.start_trained_model_deployment(model_id=deployment.model_id, **params),
             )
         except Exception as exc:
-            return self._failed(exc, "start", deployment, START_TIMEOUT, started)
-        return StopOutcome(
+            failed = self._failed(exc, "start", deployment, START_TIMEOUT, started)
+            return StartOutcome(**failed.to_json())
+        return StartOutcome(
             deployment.deployment_id, ok=True, message="started", seconds=time.monotonic() - started
         )
 

@@ -17,8 +17,11 @@ from bot.core.model import (
     ActionState,
     Approval,
     Deployment,
+    Outcome,
     PendingAction,
+    StartSpec,
     StopOutcome,
+    StopSpec,
 )
 from bot.core.outcomes import (
     Already,
@@ -81,7 +84,8 @@ async def recheck_and_claim(
     caller = await deps.groups.caller(
         action.requester_id, action.channel_id, deps.role_map().usergroups()
     )
-    options = action.spec.request().options() if action.kind == "stop" else frozenset()
+    spec = action.spec
+    options = spec.request().options() if isinstance(spec, StopSpec) else frozenset()
     decision = authorize(
         deps.role_map(),
         caller,
@@ -95,7 +99,7 @@ async def recheck_and_claim(
             deps, who, "confirm", "failure", action_id=action.id, explanation=decision.explanation
         )
         return Denied(decision)
-    if action.kind == "stop":
+    if isinstance(spec, StopSpec):  # a start's targets are what it was asked to start
         stale = await recheck_targets(deps, action, who)
         if stale is not None:
             return stale
@@ -247,12 +251,14 @@ async def execute(deps: Deps, action: PendingAction, who: Who) -> PendingAction:
     requester = replace(who, user_id=action.requester_id, user_name=action.requester_name)
     ctx = context.call_context(deps, requester, action.id)
 
-    async def one(dep: Deployment) -> StopOutcome:
+    async def one(dep: Deployment) -> Outcome:
         async with limit:
-            if action.kind == "start":
-                outcome = await gateway.start(dep, ctx)
-            else:
-                outcome = await stop_and_verify(deps, gateway, action, dep, ctx)
+            outcome: Outcome
+            match action.spec:
+                case StartSpec():
+                    outcome = await gateway.start(dep, ctx)
+                case StopSpec() as spec:
+                    outcome = await stop_and_verify(deps, gateway, spec, dep, ctx)
         # One event per Elasticsearch call; the action's own outcome event follows.
         await context.record(
             deps,
@@ -302,12 +308,13 @@ async def execute(deps: Deps, action: PendingAction, who: Who) -> PendingAction:
 
 
 async def stop_and_verify(
-    deps: Deps, gateway: Gateway, action: PendingAction, dep: Deployment, ctx: CallContext
+    deps: Deps, gateway: Gateway, spec: StopSpec, dep: Deployment, ctx: CallContext
 ) -> StopOutcome:
+    """Stop one deployment, then check through `_stats` that it is gone."""
     outcome = await gateway.stop(
         dep,
-        force=action.spec.force,
-        finish_pending_work=action.spec.finish_pending_work,
+        force=spec.force,
+        finish_pending_work=spec.finish_pending_work,
         ctx=ctx,
     )
     if not outcome.ok:

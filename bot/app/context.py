@@ -81,7 +81,7 @@ def lock_keys(cluster: str, deployment_ids: Sequence[str]) -> list[str]:
 
 def action_of(action: PendingAction) -> Action:
     """The policy action a pending action asks for."""
-    return "start" if action.kind == "start" else "stop"
+    return action.kind
 
 
 def approval_fields(rule: ApprovalRule | None) -> dict[str, Any]:

@@ -11,7 +11,14 @@ from typing import Any, Protocol
 
 from bot.core.audit import AuditEvent
 from bot.core.errors import StoreUnavailable as StoreUnavailable
-from bot.core.model import ActionState, Deployment, PendingAction, Resolution, StopOutcome
+from bot.core.model import (
+    ActionState,
+    Deployment,
+    PendingAction,
+    Resolution,
+    StartOutcome,
+    StopOutcome,
+)
 from bot.core.policy import Caller
 
 # A pure function of the current action: the new action, or None to leave it unchanged.
@@ -113,7 +120,7 @@ class Gateway(Protocol):
     ) -> StopOutcome:
         """Stop one concrete deployment exactly once; failures are in the outcome."""
 
-    async def start(self, deployment: Deployment, ctx: CallContext | None = None) -> StopOutcome:
+    async def start(self, deployment: Deployment, ctx: CallContext | None = None) -> StartOutcome:
         """Start one deployment with its captured settings; failures are in the outcome."""
 
     async def verify_gone(

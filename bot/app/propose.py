@@ -10,6 +10,7 @@ from bot.app.context import Deps
 from bot.core.commands import StopRequest
 from bot.core.errors import ClusterError
 from bot.core.model import (
+    ActionSpec,
     PendingAction,
     Resolution,
     StopSpec,
@@ -69,7 +70,7 @@ def new_action(
     who: Who,
     action_id: str,
     cluster: str,
-    spec: StopSpec,
+    spec: ActionSpec,
     resolution: Resolution,
     decision: Decision,
     rule: ApprovalRule | None,

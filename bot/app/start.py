@@ -13,6 +13,7 @@ from bot.core.errors import ClusterError
 from bot.core.model import (
     Deployment,
     Resolution,
+    StartSpec,
     StopSpec,
 )
 from bot.core.outcomes import (
@@ -45,7 +46,7 @@ async def propose_start(deps: Deps, request: StartRequest, who: Who) -> ProposeR
 async def propose_restart(deps: Deps, stop_action_id: str, who: Who) -> ProposeResult | Unknown:
     """The result's Restart button: start what that stop stopped, with its settings."""
     stopped = await deps.store.get(stop_action_id)
-    if stopped is None or stopped.kind != "stop":
+    if stopped is None or not isinstance(stopped.spec, StopSpec):
         return Unknown(stop_action_id)
     ok = {o.deployment_id for o in stopped.outcomes if o.ok}
     targets = [replace(d, state="stopped") for d in stopped.targets if d.deployment_id in ok]
@@ -93,7 +94,7 @@ async def propose_start_of(
     if running.deployments:
         listed = ", ".join(f"`{d.deployment_id}` ({d.state})" for d in running.deployments)
         return Failed(f"already deployed on `{cluster}`: {listed}; nothing to start")
-    spec = StopSpec(expression=",".join(ids), reason=reason or who.incident_id)
+    spec = StartSpec(expression=",".join(ids), reason=reason or who.incident_id)
     rule = approvals_required(role_map, "start", cluster, ids)
     resolution = Resolution(tuple(targets))
     action = propose_uc.new_action(
@@ -105,7 +106,6 @@ async def propose_start_of(
         resolution,
         decision,
         rule,
-        kind="start",
         source_action_id=source,
     )
     return await propose_uc.save(deps, action, who, ids)

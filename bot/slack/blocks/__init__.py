@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from bot.core.commands import UsageError, usage
-from bot.core.model import ActionState, Deployment, PendingAction, StopOutcome, StopSpec
+from bot.core.model import ActionSpec, ActionState, Deployment, Outcome, PendingAction
 
 if TYPE_CHECKING:  # only its attributes are read; the module graph stays commands → blocks
     from bot.core.policy import Decision
@@ -254,13 +254,13 @@ def _target_name_md(action: PendingAction) -> str:
     return _code(ids[0]) if len(ids) == 1 else f"*{_plural(len(ids), 'deployment')}*"
 
 
-def _flags_suffix(spec: StopSpec) -> str:
+def _flags_suffix(spec: ActionSpec) -> str:
     """` (--force)` or the empty string."""
     flags = spec.flags_text()
     return f" ({flags})" if flags else ""
 
 
-def _option_lines(spec: StopSpec) -> list[str]:
+def _option_lines(spec: ActionSpec) -> list[str]:
     """The options in plain words, one bullet each."""
     lines = []
     if spec.force:
@@ -279,18 +279,18 @@ def _option_lines(spec: StopSpec) -> list[str]:
     return lines
 
 
-def _flags_md(spec: StopSpec) -> str:
+def _flags_md(spec: ActionSpec) -> str:
     """The flags as inline code (`--force` `--finish-pending-work`), or empty."""
     return " ".join(f"`{f}`" for f in spec.flags_text().split())
 
 
-def _options_md(spec: StopSpec) -> str:
+def _options_md(spec: ActionSpec) -> str:
     """`*Options:* --force` followed by what each option does."""
     flags = _flags_md(spec) or "none"
     return "\n".join([f"*Options:* {flags}", *_option_lines(spec)])
 
 
-def _reason_md(spec: StopSpec) -> str:
+def _reason_md(spec: ActionSpec) -> str:
     """The escaped, clipped reason, or `_no reason given_`."""
     reason = (spec.reason or "").strip()
     return clip(escape(reason), REASON_MAX) if reason else "_no reason given_"
@@ -310,7 +310,7 @@ def _pipelines_md(pipelines: Sequence[str], limit: int = 600) -> str:
     return _join_limited([_code(p) for p in pipelines], limit)
 
 
-def _pipeline_warning(dep: Deployment, spec: StopSpec) -> str:
+def _pipeline_warning(dep: Deployment, spec: ActionSpec) -> str:
     """`⚠ used by ingest pipeline(s) …` or the empty string."""
     if not dep.pipelines:
         return ""
@@ -320,7 +320,7 @@ def _pipeline_warning(dep: Deployment, spec: StopSpec) -> str:
     )
 
 
-def _deployment_md(dep: Deployment, spec: StopSpec) -> str:
+def _deployment_md(dep: Deployment, spec: ActionSpec) -> str:
     """Everything a person needs to judge stopping one deployment."""
     facts = [
         f"state *{_word(dep.state)}*",
@@ -739,7 +739,7 @@ def _duration(action: PendingAction) -> float | None:
     return max((o.seconds for o in action.outcomes), default=None)
 
 
-def _outcome_rank(outcome: StopOutcome | None) -> int:
+def _outcome_rank(outcome: Outcome | None) -> int:
     """Failures first, then unverified, then done, then not run."""
     if outcome is None:
         return 3
@@ -748,7 +748,7 @@ def _outcome_rank(outcome: StopOutcome | None) -> int:
     return 1 if outcome.verified is False else 2
 
 
-def _outcome_line(dep_id: str, outcome: StopOutcome | None, verbs: _Verbs) -> str:
+def _outcome_line(dep_id: str, outcome: Outcome | None, verbs: _Verbs) -> str:
     """`✅ `a` stopped (verified)` / `⚠️ `b`: still stopping…` / `❌ `c`: <message> (409)`."""
     if outcome is None:
         return f"◻️ {_code(dep_id)} not {verbs.done}"
