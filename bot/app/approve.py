@@ -75,6 +75,7 @@ async def approve(deps: Deps, action_id: str, who: Who) -> ApproveResult:
 
 
 async def may_approve(deps: Deps, action: PendingAction, who: Who) -> Decision:
+    """May `who` approve this action under the rule it carries?"""
     rule = ApprovalRule(
         approvers=list(action.approver_roles),
         actions=[context.action_of(action)],

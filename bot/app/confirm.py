@@ -79,6 +79,7 @@ async def confirm(deps: Deps, action_id: str, who: Who) -> ClickResult:
 async def recheck_and_claim(
     deps: Deps, action: PendingAction, who: Who, actor_id: str
 ) -> ClickResult:
+    """Freeze, role map, targets and approvals again; then move to `executing` once."""
     if frozen := await context.frozen(deps):
         return frozen
     caller = await deps.groups.caller(

@@ -118,6 +118,7 @@ async def caller(deps: Deps, who: Who) -> Caller:
 
 
 async def record(deps: Deps, who: Who, event: str, outcome: str, **fields: Any) -> None:
+    """Write one audit event for `who`; `cluster`, `action_id`, `deployments` get ECS fields."""
     await deps.audit.record(
         AuditEvent(
             action=event,
@@ -135,6 +136,7 @@ async def record(deps: Deps, who: Who, event: str, outcome: str, **fields: Any) 
 
 
 def gateway(deps: Deps, name: str | None) -> Gateway | Failed:
+    """The named cluster (or the default), or a Failed naming the known ones."""
     try:
         return deps.clusters.get(name)
     except ClusterError as exc:
@@ -142,6 +144,7 @@ def gateway(deps: Deps, name: str | None) -> Gateway | Failed:
 
 
 def call_context(deps: Deps, who: Who, action_id: str) -> CallContext:
+    """The opaque id and run-as user for this person's calls about this action."""
     return CallContext(opaque_id=opaque_id(who, action_id), slack_user=who.user_id)
 
 
@@ -156,6 +159,7 @@ async def frozen(deps: Deps) -> Frozen | None:
 
 
 async def expire_if_due(deps: Deps, action: PendingAction) -> PendingAction | None:
+    """Move a proposed action past its expiry to `expired`; None if not due (or lost the race)."""
     if action.state is ActionState.PROPOSED and deps.clock() >= action.expires_at:
         return await deps.store.transition(
             action.id, ActionState.PROPOSED, ActionState.EXPIRED, finished_at=deps.clock()
@@ -164,6 +168,7 @@ async def expire_if_due(deps: Deps, action: PendingAction) -> PendingAction | No
 
 
 async def clickable(deps: Deps, action_id: str, who: Who) -> PendingAction | ClickResult:
+    """The action if `who` may press its buttons now, or the outcome that says why not."""
     action = await deps.store.get(action_id)
     if action is None:
         return Unknown(action_id)

@@ -61,6 +61,7 @@ async def _shown(deps: Deps, request: HelpRequest | UsageError, who: Who) -> obj
 
 
 def _stop_gate(request: StopRequest) -> Gate:
+    """A stop's gate: explicit ids are known, a wildcard or `_all` only after resolution."""
     ids = None if request.is_wildcard or request.is_all else request.ids
     return Gate("stop", request.cluster, ids, request.options())
 

@@ -35,6 +35,7 @@ from bot.core.policy import (
 async def save(
     deps: Deps, action: PendingAction, who: Who, ids: Sequence[str]
 ) -> Proposed | Locked:
+    """Save the action holding its deployment locks, or name the action that holds one."""
     holder = await deps.store.put_exclusive(
         action, context.lock_keys(action.cluster, ids), deps.clock()
     )
@@ -76,6 +77,7 @@ def new_action(
     rule: ApprovalRule | None,
     **extra: Any,
 ) -> PendingAction:
+    """A new pending action for `who`, expiring after `deps.expire_after`."""
     now = deps.clock()
     return PendingAction(
         id=action_id,

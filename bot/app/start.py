@@ -65,6 +65,7 @@ async def propose_start_of(
     *,
     source: str | None,
 ) -> ProposeResult:
+    """Authorize, check nothing runs yet, and save a start of `targets`."""
     if frozen := await context.frozen(deps):
         return frozen
     gateway = context.gateway(deps, cluster_name)
