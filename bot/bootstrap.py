@@ -166,10 +166,11 @@ class Runtime:
     slack: AsyncWebClient
     metrics: Metrics = field(default_factory=Metrics)
     inflight: InFlight = field(default_factory=InFlight)
+    audit: AuditLog = field(default_factory=lambda: AuditLog([], time.time))
 
     async def close(self) -> None:
         """Release connections and files."""
-        await self.service.audit.close()  # its last flush may still need a cluster
+        await self.audit.close()  # its last flush may still need a cluster
         await self.clusters.close()
         await self.store.close()
 
@@ -201,6 +202,7 @@ def build_runtime(
         audit_sinks if audit_sinks is not None else [JsonLinesSink(config.audit.file)]
     )
     sinks += _remote_audit_sinks(config, clusters, client)
+    audit = AuditLog([*sinks, MetricsSink(metrics)], clock)
     service = Service(
         store=store,
         clusters=clusters,
@@ -208,13 +210,13 @@ def build_runtime(
         groups=UsergroupResolver(
             slack_usergroup_fetch(client), clock=clock, cache=_shared_group_cache(store)
         ),
-        audit=AuditLog([*sinks, MetricsSink(metrics)], clock),
+        audit=audit,
         expire_after=config.expire_after_seconds,
         verify_within=config.verify_timeout_seconds,
         config_frozen=role_map.frozen,
         clock=clock,
     )
-    runtime = Runtime(settings, config, service, clusters, store, client, metrics)
+    runtime = Runtime(settings, config, service, clusters, store, client, metrics, audit=audit)
     metrics.track_inflight(lambda: len(runtime.inflight))
     return runtime
 

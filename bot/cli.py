@@ -9,17 +9,14 @@ import sys
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
+from bot.app.dispatch import gate_of
 from bot.app.service import Who
 from bot.core.commands import (
-    FreezeRequest,
     HelpRequest,
-    ListRequest,
-    StartRequest,
-    StopRequest,
     UsageError,
     parse,
 )
-from bot.core.policy import Action, Caller, PolicyError, RoleMap, authorize, explain, load_role_map
+from bot.core.policy import Caller, PolicyError, RoleMap, authorize, explain, load_role_map
 from bot.logs import add_secrets, redact, setup_logging
 from bot.manifest import http_url as manifest_url
 from bot.manifest import print_manifest
@@ -197,20 +194,10 @@ def _explain(args: argparse.Namespace) -> int:
         config = load_app_config(path)
         cluster = default_cluster_name(config, resolve_clusters(settings, config))
     caller = Caller(args.user, args.channel, frozenset(args.usergroup))
-    action: Action
-    deployments: list[str] | None = None
-    options: frozenset[str] = frozenset()
-    if isinstance(request, StopRequest):
-        action, options = "stop", request.options()
-        if not (request.is_wildcard or request.is_all):
-            deployments = list(request.ids)
-    elif isinstance(request, StartRequest):
-        action, deployments = "start", [request.target_id]
-    elif isinstance(request, FreezeRequest):
-        action = "freeze"
-    else:
-        assert isinstance(request, ListRequest)
-        action = "status"
+    gate = gate_of(request)  # the same gate the dispatch table applies
+    assert gate is not None  # help and usage errors returned above
+    action, options = gate.action, gate.options
+    deployments = list(gate.deployments) if gate.deployments is not None else None
     print(explain(role_map, caller, action, cluster, deployments, options))
     decision = authorize(role_map, caller, action, cluster, deployments, options)
     return 0 if decision.allowed else EXIT_FAILED

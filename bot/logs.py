@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from bot.core.text import cap
+
 # Attributes every LogRecord has; anything else was passed with `extra=` and is kept.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 _CONTEXT: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar(
@@ -31,13 +33,6 @@ MIN_SECRET_LENGTH = 4  # shorter values would redact ordinary words
 FIELD_MAX = 1000
 MESSAGE_MAX = 4000
 STACK_MAX = 20_000
-
-
-def cap(text: str, limit: int) -> str:
-    """`text` cut to `limit` characters, saying how much was left out."""
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}…[+{len(text) - limit:,} chars]"
 
 
 def _capped(value: Any) -> Any:

@@ -38,6 +38,7 @@ from bot.adapters.elasticsearch import ElasticError
 from bot.adapters.metrics import CONTENT_TYPE_LATEST, Metrics
 from bot.app.recovery import recover
 from bot.bootstrap import InFlight, Runtime
+from bot.core.errors import StoreUnavailable
 from bot.logs import log_context
 from bot.settings import SettingsError
 from bot.slack.edge import (
@@ -157,7 +158,7 @@ async def sweep_once(runtime: Runtime, notices: SlackNotices) -> None:
     service = runtime.service
     for action in await service.expire_due():
         await notices.expired(action)
-    await recover(runtime.store, service.audit, service.clock, notices)
+    await recover(runtime.store, runtime.audit, service.clock, notices)
 
 
 async def _sweep(runtime: Runtime, notices: SlackNotices) -> None:
@@ -220,7 +221,7 @@ class _Edge:
         verdict = verify(request.headers, raw, self.secret, time.time())
         if isinstance(verdict, Refused):
             return self._refuse(verdict, {}, started)
-        if await self.runtime.store.seen(f"signature:{verdict}", SIGNATURE_TTL):
+        if await self._seen(f"signature:{verdict}", SIGNATURE_TTL):
             return self._refuse(Refused(401, "replayed signature"), {}, started)
         body = parse(raw, request.content_type)
         if isinstance(body, Refused):
@@ -230,7 +231,7 @@ class _Edge:
             if refused is not None:
                 return self._refuse(refused, body, started)
             # Mark every key (no short cut): a retry may name an execution seen under another id.
-            repeats = [await self.runtime.store.seen(k, EVENT_TTL) for k in dedupe_keys(body)]
+            repeats = [await self._seen(k, EVENT_TTL) for k in dedupe_keys(body)]
             if any(repeats):
                 retry = request.headers.get("X-Slack-Retry-Num", "-")[:8]
                 duplicate = Refused(200, f"duplicate delivery (retry {retry})")
@@ -239,6 +240,19 @@ class _Edge:
             bolt_response = await self.bolt.async_dispatch(bolt_request)
             _answered(self.runtime.metrics, body, "http", bolt_response.status, started)
         return await to_aiohttp_response(bolt_response)
+
+    async def _seen(self, key: str, ttl: float) -> bool:
+        """Whether `key` was marked before; False when the store cannot tell.
+
+        Letting the request on is safe: every use case that changes anything writes to the
+        same store first, so while it is down the request can only be answered "cannot reach
+        the state store; nothing was done" (or read), never run twice.
+        """
+        try:
+            return await self.runtime.store.seen(key, ttl)
+        except StoreUnavailable as exc:
+            log.warning("replay check skipped, the state store is down: %s", exc.message)
+            return False
 
     def _refuse(self, refused: Refused, body: Mapping[str, Any], started: float) -> web.Response:
         """The edge's own answer, with one log line (attributed only when verified)."""
@@ -273,14 +287,14 @@ def create_web_app(runtime: Runtime, bolt: AsyncApp) -> web.Application:
             runtime.metrics.pending_actions.set(await _pending_count(runtime))
         except Exception:  # the other metrics are still worth serving
             log.exception("could not count pending actions")
-        spooled = [s for s in runtime.service.audit.sinks if isinstance(s, SpooledSink)]
+        spooled = [s for s in runtime.audit.sinks if isinstance(s, SpooledSink)]
         runtime.metrics.audit_spool.set(sum(s.pending for s in spooled))
         return web.Response(
             body=runtime.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )
 
     async def background(app: web.Application) -> AsyncIterator[None]:
-        await runtime.service.audit.start()  # replays audit spools left by an earlier run
+        await runtime.audit.start()  # replays audit spools left by an earlier run
         notices = SlackNotices(runtime.slack, runtime.service.clock)
         task = asyncio.create_task(_sweep(runtime, notices))
         yield

@@ -160,6 +160,12 @@ def es_timeout() -> float:
 
 
 @pytest.fixture
+def bench_state_url(tmp_path: Path) -> str:
+    """The bench's ML_CHATOPS_STATE; a test module may override it (e.g. with Redis)."""
+    return f"sqlite:///{tmp_path / 'state.db'}"
+
+
+@pytest.fixture
 def bench(
     bg_loop: BackgroundLoop,
     slack: SlackStandIn,
@@ -170,6 +176,7 @@ def bench(
     es_auth: tuple[str, str] | None,
     bot_es_user: tuple[str, str] | None,
     es_timeout: float,
+    bench_state_url: str,
 ) -> Iterator[Bench]:
     emulator = Emulator(demo_state(), auth=es_auth)
     es_url = bg_loop.run(emulator.start())
@@ -188,7 +195,7 @@ def bench(
         elasticsearch_username=bot_es_user[0] if bot_es_user else None,
         elasticsearch_password=bot_es_user[1] if bot_es_user else None,
         ml_chatops_config=config,
-        ml_chatops_state=f"sqlite:///{tmp_path / 'state.db'}",
+        ml_chatops_state=bench_state_url,
     )
 
     async def build() -> tuple[Runtime, str]:

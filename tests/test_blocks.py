@@ -20,6 +20,7 @@ from bot.core.model import (
     Approval,
     Deployment,
     PendingAction,
+    StartSpec,
     StopOutcome,
     StopSpec,
 )
@@ -726,8 +727,7 @@ def start_action(targets: tuple[Deployment, ...] | None = None, **changes: Any) 
     settings_dep = dep(queue_capacity=1024, cache_size="1gb", pipelines=("ingest-a",))
     return make_action(
         targets if targets is not None else (settings_dep,),
-        kind="start",
-        spec=changes.pop("spec", StopSpec("elser-prod", reason="incident over")),
+        spec=changes.pop("spec", StartSpec("elser-prod", reason="incident over")),
         **changes,
     )
 
@@ -807,7 +807,7 @@ def test_restart_proposal_names_its_source_and_each_deployments_settings() -> No
 
 @pytest.mark.parametrize("n", [1, 49, 200, 1000])
 def test_start_proposal_respects_limits(n: int) -> None:
-    action = start_action(many(n), source_action_id="x" * 64, spec=StopSpec("search-*"))
+    action = start_action(many(n), source_action_id="x" * 64, spec=StartSpec("search-*"))
     message = blocks.proposal(action, now=NOW)
     validate(message)
     assert "ingest pipelines" not in all_text(message)
@@ -1368,10 +1368,9 @@ def test_approval_card_never_exceeds_a_limit(
 ) -> None:
     action = make_action(
         tuple(dep(i, pipelines=(i,)) for i in ids),
-        kind=kind,
         state=state,
         auto_run=auto_run,
-        spec=StopSpec(",".join(ids), reason=reason),
+        spec=(StartSpec if kind == "start" else StopSpec)(",".join(ids), reason=reason),
         required_approvals=required,
         approver_roles=tuple(roles),
         approvals=tuple(Approval(u, u, NOW + n) for n, u in enumerate(approvers)),

@@ -136,7 +136,7 @@ def test_unexpected_failure_gets_an_error_id(
     async def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr(bench.runtime.service, "propose", boom)
+    monkeypatch.setattr(bench.runtime.service, "dispatch", boom)
     reply = bench.command("ner-prod")
     text = text_of(reply)
     assert "error id" in text and "kaboom" not in text

@@ -414,3 +414,60 @@ def test_a_wildcard_matching_a_deployment_someone_else_holds_is_refused(bench: B
     text = wait_text(bench, ADMIN, f"<@{ADMIN2}>")
     assert "ner-canary" in text
     assert bench.emulator.stop_calls() == []
+
+
+# ------------------------------------------------------------------ four eyes, re-evaluated
+
+GUARDED = (
+    ROLE_MAP
+    + """
+approvals:
+  - {actions: [stop], deployments: ["ner-guarded"], required: 1, approvers: [ml-admin]}
+"""
+)
+
+
+@pytest.mark.parametrize("role_map_text", [GUARDED])
+def test_a_growing_wildcard_cannot_bypass_four_eyes(bench: Bench) -> None:
+    preview = bench.command("ner-* --force")
+    assert "approval" not in text_of(preview).lower()  # only ner-prod matches: no rule applies
+    model = bench.emulator.state.deployments["ner-prod"].model_id
+    bench.emulator.state.start_deployment(model, "ner-guarded")
+    bench.driver.click_button("ml_stop.confirm", user_id=ADMIN, channel_id=CHANNEL)
+    bench.slack.wait_for(lambda: "ner-guarded" in text_of(bench.ephemeral()) or None)
+    # The guarded deployment brings its approval card with it, and Stop waits for it.
+    assert "ml_stop.approve" in text_of(card(bench))
+    bench.driver.click_button("ml_stop.confirm", user_id=ADMIN, channel_id=CHANNEL)
+    wait_text(bench, ADMIN, "more approval")
+    assert bench.emulator.stop_calls() == []
+    click_card(bench, "ml_stop.approve", ADMIN2)
+    wait_text(bench, ADMIN, "approved")
+    result = bench.confirm()
+    assert "ner-guarded" in text_of(result)
+    assert len(bench.emulator.stop_calls()) == 2
+    audit = [d for d in bench.audit.docs if d["event"]["action"] == "stop"]
+    assert audit[0]["ml_chatops"]["approvers"] == [ADMIN2]
+
+
+def test_an_approval_rule_added_after_the_preview_applies_at_the_click(bench: Bench) -> None:
+    assert "approval" not in text_of(bench.command("ner-prod")).lower()
+    _touch_config(bench, FOUR_EYES)
+    bench.driver.click_button("ml_stop.confirm", user_id=ADMIN, channel_id=CHANNEL)
+    wait_text(bench, ADMIN, "more approval")
+    assert "ml_stop.approve" in text_of(card(bench))
+    assert bench.emulator.stop_calls() == []
+
+
+@pytest.mark.parametrize("role_map_text", [FOUR_EYES])
+def test_an_approvers_role_removed_before_the_stop_voids_the_approval(bench: Bench) -> None:
+    bench.command("ner-prod")
+    click_card(bench, "ml_stop.approve", ADMIN2)
+    bench.slack.wait_for(lambda: f"<@{ADMIN2}>" in text_of(card(bench)) or None)
+    _touch_config(bench, FOUR_EYES.replace("users: [U0ADMIN1, U0ADMIN2]", "users: [U0ADMIN1]"))
+    bench.driver.click_button("ml_stop.confirm", user_id=ADMIN, channel_id=CHANNEL)
+    wait_text(bench, ADMIN, "more approval")
+    assert bench.emulator.stop_calls() == []
+    # The card takes the void approval back and asks again.
+    bench.slack.wait_for(lambda: "ml_stop.approve" in text_of(card(bench)) or None)
+    value = button_value(card(bench), "ml_stop.approve")
+    assert bench.run(bench.runtime.store.get(value)).approvals == ()

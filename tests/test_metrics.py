@@ -169,7 +169,7 @@ class _Unreachable:
 
 def test_the_audit_spool_gauge_counts_undelivered_events(bench: Bench, tmp_path: Path) -> None:
     sink = SpooledSink(_Unreachable(), Spool(tmp_path / "spool", "down"), first_delay=60)
-    bench.runtime.service.audit.sinks.append(sink)
+    bench.runtime.audit.sinks.append(sink)
     bench.command("ner-prod")  # the command, a decision and a proposal: three audit events
 
     text = http_get(bench.bot_url + "/metrics").body

@@ -1,5 +1,7 @@
 """Elasticsearch gateway: resolve ids to deployments, find pipelines, stop; errors → domain errors.
 
+The domain error classes and what each means are in `bot.core.errors`.
+
 The stop endpoint expands nothing and answers `{"stopped": true}` for unknown ids,
 so the bot resolves what the user typed through `_stats` first and stops each
 concrete deployment with `allow_no_match=false` (see reference §2).
@@ -25,9 +27,26 @@ from elasticsearch import (
 )
 
 from bot.adapters.metrics import Metrics
+from bot.app.ports import CallContext as CallContext
+from bot.app.ports import Verification as Verification
 from bot.core.config import ResolvedCluster
-from bot.core.model import Deployment, Resolution, StopOutcome
+from bot.core.errors import (
+    ClusterAuthError,
+    ClusterBadRequest,
+    ClusterError,
+    ClusterForbidden,
+    ClusterTimeout,
+    ClusterTLSError,
+    ClusterUnavailable,
+    ClusterUnexpected,
+    ClusterUnreachable,
+    DeploymentConflict,
+    DeploymentNotFound,
+    UnknownCluster,
+)
+from bot.core.model import Deployment, Resolution, StartOutcome, StopOutcome
 
+ElasticError = ClusterError  # the old name, kept for callers
 T = TypeVar("T")
 
 PAGE_SIZE = 1000
@@ -36,33 +55,6 @@ VERIFY_MAX_WAIT = 2.0
 START_TIMEOUT = 120.0
 MAX_PROCESSOR_DEPTH = 10  # Elasticsearch stops scanning nested processors here too
 FINISH_PENDING_WORK_TIMEOUT = 300.0  # a graceful drain may take up to ~5 minutes
-
-
-@dataclass(frozen=True)
-class CallContext:
-    """Who a request is for: its X-Opaque-Id and, on run_as clusters, the Slack user."""
-
-    opaque_id: str | None = None
-    slack_user: str | None = None
-
-
-@dataclass(frozen=True)
-class Verification:
-    """What `_stats` said after a stop answered."""
-
-    gone: bool
-    state: str | None
-    waited: float
-
-
-class ElasticError(Exception):
-    """An Elasticsearch failure, phrased for the person who asked."""
-
-    def __init__(self, message: str, *, kind: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.kind = kind
-        self.status = status
 
 
 def build_client(cluster: ResolvedCluster) -> AsyncElasticsearch:
@@ -149,19 +141,17 @@ def to_domain_error(
             if operation == "stop"
             else "; try again"
         )
-        return ElasticError(f"cluster `{cluster}` did not answer{waited}{tail}", kind="timeout")
+        return ClusterTimeout(f"cluster `{cluster}` did not answer{waited}{tail}")
     if isinstance(exc, elastic_transport.TlsError):
-        return ElasticError(
+        return ClusterTLSError(
             f"TLS handshake with cluster `{cluster}` failed ({exc.message}); "
             "check its CA certificate (`ca_certs` / ELASTICSEARCH_CA_CERTS)",
-            kind="tls",
         )
     if isinstance(exc, elastic_transport.ConnectionError):
-        return ElasticError(
+        return ClusterUnreachable(
             f"cannot reach cluster `{cluster}` ({exc.message}); is it up and is the URL right?",
-            kind="unreachable",
         )
-    return ElasticError(f"unexpected error talking to cluster `{cluster}`: {exc}", kind="unknown")
+    return ClusterUnexpected(f"unexpected error talking to cluster `{cluster}`: {exc}")
 
 
 def _api_error(
@@ -174,26 +164,23 @@ def _api_error(
     status = exc.meta.status
     reason = _reason(exc)
     if isinstance(exc, NotFoundError) and deployment_id:
-        return ElasticError(
+        return DeploymentNotFound(
             f"deployment `{deployment_id}` no longer exists on `{cluster}` "
             "(stopped already, or never deployed)",
-            kind="not_found",
             status=status,
         )
     if isinstance(exc, ConflictError) and deployment_id:
-        return ElasticError(
-            _conflict_message(deployment_id, reason, pipelines), kind="conflict", status=status
+        return DeploymentConflict(
+            _conflict_message(deployment_id, reason, pipelines), status=status
         )
     if isinstance(exc, AuthorizationException) and " run as [" in reason:
-        return ElasticError(
+        return ClusterForbidden(
             f"cluster `{cluster}` refused to {operation} as your Elasticsearch user: {reason}",
-            kind="forbidden",
             status=status,
         )
     if isinstance(exc, AuthorizationException) and "unauthorized to run as" in reason:
-        return ElasticError(
+        return ClusterForbidden(
             f"the bot may not act as your Elasticsearch user on `{cluster}` (run_as): {reason}",
-            kind="forbidden",
             status=status,
         )
     if isinstance(exc, AuthorizationException):
@@ -201,35 +188,30 @@ def _api_error(
         if "granted by the cluster privileges [" in reason:
             privileges = reason.split("granted by the cluster privileges [", 1)[1].split("]")[0]
             advice = f"give its role one of the cluster privileges {privileges}"
-        return ElasticError(
+        return ClusterForbidden(
             f"the bot's Elasticsearch user may not {operation} on `{cluster}`; {advice}",
-            kind="forbidden",
             status=status,
         )
     if isinstance(exc, AuthenticationException):
-        return ElasticError(
+        return ClusterAuthError(
             f"cluster `{cluster}` rejected the bot's credentials (401); check its API key "
             "or user and password",
-            kind="auth",
             status=status,
         )
     if status == 429:
-        return ElasticError(
+        return ClusterUnavailable(
             f"cluster `{cluster}` is overloaded (429 {_error_type(exc)}: {reason}); "
             "try again in a minute",
-            kind="unavailable",
             status=status,
         )
     if status >= 500:
-        return ElasticError(
+        return ClusterUnavailable(
             f"cluster `{cluster}` failed ({status} {_error_type(exc)}: {reason}); "
             "try again, or check the cluster's health",
-            kind="unavailable",
             status=status,
         )
-    return ElasticError(
+    return ClusterBadRequest(
         f"cluster `{cluster}` rejected the request ({status}: {reason})",
-        kind="bad_request",
         status=status,
     )
 
@@ -389,11 +371,10 @@ class ClusterGateway:
         if self.run_as:
             user = self.run_as_users.get(ctx.slack_user or "")
             if user is None:
-                raise ElasticError(
+                raise ClusterForbidden(
                     f"cluster `{self.name}` acts as each person's own Elasticsearch user, and "
                     f"none is mapped for <@{ctx.slack_user}>; ask an admin to add you to "
                     f"`clusters.{self.name}.run_as_users`",
-                    kind="forbidden",
                 )
             extra["headers"] = {"es-security-runas-user": user}
         return self.client.options(**extra) if extra else self.client
@@ -525,7 +506,7 @@ class ClusterGateway:
             seconds=time.monotonic() - started,
         )
 
-    async def start(self, deployment: Deployment, ctx: CallContext | None = None) -> StopOutcome:
+    async def start(self, deployment: Deployment, ctx: CallContext | None = None) -> StartOutcome:
         """Start a deployment with the captured settings; waits until it is started."""
         params: dict[str, Any] = {
             "deployment_id": deployment.deployment_id,
@@ -551,8 +532,9 @@ class ClusterGateway:
                 es.ml.start_trained_model_deployment(model_id=deployment.model_id, **params),
             )
         except Exception as exc:
-            return self._failed(exc, "start", deployment, START_TIMEOUT, started)
-        return StopOutcome(
+            failed = self._failed(exc, "start", deployment, START_TIMEOUT, started)
+            return StartOutcome(**failed.to_json())
+        return StartOutcome(
             deployment.deployment_id, ok=True, message="started", seconds=time.monotonic() - started
         )
 
@@ -645,7 +627,7 @@ class Clusters:
         key = name or self.default
         if key not in self.gateways:
             known = ", ".join(f"`{n}`" for n in sorted(self.gateways))
-            raise ElasticError(f"unknown cluster `{key}` (known: {known})", kind="unknown_cluster")
+            raise UnknownCluster(f"unknown cluster `{key}` (known: {known})")
         return self.gateways[key]
 
     async def close(self) -> None:

@@ -26,6 +26,7 @@ from bot.adapters.store_sqlite import (
     holds_lock,
     owner_alive,
     process_owner,
+    unavailable_on,
 )
 from bot.core.model import ActionState, PendingAction
 
@@ -120,6 +121,7 @@ class StoreContention(RuntimeError):
     """A change lost its compare-and-set too many times in a row."""
 
 
+@unavailable_on(redis.ConnectionError, redis.TimeoutError)
 class RedisStore(Transitions):
     """Pending actions in Redis; all replicas pointing at one Redis see one state."""
 

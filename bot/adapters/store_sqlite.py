@@ -1,4 +1,4 @@
-"""Pending-action store: the `ActionStore` protocol and its SQLite backend (Redis: store_redis).
+"""Pending-action store: the SQLite backend of `bot.app.ports.ActionStore` (Redis: store_redis).
 
 Every state change is a compare-and-set on the current state, so a double click
 or two replicas racing on one action can move it to `executing` only once.
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import inspect
 import json
 import logging
 import os
@@ -21,9 +23,14 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, TypeVar
 
+from bot.app.ports import ActionStore as ActionStore
+from bot.app.ports import Change as Change
+from bot.app.ports import StoreUnavailable
 from bot.core.model import ActionState, PendingAction
+
+S = TypeVar("S")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS actions (
@@ -146,10 +153,6 @@ class LeaseKeeper:
             self._task = None
 
 
-# A pure function of the current action: the new action, or None to leave it unchanged.
-Change = Callable[[PendingAction], PendingAction | None]
-
-
 def holds_lock(action: PendingAction, now: float) -> bool:
     """Whether an action still holds its deployment locks (pending and live, or running)."""
     if action.state is ActionState.EXECUTING:
@@ -168,59 +171,27 @@ def cas(expected: ActionState | None, changes: dict[str, Any]) -> Change:
     return change
 
 
-class ActionStore(Protocol):
-    """Durable pending actions with atomic state transitions."""
+def unavailable_on(*errors: type[BaseException]) -> Callable[[type[S]], type[S]]:
+    """Class decorator: the store's public coroutines raise `StoreUnavailable` for `errors`."""
 
-    async def put(self, action: PendingAction) -> None:
-        """Insert a new action (its id must be new)."""
+    def guard(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        @functools.wraps(method)
+        async def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await method(*args, **kwargs)
+            except errors as exc:
+                # The detail (a path, a host) stays in the chain for the log, not the user.
+                raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
-    async def get(self, action_id: str) -> PendingAction | None:
-        """The action, or None for an unknown id."""
+        return guarded
 
-    async def transition(
-        self, action_id: str, expected: ActionState, new: ActionState, **changes: Any
-    ) -> PendingAction | None:
-        """Move expected → new atomically; None if the state was not `expected`."""
+    def decorate(cls: type[S]) -> type[S]:
+        for name, value in list(vars(cls).items()):
+            if not name.startswith("_") and inspect.iscoroutinefunction(value):
+                setattr(cls, name, guard(value))
+        return cls
 
-    async def update(self, action_id: str, **changes: Any) -> PendingAction | None:
-        """Change non-state fields (e.g. the message reference)."""
-
-    async def mutate(self, action_id: str, change: Change) -> PendingAction | None:
-        """Apply `change` to the current action atomically; None if it declined or no action."""
-
-    async def put_exclusive(
-        self, action: PendingAction, keys: Sequence[str], now: float
-    ) -> PendingAction | None:
-        """Insert `action` holding `keys`; if a live action holds any key, return it instead.
-
-        Locks are released implicitly: a key whose holder is final or expired is free.
-        """
-
-    async def lock_more(
-        self, action_id: str, keys: Sequence[str], now: float
-    ) -> PendingAction | None:
-        """Add `keys` to an existing action's locks, or return another live holder of one."""
-
-    async def get_flag(self, name: str) -> dict[str, Any] | None:
-        """A small shared JSON value (e.g. the freeze switch), or None."""
-
-    async def set_flag(self, name: str, value: dict[str, Any] | None) -> None:
-        """Set or clear a shared JSON value."""
-
-    async def seen(self, key: str, ttl: float) -> bool:
-        """Mark `key` for `ttl` seconds; True if it was already marked (a replay)."""
-
-    async def due(self, now: float) -> list[PendingAction]:
-        """Proposed actions whose expiry has passed."""
-
-    async def orphans(self) -> list[PendingAction]:
-        """Executing actions whose owner process is gone (no live lease, or a dead local pid)."""
-
-    async def history(self, since: float) -> list[PendingAction]:
-        """Every action created at or after `since` (for the `/ml-audit` timeline)."""
-
-    async def close(self) -> None:
-        """Release the backend."""
+    return decorate
 
 
 class Transitions:
@@ -243,6 +214,7 @@ class Transitions:
         return await self.mutate(action_id, cas(None, changes))
 
 
+@unavailable_on(sqlite3.OperationalError)
 class SQLiteStore(Transitions):
     """The embedded default: one file, WAL mode, safe for many tasks in one process."""
 

@@ -10,8 +10,8 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from bot.adapters.audit import AuditEvent, AuditLog
-from bot.adapters.store_sqlite import ActionStore
+from bot.app.ports import ActionStore, AuditRecorder
+from bot.core.audit import AuditEvent
 from bot.core.model import ActionState, PendingAction
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ class Notify(Protocol):
 
 async def recover(
     store: ActionStore,
-    audit: AuditLog,
+    audit: AuditRecorder,
     clock: Callable[[], float],
     notify: Notify | None = None,
 ) -> list[PendingAction]:

@@ -1,961 +1,213 @@
-"""Use cases: propose, approve, confirm, execute, cancel and expire stops and starts.
+"""The use cases behind one object, for the adapters that hold a `service` (Slack, shell).
 
-Knows nothing of Slack: the Slack adapter and the local shell both drive it and
-render its results with `blocks`.
+Each method delegates to its use-case module; the outcome types live in `bot.core.outcomes`
+and are re-exported here so `from bot.app.service import Proposed` keeps working.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import secrets
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import Callable
 
-from bot.adapters.audit import AuditEvent, AuditLog
-from bot.adapters.elasticsearch import CallContext, ClusterGateway, Clusters, ElasticError
-from bot.adapters.store_sqlite import ActionStore
-from bot.adapters.usergroups import UsergroupResolver
+from bot.app import approve as approve_uc
+from bot.app import audit_query, cancel, confirm, context, dispatch, expire, freeze, listing, start
+from bot.app import propose as propose_uc
+from bot.app.confirm import STOP_CONCURRENCY, describe_change
+from bot.app.context import FREEZE_FLAG, Deps, lock_keys, new_action_id, opaque_id
+from bot.app.ports import ActionStore, AuditRecorder, ClusterDirectory, Directory
 from bot.core.commands import AuditRequest, FreezeRequest, ListRequest, StartRequest, StopRequest
-from bot.core.model import (
-    ActionState,
-    Approval,
-    Deployment,
-    MessageRef,
-    PendingAction,
-    Resolution,
-    StopOutcome,
-    StopSpec,
+from bot.core.errors import StoreUnavailable
+from bot.core.model import MessageRef, PendingAction
+from bot.core.outcomes import (
+    Already,
+    Approved,
+    ApproveResult,
+    Changed,
+    ClickResult,
+    Denied,
+    Ended,
+    Failed,
+    FreezeChanged,
+    Frozen,
+    Listing,
+    Locked,
+    NeedsApproval,
+    NothingMatched,
+    NotRequester,
+    Proposed,
+    ProposeResult,
+    SelfApproval,
+    Started,
+    Timeline,
+    Unknown,
+    Who,
 )
-from bot.core.policy import (
-    Action,
-    ApprovalRule,
-    Caller,
-    Decision,
-    RoleMap,
-    approvals_required,
-    authorize,
-    can_approve,
-)
+from bot.core.policy import Caller, RoleMap
+
+__all__ = [
+    "FREEZE_FLAG",
+    "STOP_CONCURRENCY",
+    "Already",
+    "ApproveResult",
+    "Approved",
+    "Changed",
+    "ClickResult",
+    "Denied",
+    "Ended",
+    "Failed",
+    "FreezeChanged",
+    "Frozen",
+    "Listing",
+    "Locked",
+    "NeedsApproval",
+    "NotRequester",
+    "NothingMatched",
+    "ProposeResult",
+    "Proposed",
+    "SelfApproval",
+    "Service",
+    "Started",
+    "Timeline",
+    "Unknown",
+    "Who",
+    "describe_change",
+    "lock_keys",
+    "new_action_id",
+    "opaque_id",
+]
 
 log = logging.getLogger(__name__)
 
-STOP_CONCURRENCY = 4
-FREEZE_FLAG = "freeze"
-
-
-@dataclass(frozen=True)
-class Who:
-    """The Slack person (or shell user) behind a command or click."""
-
-    user_id: str
-    user_name: str
-    team_id: str
-    channel_id: str
-    channel_name: str = ""
-    incident_id: str | None = None  # set in an incident channel (see bot.core.incidents)
-
-
-@dataclass(frozen=True)
-class Denied:
-    """The role map said no."""
-
-    decision: Decision
-
-
-@dataclass(frozen=True)
-class Failed:
-    """Something outside the role map went wrong; nothing was changed."""
-
-    message: str
-
-
-@dataclass(frozen=True)
-class NothingMatched:
-    """The id expression matched no deployment: nothing will be stopped."""
-
-    expression: str
-    cluster: str
-    unmatched: tuple[str, ...]
-    hints: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Proposed:
-    """A preview is ready to show, with its pending action saved."""
-
-    action: PendingAction
-
-
-@dataclass(frozen=True)
-class Locked:
-    """Another pending or running action holds one of the deployments."""
-
-    holder: PendingAction
-    deployment_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Frozen:
-    """The kill switch is on; `by` is None when the config file froze it."""
-
-    by: str | None
-    since: float | None
-    reason: str | None
-
-
-@dataclass(frozen=True)
-class FreezeChanged:
-    """The kill switch was turned on or off."""
-
-    freeze: bool
-    by: str
-    reason: str | None
-
-
-@dataclass(frozen=True)
-class Listing:
-    """The read-only deployments table."""
-
-    cluster: str
-    pattern: str | None
-    deployments: tuple[Deployment, ...]
-    hidden: int = 0
-
-
-@dataclass(frozen=True)
-class Timeline:
-    """The bot's actions in a channel or an incident, for `/ml-audit`."""
-
-    actions: tuple[PendingAction, ...]
-    scope: str
-    markdown: bool
-
-
-@dataclass(frozen=True)
-class NotRequester:
-    """Someone other than the requester clicked."""
-
-    action: PendingAction
-    clicker_id: str
-
-
-@dataclass(frozen=True)
-class Already:
-    """The action is no longer waiting for a click (running, finished, expired)."""
-
-    action: PendingAction
-
-
-@dataclass(frozen=True)
-class Unknown:
-    """No pending action has that id."""
-
-    action_id: str
-
-
-@dataclass(frozen=True)
-class Started:
-    """This click won the move to `executing`; run `execute()` next."""
-
-    action: PendingAction
-
-
-@dataclass(frozen=True)
-class Ended:
-    """The action reached a final state by this call (cancelled, rejected or expired)."""
-
-    action: PendingAction
-
-
-@dataclass(frozen=True)
-class NeedsApproval:
-    """Stop was pressed before enough approvals arrived."""
-
-    action: PendingAction
-
-
-@dataclass(frozen=True)
-class Changed:
-    """The targets changed since the preview; the action now holds the new ones."""
-
-    action: PendingAction
-    note: str
-
-
-@dataclass(frozen=True)
-class SelfApproval:
-    """The requester tried to approve their own request."""
-
-    action: PendingAction
-
-
-@dataclass(frozen=True)
-class Approved:
-    """An approval was recorded (`action.approved` says whether enough are in)."""
-
-    action: PendingAction
-    approver_id: str
-
-
-ProposeResult = Denied | Failed | NothingMatched | Proposed | Locked | Frozen
-ClickResult = (
-    Denied
-    | Failed
-    | NotRequester
-    | Already
-    | Unknown
-    | Started
-    | Ended
-    | NeedsApproval
-    | Changed
-    | Frozen
-    | Locked
-)
-ApproveResult = Denied | Already | Unknown | Ended | SelfApproval | Approved
-
-
-def new_action_id() -> str:
-    """A short, unguessable action id (also the button value)."""
-    return "a" + secrets.token_hex(8)
-
-
-def opaque_id(who: Who, action_id: str) -> str:
-    """X-Opaque-Id so the cluster's own logs name the Slack user (and the incident)."""
-    base = f"ml-chatops/{who.team_id}/{who.user_id}/{action_id}"
-    return f"{base}/{who.incident_id}" if who.incident_id else base
-
-
-def lock_keys(cluster: str, deployment_ids: Sequence[str]) -> list[str]:
-    """One lock per deployment per cluster."""
-    return [f"{cluster}/{d}" for d in deployment_ids]
-
-
-def _fingerprint(deployments: Sequence[Deployment]) -> dict[str, tuple[str, str, tuple[str, ...]]]:
-    # What makes a preview stale: a different set, a state change, other pipelines.
-    # Inference counts and allocations move all the time and are left out.
-    return {d.deployment_id: (d.model_id, d.state, d.pipelines) for d in deployments}
-
-
-def describe_change(old: Sequence[Deployment], new: Sequence[Deployment]) -> str | None:
-    """A one-line account of what changed since the preview, or None if nothing did."""
-    before, after = _fingerprint(old), _fingerprint(new)
-    if before == after:
-        return None
-    notes = [f"`{d}` is gone" for d in before if d not in after]
-    notes += [f"`{d}` now matches too" for d in after if d not in before]
-    for dep_id in before.keys() & after.keys():
-        (_, old_state, old_pipes), (_, new_state, new_pipes) = before[dep_id], after[dep_id]
-        if old_state != new_state:
-            notes.append(f"`{dep_id}` is now {new_state} (was {old_state})")
-        if old_pipes != new_pipes:
-            pipes = ", ".join(f"`{p}`" for p in new_pipes) or "none"
-            notes.append(f"`{dep_id}` is now used by pipelines: {pipes}")
-    return "; ".join(sorted(notes))
-
-
-def _action_of(action: PendingAction) -> Action:
-    return "start" if action.kind == "start" else "stop"
-
 
 class Service:
-    """The core use cases, wired to the store, the clusters, the audit log and the directory."""
+    """A facade over the use-case modules, sharing one `Deps`."""
 
     def __init__(
         self,
         *,
         store: ActionStore,
-        clusters: Clusters,
+        clusters: ClusterDirectory,
         role_map: Callable[[], RoleMap],
-        groups: UsergroupResolver,
-        audit: AuditLog,
+        groups: Directory,
+        audit: AuditRecorder,
         expire_after: float = 600.0,
         verify_within: float = 30.0,
         config_frozen: Callable[[], bool] = lambda: False,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.store = store
-        self.clusters = clusters
-        self.role_map = role_map
-        self.groups = groups
-        self.audit = audit
-        self.expire_after = expire_after
-        self.verify_within = verify_within
-        self.config_frozen = config_frozen
-        self.clock = clock
+        self.deps = Deps(
+            store=store,
+            clusters=clusters,
+            role_map=role_map,
+            groups=groups,
+            audit=audit,
+            expire_after=expire_after,
+            verify_within=verify_within,
+            config_frozen=config_frozen,
+            clock=clock,
+        )
 
-    # ------------------------------------------------------------------ helpers
+    @property
+    def store(self) -> ActionStore:
+        """The pending-action store."""
+        return self.deps.store
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The clock every use case reads."""
+        return self.deps.clock
 
     async def caller(self, who: Who) -> Caller:
         """Resolve the person's user groups for the policy check."""
-        return await self.groups.caller(who.user_id, who.channel_id, self.role_map().usergroups())
-
-    async def _audit(self, who: Who, event: str, outcome: str, **fields: Any) -> None:
-        await self.audit.record(
-            AuditEvent(
-                action=event,
-                outcome=outcome,
-                user_id=who.user_id,
-                user_name=who.user_name,
-                team_id=who.team_id,
-                channel_id=who.channel_id,
-                cluster=fields.pop("cluster", None),
-                action_id=fields.pop("action_id", None),
-                deployments=tuple(fields.pop("deployments", ())),
-                extra={**fields, "incident_id": who.incident_id} if who.incident_id else fields,
-            )
-        )
-
-    def _gateway(self, name: str | None) -> ClusterGateway | Failed:
-        try:
-            return self.clusters.get(name)
-        except ElasticError as exc:
-            return Failed(exc.message)
-
-    def _ctx(self, who: Who, action_id: str) -> CallContext:
-        return CallContext(opaque_id=opaque_id(who, action_id), slack_user=who.user_id)
+        return await context.caller(self.deps, who)
 
     async def frozen(self) -> Frozen | None:
         """The kill switch, from the store (`/ml-stop freeze`) or the config file."""
-        flag = await self.store.get_flag(FREEZE_FLAG)
-        if flag is not None:
-            return Frozen(flag.get("by"), flag.get("since"), flag.get("reason"))
-        if self.config_frozen():
-            return Frozen(None, None, "`freeze: true` in the config file")
-        return None
+        return await context.frozen(self.deps)
 
-    async def _save(self, action: PendingAction, who: Who, ids: Sequence[str]) -> Proposed | Locked:
-        holder = await self.store.put_exclusive(
-            action, lock_keys(action.cluster, ids), self.clock()
-        )
-        if holder is not None:
-            busy = tuple(d for d in holder.deployment_ids if d in ids)
-            await self._audit(
-                who,
-                "propose",
-                "failure",
-                action_id=action.id,
-                cluster=action.cluster,
-                deployments=ids,
-                error=f"locked by action {holder.id}",
-            )
-            return Locked(holder, busy)
-        await self._audit(
-            who,
-            "propose",
-            "success",
-            action_id=action.id,
-            cluster=action.cluster,
-            deployments=ids,
-            kind=action.kind,
-            required_approvals=action.required_approvals,
-        )
-        return Proposed(action)
+    async def dispatch(self, command: str, text: str, who: Who) -> object:
+        """A slash command through the one table: audit, parse, gate, run (see `dispatch`)."""
+        return await dispatch.dispatch(self.deps, command, text, who)
 
-    def _new_action(
-        self,
-        who: Who,
-        action_id: str,
-        cluster: str,
-        spec: StopSpec,
-        resolution: Resolution,
-        decision: Decision,
-        rule: ApprovalRule | None,
-        **extra: Any,
-    ) -> PendingAction:
-        now = self.clock()
-        return PendingAction(
-            id=action_id,
-            requester_id=who.user_id,
-            requester_name=who.user_name,
-            team_id=who.team_id,
-            channel_id=who.channel_id,
-            cluster=cluster,
-            spec=spec,
-            targets=resolution.deployments,
-            unmatched=resolution.unmatched,
-            created_at=now,
-            expires_at=now + self.expire_after,
-            decision=decision.explanation,
-            required_approvals=rule.required if rule else 0,
-            approver_roles=tuple(rule.approvers) if rule else (),
-            auto_run=rule.auto_run if rule else False,
-            incident_id=who.incident_id,
-            **extra,
-        )
-
-    # ------------------------------------------------------------------ proposing
+    async def record_command(self, who: Who, command: str, text: str) -> None:
+        """Every slash command is an audit event, whatever comes of it."""
+        await context.record_command(self.deps, who, command, text)
 
     async def propose(
         self, request: StopRequest, who: Who, *, execution_id: str | None = None
     ) -> ProposeResult:
-        """Authorize, resolve and save a stop for confirmation.
-
-        `execution_id` is the Workflow Builder step's function execution that asked.
-        """
-        if frozen := await self.frozen():
-            return frozen
-        gateway = self._gateway(request.cluster)
-        if isinstance(gateway, Failed):
-            return gateway
-        cluster, options, action_id = gateway.name, request.options(), new_action_id()
-        ctx = {"cluster": cluster, "action_id": action_id, "request": request.expression}
-        role_map = self.role_map()
-        caller = await self.caller(who)
-        pre = authorize(role_map, caller, "stop", cluster, None, options)
-        if not pre.allowed:
-            await self._audit(who, "decision", "failure", explanation=pre.explanation, **ctx)
-            return Denied(pre)
-        try:
-            resolution = await gateway.resolve(request.ids, self._ctx(who, action_id))
-        except ElasticError as exc:
-            await self._audit(who, "resolve", "failure", error=exc.message, **ctx)
-            return Failed(exc.message)
-        if not resolution.deployments:
-            await self._audit(who, "resolve", "failure", error="nothing matched", **ctx)
-            return NothingMatched(
-                request.expression, cluster, resolution.unmatched, resolution.hints
-            )
-        if resolution.unmatched and not request.allow_no_match:
-            missing = ", ".join(f"`{u}`" for u in resolution.unmatched)
-            await self._audit(who, "resolve", "failure", error="partial match", **ctx)
-            return Failed(
-                f"{missing} matched no deployment on `{cluster}`; with `--no-allow-no-match` "
-                "nothing is stopped unless every id matches"
-            )
-        ids = [d.deployment_id for d in resolution.deployments]
-        decision = authorize(role_map, caller, "stop", cluster, ids, options)
-        await self._audit(
-            who,
-            "decision",
-            "success" if decision.allowed else "failure",
-            explanation=decision.explanation,
-            deployments=ids,
-            **ctx,
-        )
-        if not decision.allowed:
-            return Denied(decision)
-        spec = StopSpec(
-            expression=request.expression,
-            force=request.force,
-            finish_pending_work=request.finish_pending_work,
-            allow_no_match=request.allow_no_match,
-            reason=request.reason or who.incident_id,  # in an incident, the incident is why
-        )
-        rule = approvals_required(role_map, "stop", cluster, ids)
-        action = self._new_action(
-            who,
-            action_id,
-            cluster,
-            spec,
-            resolution,
-            decision,
-            rule,
-            function_execution_id=execution_id,
-        )
-        return await self._save(action, who, ids)
+        """Authorize, resolve and save a stop for confirmation."""
+        return await propose_uc.propose(self.deps, request, who, execution_id=execution_id)
 
     async def propose_start(self, request: StartRequest, who: Who) -> ProposeResult:
         """`/ml-start`: authorize and save a start of one deployment for confirmation."""
-        target = Deployment(
-            deployment_id=request.target_id,
-            model_id=request.model_id,
-            state="not deployed",
-            target_allocations=request.allocations or 1,
-            threads_per_allocation=request.threads or 1,
-            priority=request.priority or "normal",
-        )
-        return await self._propose_start(
-            [target], request.cluster, request.reason, who, source=None
-        )
+        return await start.propose_start(self.deps, request, who)
 
     async def propose_restart(self, stop_action_id: str, who: Who) -> ProposeResult | Unknown:
         """The result's Restart button: start what that stop stopped, with its settings."""
-        stopped = await self.store.get(stop_action_id)
-        if stopped is None or stopped.kind != "stop":
-            return Unknown(stop_action_id)
-        ok = {o.deployment_id for o in stopped.outcomes if o.ok}
-        targets = [replace(d, state="stopped") for d in stopped.targets if d.deployment_id in ok]
-        if not targets:
-            return Failed("that stop stopped nothing, so there is nothing to restart")
-        reason = f"restart after action {stopped.id}"
-        return await self._propose_start(targets, stopped.cluster, reason, who, source=stopped.id)
-
-    async def _propose_start(
-        self,
-        targets: Sequence[Deployment],
-        cluster_name: str | None,
-        reason: str | None,
-        who: Who,
-        *,
-        source: str | None,
-    ) -> ProposeResult:
-        if frozen := await self.frozen():
-            return frozen
-        gateway = self._gateway(cluster_name)
-        if isinstance(gateway, Failed):
-            return gateway
-        cluster, action_id = gateway.name, new_action_id()
-        ids = [d.deployment_id for d in targets]
-        role_map = self.role_map()
-        decision = authorize(role_map, await self.caller(who), "start", cluster, ids)
-        await self._audit(
-            who,
-            "decision",
-            "success" if decision.allowed else "failure",
-            explanation=decision.explanation,
-            cluster=cluster,
-            action_id=action_id,
-            deployments=ids,
-            kind="start",
-        )
-        if not decision.allowed:
-            return Denied(decision)
-        try:
-            running = await gateway.resolve(ids, self._ctx(who, action_id))
-        except ElasticError as exc:
-            return Failed(exc.message)
-        if running.deployments:
-            listed = ", ".join(f"`{d.deployment_id}` ({d.state})" for d in running.deployments)
-            return Failed(f"already deployed on `{cluster}`: {listed}; nothing to start")
-        spec = StopSpec(expression=",".join(ids), reason=reason or who.incident_id)
-        rule = approvals_required(role_map, "start", cluster, ids)
-        resolution = Resolution(tuple(targets))
-        action = self._new_action(
-            who,
-            action_id,
-            cluster,
-            spec,
-            resolution,
-            decision,
-            rule,
-            kind="start",
-            source_action_id=source,
-        )
-        return await self._save(action, who, ids)
+        return await start.propose_restart(self.deps, stop_action_id, who)
 
     async def attach_message(self, action_id: str, ref: MessageRef) -> None:
         """Remember where the preview is shown, so it can be replaced later."""
-        await self.store.update(action_id, message=ref)
+        await self._remember(action_id, message=ref)
 
     async def attach_card(self, action_id: str, ref: MessageRef) -> None:
         """Remember where the approval card is, so it can be updated."""
-        await self.store.update(action_id, approval_card=ref)
+        await self._remember(action_id, approval_card=ref)
 
     async def attach_result(self, action_id: str, ref: MessageRef) -> None:
         """Remember the channel message that reports the outcome (follow-ups thread on it)."""
-        await self.store.update(action_id, result_ref=ref)
+        await self._remember(action_id, result_ref=ref)
+
+    async def _remember(self, action_id: str, **refs: MessageRef) -> None:
+        # Where a message is matters for later edits, not for safety: a store outage
+        # here must not stop a claimed action from running.
+        try:
+            await self.deps.store.update(action_id, **refs)
+        except StoreUnavailable as exc:
+            log.warning("could not record a message reference: %s", exc)
 
     async def get(self, action_id: str) -> PendingAction | None:
         """An action by id."""
-        return await self.store.get(action_id)
-
-    # ------------------------------------------------------------------ approvals
+        return await self.deps.store.get(action_id)
 
     async def approve(self, action_id: str, who: Who) -> ApproveResult:
         """An approver clicked Approve on the in-channel card."""
-        action = await self.store.get(action_id)
-        if action is None:
-            return Unknown(action_id)
-        if expired := await self._expire_if_due(action):
-            return Ended(expired)
-        if action.state is not ActionState.PROPOSED or action.approved:
-            return Already(action)
-        if who.user_id == action.requester_id:
-            await self._audit(who, "approve", "failure", action_id=action_id, error="self")
-            return SelfApproval(action)
-        decision = await self._may_approve(action, who)
-        if not decision.allowed:
-            await self._audit(
-                who, "approve", "failure", action_id=action_id, explanation=decision.explanation
-            )
-            return Denied(decision)
-        approval = Approval(who.user_id, who.user_name, self.clock())
-
-        def add(current: PendingAction) -> PendingAction | None:
-            if current.state is not ActionState.PROPOSED or current.approved:
-                return None
-            if any(a.user_id == who.user_id for a in current.approvals):
-                return None
-            return replace(current, approvals=(*current.approvals, approval))
-
-        updated = await self.store.mutate(action_id, add)
-        if updated is None:
-            latest = await self.store.get(action_id)
-            assert latest is not None
-            return Already(latest)
-        await self._audit(
-            who,
-            "approve",
-            "success",
-            action_id=action_id,
-            cluster=updated.cluster,
-            deployments=updated.deployment_ids,
-            approvers=[a.user_id for a in updated.approvals],
-        )
-        return Approved(updated, who.user_id)
-
-    async def _may_approve(self, action: PendingAction, who: Who) -> Decision:
-        rule = ApprovalRule(
-            approvers=list(action.approver_roles),
-            actions=[_action_of(action)],
-            required=max(1, action.required_approvals),
-        )
-        return can_approve(self.role_map(), await self.caller(who), rule, action.cluster)
+        return await approve_uc.approve(self.deps, action_id, who)
 
     async def reject(self, action_id: str, who: Who) -> ApproveResult:
         """An approver (or the requester) clicked Reject: the action ends."""
-        action = await self.store.get(action_id)
-        if action is None:
-            return Unknown(action_id)
-        if expired := await self._expire_if_due(action):
-            return Ended(expired)
-        if action.state is not ActionState.PROPOSED:
-            return Already(action)
-        if who.user_id != action.requester_id:
-            decision = await self._may_approve(action, who)
-            if not decision.allowed:
-                return Denied(decision)
-        moved = await self.store.transition(
-            action_id,
-            ActionState.PROPOSED,
-            ActionState.REJECTED,
-            actor_id=who.user_id,
-            finished_at=self.clock(),
-        )
-        if moved is None:
-            latest = await self.store.get(action_id)
-            assert latest is not None
-            return Already(latest)
-        await self._audit(who, "reject", "success", action_id=action_id, cluster=moved.cluster)
-        return Ended(moved)
-
-    # ------------------------------------------------------------------ clicks
-
-    async def _expire_if_due(self, action: PendingAction) -> PendingAction | None:
-        if action.state is ActionState.PROPOSED and self.clock() >= action.expires_at:
-            return await self.store.transition(
-                action.id, ActionState.PROPOSED, ActionState.EXPIRED, finished_at=self.clock()
-            )
-        return None
-
-    async def _clickable(self, action_id: str, who: Who) -> PendingAction | ClickResult:
-        action = await self.store.get(action_id)
-        if action is None:
-            return Unknown(action_id)
-        if who.user_id != action.requester_id:
-            await self._audit(who, "click", "failure", action_id=action_id, error="not requester")
-            return NotRequester(action, who.user_id)
-        expired = await self._expire_if_due(action)
-        if expired is not None:
-            await self._audit(who, "expire", "success", action_id=action_id, cluster=action.cluster)
-            return Ended(expired)
-        if action.state is not ActionState.PROPOSED:
-            return Already(action)
-        return action
+        return await approve_uc.reject(self.deps, action_id, who)
 
     async def confirm(self, action_id: str, who: Who) -> ClickResult:
         """The requester pressed Stop (or Start): re-check everything, then run at most once."""
-        found = await self._clickable(action_id, who)
-        if not isinstance(found, PendingAction):
-            return found
-        return await self._recheck_and_claim(found, who, who.user_id)
-
-    async def _recheck_and_claim(
-        self, action: PendingAction, who: Who, actor_id: str
-    ) -> ClickResult:
-        if frozen := await self.frozen():
-            return frozen
-        if not action.approved:
-            return NeedsApproval(action)
-        caller = await self.groups.caller(
-            action.requester_id, action.channel_id, self.role_map().usergroups()
-        )
-        options = action.spec.request().options() if action.kind == "stop" else frozenset()
-        decision = authorize(
-            self.role_map(),
-            caller,
-            _action_of(action),
-            action.cluster,
-            action.deployment_ids,
-            options,
-        )
-        if not decision.allowed:
-            await self._audit(
-                who, "confirm", "failure", action_id=action.id, explanation=decision.explanation
-            )
-            return Denied(decision)
-        if action.kind == "stop":
-            stale = await self._recheck_targets(action, who)
-            if stale is not None:
-                return stale
-        moved = await self.store.transition(
-            action.id,
-            ActionState.PROPOSED,
-            ActionState.EXECUTING,
-            actor_id=actor_id,
-            started_at=self.clock(),
-        )
-        if moved is None:
-            latest = await self.store.get(action.id)
-            assert latest is not None
-            return Already(latest)
-        await self._audit(
-            who,
-            "confirm",
-            "success",
-            action_id=action.id,
-            cluster=moved.cluster,
-            deployments=moved.deployment_ids,
-            kind=moved.kind,
-        )
-        return Started(moved)
-
-    async def _recheck_targets(
-        self, action: PendingAction, who: Who
-    ) -> Changed | Failed | Locked | None:
-        """Re-resolve at the click; if the world moved since the preview, ask again."""
-        try:
-            gateway = self.clusters.get(action.cluster)
-            fresh = await gateway.resolve(
-                action.spec.expression.split(","), self._ctx(who, action.id)
-            )
-        except ElasticError as exc:
-            return Failed(exc.message)
-        note = describe_change(action.targets, fresh.deployments)
-        if note is None:
-            return None
-        if not fresh.deployments:
-            await self.store.transition(
-                action.id,
-                ActionState.PROPOSED,
-                ActionState.CANCELLED,
-                finished_at=self.clock(),
-            )
-            return Failed(f"nothing to stop any more: {note}")
-        now = self.clock()
-        # A wildcard that matches more now must hold those deployments too before it asks.
-        held = set(action.deployment_ids)
-        added = [d.deployment_id for d in fresh.deployments if d.deployment_id not in held]
-        holder = await self.store.lock_more(action.id, lock_keys(action.cluster, added), now)
-        if holder is not None:
-            return Locked(holder, tuple(d for d in holder.deployment_ids if d in added))
-        updated = await self.store.mutate(
-            action.id,
-            lambda a: (
-                replace(
-                    a,
-                    targets=fresh.deployments,
-                    unmatched=fresh.unmatched,
-                    expires_at=now + self.expire_after,
-                    approvals=(),
-                )
-                if a.state is ActionState.PROPOSED
-                else None
-            ),
-        )
-        if updated is None:
-            latest = await self.store.get(action.id)
-            assert latest is not None
-            return Failed(f"this stop is {latest.state.value} now")
-        await self._audit(who, "recheck", "failure", action_id=action.id, change=note)
-        return Changed(updated, note)
+        return await confirm.confirm(self.deps, action_id, who)
 
     async def run_approved(self, action: PendingAction, who: Who) -> ClickResult:
         """Auto-run after the last approval (the approver's click), with the same checks."""
-        latest = await self.store.get(action.id)
-        if latest is None:
-            return Unknown(action.id)
-        if latest.state is not ActionState.PROPOSED:
-            return Already(latest)
-        return await self._recheck_and_claim(latest, who, who.user_id)
+        return await confirm.run_approved(self.deps, action, who)
 
     async def cancel(self, action_id: str, who: Who) -> ClickResult:
         """The requester clicked Cancel."""
-        found = await self._clickable(action_id, who)
-        if not isinstance(found, PendingAction):
-            return found
-        moved = await self.store.transition(
-            action_id,
-            ActionState.PROPOSED,
-            ActionState.CANCELLED,
-            actor_id=who.user_id,
-            finished_at=self.clock(),
-        )
-        if moved is None:
-            latest = await self.store.get(action_id)
-            assert latest is not None
-            return Already(latest)
-        await self._audit(who, "cancel", "success", action_id=action_id, cluster=moved.cluster)
-        return Ended(moved)
-
-    # ------------------------------------------------------------------ running
+        return await cancel.cancel(self.deps, action_id, who)
 
     async def execute(self, action: PendingAction, who: Who) -> PendingAction:
         """Run every target once; record each outcome; move to succeeded or failed."""
-        gateway = self.clusters.get(action.cluster)
-        limit = asyncio.Semaphore(STOP_CONCURRENCY)
-        # Calls carry the requester's identity: they asked, and run_as acts as them.
-        requester = replace(who, user_id=action.requester_id, user_name=action.requester_name)
-        ctx = self._ctx(requester, action.id)
-
-        async def one(dep: Deployment) -> StopOutcome:
-            async with limit:
-                if action.kind == "start":
-                    outcome = await gateway.start(dep, ctx)
-                else:
-                    outcome = await self._stop_and_verify(gateway, action, dep, ctx)
-            # One event per Elasticsearch call; the action's own outcome event follows.
-            await self._audit(
-                who,
-                f"elasticsearch.{action.kind}",
-                "success" if outcome.ok else "failure",
-                action_id=action.id,
-                cluster=action.cluster,
-                deployments=[dep.deployment_id],
-                status=outcome.status,
-                message=outcome.message,
-                verified=outcome.verified,
-                duration_s=round(outcome.seconds, 3),
-            )
-            return outcome
-
-        outcomes = tuple(await asyncio.gather(*(one(d) for d in action.targets)))
-        good = all(o.ok and o.verified is not False for o in outcomes)
-        final = ActionState.SUCCEEDED if good else ActionState.FAILED
-        done = await self.store.transition(
-            action.id, ActionState.EXECUTING, final, outcomes=outcomes, finished_at=self.clock()
-        )
-        if done is None:  # recovery marked it unknown meanwhile; keep what we know
-            done = replace(action, state=final, outcomes=outcomes, finished_at=self.clock())
-        await self._audit(
-            who,
-            action.kind,
-            "success" if good else "failure",
-            action_id=action.id,
-            cluster=action.cluster,
-            deployments=action.deployment_ids,
-            force=action.spec.force,
-            finish_pending_work=action.spec.finish_pending_work,
-            reason=action.spec.reason,
-            approvers=[a.user_id for a in action.approvals],
-            requester=action.requester_id,
-            state=final.value,
-            duration_s=round(max((o.seconds for o in outcomes), default=0.0), 3),
-            message="; ".join(f"{o.deployment_id}: {o.message}" for o in outcomes),
-        )
-        return done
-
-    async def _stop_and_verify(
-        self, gateway: ClusterGateway, action: PendingAction, dep: Deployment, ctx: CallContext
-    ) -> StopOutcome:
-        outcome = await gateway.stop(
-            dep,
-            force=action.spec.force,
-            finish_pending_work=action.spec.finish_pending_work,
-            ctx=ctx,
-        )
-        if not outcome.ok:
-            return outcome
-        try:
-            check = await gateway.verify_gone(dep.deployment_id, within=self.verify_within, ctx=ctx)
-        except ElasticError as exc:
-            return replace(outcome, message=f"stopped (could not verify: {exc.message})")
-        if check.gone:
-            return replace(outcome, message="stopped (verified)", verified=True)
-        return replace(
-            outcome,
-            message=(
-                f"stop answered but the deployment is still {check.state} "
-                f"after {check.waited:.0f} s"
-            ),
-            verified=False,
-        )
+        return await confirm.execute(self.deps, action, who)
 
     async def expire_due(self) -> list[PendingAction]:
         """Expire every proposed action past its expiry; returns those this call expired."""
-        expired = []
-        for action in await self.store.due(self.clock()):
-            moved = await self._expire_if_due(action)
-            if moved is None:
-                continue
-            expired.append(moved)
-            requester = Who(
-                moved.requester_id,
-                moved.requester_name,
-                moved.team_id,
-                moved.channel_id,
-                incident_id=moved.incident_id,
-            )
-            await self._audit(
-                requester,
-                "expire",
-                "success",
-                action_id=moved.id,
-                cluster=moved.cluster,
-                deployments=moved.deployment_ids,
-            )
-        return expired
-
-    async def record_command(self, who: Who, command: str, text: str) -> None:
-        """Every slash command is an audit event, whatever comes of it."""
-        await self._audit(who, "command", "success", command=command, text=text)
-
-    # ------------------------------------------------------------------ kill switch, listing
+        return await expire.expire_due(self.deps)
 
     async def freeze(self, request: FreezeRequest, who: Who) -> Denied | FreezeChanged:
         """`/ml-stop freeze|unfreeze`: only a role granted `freeze` may."""
-        caller = await self.caller(who)
-        decision = authorize(self.role_map(), caller, "freeze", self.clusters.default, None)
-        if not decision.allowed:
-            await self._audit(who, "freeze", "failure", explanation=decision.explanation)
-            return Denied(decision)
-        value = None
-        if request.freeze:
-            value = {"by": who.user_id, "since": self.clock(), "reason": request.reason}
-        await self.store.set_flag(FREEZE_FLAG, value)
-        await self._audit(
-            who, "freeze" if request.freeze else "unfreeze", "success", reason=request.reason
-        )
-        return FreezeChanged(request.freeze, who.user_id, request.reason)
+        return await freeze.freeze(self.deps, request, who)
 
     async def timeline(self, request: AuditRequest, who: Who) -> Denied | Timeline:
         """`/ml-audit`: the actions of this channel, or of one incident, since a moment."""
-        caller = await self.caller(who)
-        decision = authorize(self.role_map(), caller, "status", self.clusters.default, None)
-        if not decision.allowed:
-            return Denied(decision)
-        found = await self.store.history(self.clock() - request.since_seconds)
-        if request.incident:
-            chosen = [a for a in found if a.incident_id == request.incident]
-            scope = f"for incident {request.incident}"
-        else:
-            chosen = [a for a in found if a.channel_id == who.channel_id]
-            scope = "in this channel"
-        hours = request.since_seconds / 3600
-        scope += f" in the last {hours:g} h" if hours < 48 else f" in the last {hours / 24:g} days"
-        await self._audit(who, "timeline", "success", count=len(chosen))
-        return Timeline(tuple(chosen), scope, request.markdown)
+        return await audit_query.timeline(self.deps, request, who)
 
     async def list_deployments(self, request: ListRequest, who: Who) -> Denied | Failed | Listing:
         """The deployments the caller may see, with their state."""
-        gateway = self._gateway(request.cluster)
-        if isinstance(gateway, Failed):
-            return gateway
-        role_map = self.role_map()
-        caller = await self.caller(who)
-        pre = authorize(role_map, caller, "status", gateway.name, None)
-        if not pre.allowed:
-            return Denied(pre)
-        try:
-            found = await gateway.list(request.pattern, self._ctx(who, "list"))
-        except ElasticError as exc:
-            return Failed(exc.message)
-        visible = tuple(
-            d
-            for d in found
-            if authorize(role_map, caller, "status", gateway.name, [d.deployment_id]).allowed
-        )
-        return Listing(gateway.name, request.pattern, visible, hidden=len(found) - len(visible))
+        return await listing.list_deployments(self.deps, request, who)

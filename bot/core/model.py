@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from bot.core.commands import StopRequest
 
@@ -100,6 +100,30 @@ class StopOutcome:
 
 
 @dataclass(frozen=True)
+class StartOutcome:
+    """The result of starting one deployment."""
+
+    deployment_id: str
+    ok: bool
+    message: str
+    status: int | None = None
+    seconds: float = 0.0
+    verified: bool | None = None  # a start is not verified; kept so renderers read both alike
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StartOutcome:
+        """Inverse of to_json."""
+        return cls(**data)
+
+
+Outcome = StopOutcome | StartOutcome
+
+
+@dataclass(frozen=True)
 class MessageRef:
     """Where a Slack message lives, so it can be replaced later."""
 
@@ -135,6 +159,33 @@ class StopSpec:
 
 
 @dataclass(frozen=True)
+class StartSpec:
+    """A start (or a restart) as stored with a pending action; its targets carry the settings."""
+
+    expression: str
+    reason: str | None = None
+    # A start takes none of the stop flags; they read as unset so renderers need not branch.
+    force: bool = field(default=False, init=False)
+    finish_pending_work: bool = field(default=False, init=False)
+    allow_no_match: bool = field(default=True, init=False)
+
+    def flags_text(self) -> str:
+        """A start has no flags."""
+        return ""
+
+
+ActionSpec = StopSpec | StartSpec
+Kind = Literal["stop", "start"]
+
+
+def _spec_from_json(kind: str, data: dict[str, Any]) -> ActionSpec:
+    # Starts stored before StartSpec existed carry the stop flags (all unset): drop them.
+    if kind == "start":
+        return StartSpec(expression=data["expression"], reason=data.get("reason"))
+    return StopSpec(**data)
+
+
+@dataclass(frozen=True)
 class PendingAction:
     """A proposed stop waiting for its confirmation, or its final record."""
 
@@ -144,18 +195,17 @@ class PendingAction:
     team_id: str
     channel_id: str
     cluster: str
-    spec: StopSpec
+    spec: ActionSpec  # its type is the kind of action
     targets: tuple[Deployment, ...]
     created_at: float
     expires_at: float
     decision: str
     state: ActionState = ActionState.PROPOSED
     unmatched: tuple[str, ...] = ()
-    outcomes: tuple[StopOutcome, ...] = ()
+    outcomes: tuple[Outcome, ...] = ()
     message: MessageRef = field(default_factory=MessageRef)
     finished_at: float | None = None
     actor_id: str | None = None  # who confirmed, cancelled or rejected
-    kind: str = "stop"  # "stop" or "start" (a restart with captured settings)
     required_approvals: int = 0
     approver_roles: tuple[str, ...] = ()
     approvals: tuple[Approval, ...] = ()
@@ -178,6 +228,11 @@ class PendingAction:
         return max(0, self.required_approvals - len(self.approvals))
 
     @property
+    def kind(self) -> Kind:
+        """ "stop" or "start" (a restart with captured settings), from the spec's type."""
+        return "start" if isinstance(self.spec, StartSpec) else "stop"
+
+    @property
     def deployment_ids(self) -> tuple[str, ...]:
         """The concrete deployment ids this action stops."""
         return tuple(d.deployment_id for d in self.targets)
@@ -186,19 +241,22 @@ class PendingAction:
         """A JSON-ready dict for the store."""
         data = dataclasses.asdict(self)
         data["state"] = self.state.value
+        data["kind"] = self.kind  # the spec's type, for from_json (and older readers)
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PendingAction:
         """Inverse of to_json."""
+        kind = data.get("kind", "stop")
+        outcome = StartOutcome if kind == "start" else StopOutcome
         return cls(
             **{
-                **data,
-                "spec": StopSpec(**data["spec"]),
+                **{k: v for k, v in data.items() if k != "kind"},
+                "spec": _spec_from_json(kind, data["spec"]),
                 "targets": tuple(Deployment.from_json(d) for d in data["targets"]),
                 "state": ActionState(data["state"]),
                 "unmatched": tuple(data.get("unmatched", ())),
-                "outcomes": tuple(StopOutcome.from_json(o) for o in data.get("outcomes", ())),
+                "outcomes": tuple(outcome.from_json(o) for o in data.get("outcomes", ())),
                 "message": MessageRef(**data.get("message", {})),
                 "approver_roles": tuple(data.get("approver_roles", ())),
                 "approvals": tuple(Approval(**a) for a in data.get("approvals", ())),

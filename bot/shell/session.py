@@ -9,13 +9,8 @@ from dataclasses import dataclass, field, replace
 
 from bot.app.service import Approved, Proposed, Service, Started, Timeline, Who
 from bot.core.commands import (
-    AuditRequest,
-    FreezeRequest,
     HelpRequest,
-    ListRequest,
-    StartRequest,
     UsageError,
-    parse,
 )
 from bot.core.model import PendingAction
 from bot.slack import blocks
@@ -69,31 +64,21 @@ class ShellSession:
         return None
 
     async def _command(self, command: str, text: str) -> list[Message]:
-        request = parse(command, text)
-        if isinstance(request, HelpRequest):
-            return self._show(blocks.help_message(request.command))
-        if isinstance(request, UsageError):
-            return self._show(blocks.usage_error(request))
-        service, who = self.service, self.who
-        if isinstance(request, ListRequest):
-            outcome: object = await service.list_deployments(request, who)
-        elif isinstance(request, FreezeRequest):
-            outcome = await service.freeze(request, who)
-        elif isinstance(request, StartRequest):
-            outcome = await service.propose_start(request, who)
-        elif isinstance(request, AuditRequest):
-            found = await service.timeline(request, who)
-            if isinstance(found, Timeline):
-                timeline = blocks.audit_timeline(
-                    found.actions, scope=found.scope, markdown=found.markdown
+        outcome = await self.service.dispatch(command, text, self.who)
+        now = self.service.clock()
+        if isinstance(outcome, HelpRequest):
+            return self._show(blocks.help_message(outcome.command))
+        if isinstance(outcome, UsageError):
+            return self._show(blocks.usage_error(outcome))
+        if isinstance(outcome, Timeline):
+            return self._show(
+                blocks.audit_timeline(
+                    outcome.actions, scope=outcome.scope, markdown=outcome.markdown
                 )
-                return self._show(timeline)
-            outcome = found
-        else:
-            outcome = await service.propose(request, who)
-        messages = [outcome_message(outcome, f"{command} {text}", service.clock())]
+            )
+        messages = [outcome_message(outcome, f"{command} {text}", now)]
         if isinstance(outcome, Proposed) and outcome.action.required_approvals:
-            messages.append(blocks.approval_card(outcome.action, now=service.clock()))
+            messages.append(blocks.approval_card(outcome.action, now=now))
         return self._show(*messages)
 
     async def _press(self, action_id: str, value: str) -> list[Message]:

@@ -14,12 +14,13 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.adapters.metrics import Metrics
+from bot.app.ports import CommandMetrics as Metrics
 from bot.app.service import (
     Approved,
     Changed,
     Ended,
     FreezeChanged,
+    NeedsApproval,
     Proposed,
     Service,
     Started,
@@ -27,18 +28,12 @@ from bot.app.service import (
     Who,
 )
 from bot.core.commands import (
-    AuditRequest,
-    FreezeRequest,
     HelpRequest,
-    ListRequest,
-    StartRequest,
-    StopRequest,
     UsageError,
-    parse,
 )
 from bot.core.incidents import IncidentConfig, incident_id
 from bot.core.model import MessageRef, PendingAction
-from bot.logs import cap
+from bot.core.text import cap
 from bot.slack import blocks, ids
 from bot.slack.blocks import Message
 from bot.slack.notices import complete_step_error, update_card
@@ -49,7 +44,6 @@ log = logging.getLogger(__name__)
 
 COMMANDS, ACTION_IDS, FUNCTIONS = ids.COMMANDS, ids.ACTION_IDS, ids.FUNCTIONS
 # The audit keeps what was asked, bounded: Slack allows 40,000 characters of command text.
-AUDIT_TEXT_MAX = 2000
 NAME_MAX = 256  # a Slack name or id is far shorter; anything longer is not worth keeping
 CHANNEL_POST_ERRORS = {"not_in_channel", "channel_not_found", "is_archived"}
 
@@ -202,29 +196,19 @@ class SlackAdapter:
     ) -> None:
         """Parse, decide and answer privately."""
         name, text = command.get("command", ""), command.get("text", "")
-        await self.service.record_command(who, name, cap(text, AUDIT_TEXT_MAX))
-        request = parse(name, text)
-        if isinstance(request, HelpRequest):
+        outcome = await self.service.dispatch(name, text, who)
+        if isinstance(outcome, HelpRequest):
             self._count(name, "help")
-            await respond(**blocks.help_message(request.command), response_type="ephemeral")
+            await respond(**blocks.help_message(outcome.command), response_type="ephemeral")
             return
-        if isinstance(request, UsageError):
+        if isinstance(outcome, UsageError):
             self._count(name, "usage_error")
-            await respond(**blocks.usage_error(request), response_type="ephemeral")
+            await respond(**blocks.usage_error(outcome), response_type="ephemeral")
             return
-        if isinstance(request, AuditRequest):
+        if isinstance(outcome, Timeline):
             self._count(name, "audit")
-            await respond(**await self._timeline(request, who, command), response_type="ephemeral")
+            await respond(**self._timeline(outcome, command), response_type="ephemeral")
             return
-        if isinstance(request, ListRequest):
-            outcome: object = await self.service.list_deployments(request, who)
-        elif isinstance(request, FreezeRequest):
-            outcome = await self.service.freeze(request, who)
-        elif isinstance(request, StartRequest):
-            outcome = await self.service.propose_start(request, who)
-        else:
-            assert isinstance(request, StopRequest)
-            outcome = await self.service.propose(request, who)
         self._count(name, outcome_label(outcome))
         message = outcome_message(outcome, f"{name} {text}", self.now())
         if isinstance(outcome, FreezeChanged):
@@ -237,10 +221,7 @@ class SlackAdapter:
             )
             await self._proposed(outcome.action, ref, client)
 
-    async def _timeline(self, request: AuditRequest, who: Who, command: dict[str, Any]) -> Message:
-        found = await self.service.timeline(request, who)
-        if not isinstance(found, Timeline):
-            return outcome_message(found, "/ml-audit", self.now())
+    def _timeline(self, found: Timeline, command: dict[str, Any]) -> Message:
         domain = command.get("team_domain")
         links = {a.id: permalink(domain, a.result_ref) for a in found.actions}
         return blocks.audit_timeline(
@@ -255,10 +236,13 @@ class SlackAdapter:
     ) -> None:
         await self.service.attach_message(action.id, ref)
         if action.required_approvals:
-            card = blocks.approval_card(action, now=self.now())
-            posted = await client.chat_postMessage(channel=action.channel_id, **card)
-            card_ref = MessageRef(channel_id=posted["channel"], ts=posted["ts"], ephemeral=False)
-            await self.service.attach_card(action.id, card_ref)
+            await self._post_card(action, client)
+
+    async def _post_card(self, action: PendingAction, client: AsyncWebClient) -> None:
+        card = blocks.approval_card(action, now=self.now())
+        posted = await client.chat_postMessage(channel=action.channel_id, **card)
+        card_ref = MessageRef(channel_id=posted["channel"], ts=posted["ts"], ephemeral=False)
+        await self.service.attach_card(action.id, card_ref)
 
     # ------------------------------------------------------------------ preview buttons
 
@@ -359,7 +343,11 @@ class SlackAdapter:
             await _tell(body, respond, client, message)
         if isinstance(outcome, Ended):
             await self._finish_step(outcome.action, client, None)
-        if isinstance(outcome, Changed | Ended):
+        if isinstance(outcome, Changed | NeedsApproval) and outcome.action.approval_card is None:
+            # The targets or the rules now call for four eyes: the card appears at this click.
+            if outcome.action.required_approvals:
+                await self._post_card(outcome.action, client)
+        elif isinstance(outcome, Changed | Ended | NeedsApproval):
             # A changed preview needs its approvals again; an ended one retires its card.
             await self._update_card(outcome.action, client)
 

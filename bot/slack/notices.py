@@ -15,7 +15,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.adapters.audit import PermanentDeliveryError, PostLine
+from bot.app.ports import PermanentDeliveryError, PostLine
 from bot.core.model import MessageRef, PendingAction
 from bot.slack import blocks
 from bot.slack.blocks import Message

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from bot.core.model import Deployment, PendingAction, StopSpec
+from bot.core.model import ActionSpec, Deployment, PendingAction
 from bot.slack import ids
 
 # Re-exported so `blocks.CONFIRM_ACTION_ID` keeps working; bot.slack.ids owns them.
@@ -261,13 +261,13 @@ def _target_name_md(action: PendingAction) -> str:
     return _code(ids[0]) if len(ids) == 1 else f"*{_plural(len(ids), 'deployment')}*"
 
 
-def _flags_suffix(spec: StopSpec) -> str:
+def _flags_suffix(spec: ActionSpec) -> str:
     """` (--force)` or the empty string."""
     flags = spec.flags_text()
     return f" ({flags})" if flags else ""
 
 
-def _option_lines(spec: StopSpec) -> list[str]:
+def _option_lines(spec: ActionSpec) -> list[str]:
     """The options in plain words, one bullet each."""
     lines = []
     if spec.force:
@@ -286,18 +286,18 @@ def _option_lines(spec: StopSpec) -> list[str]:
     return lines
 
 
-def _flags_md(spec: StopSpec) -> str:
+def _flags_md(spec: ActionSpec) -> str:
     """The flags as inline code (`--force` `--finish-pending-work`), or empty."""
     return " ".join(f"`{f}`" for f in spec.flags_text().split())
 
 
-def _options_md(spec: StopSpec) -> str:
+def _options_md(spec: ActionSpec) -> str:
     """`*Options:* --force` followed by what each option does."""
     flags = _flags_md(spec) or "none"
     return "\n".join([f"*Options:* {flags}", *_option_lines(spec)])
 
 
-def _reason_md(spec: StopSpec) -> str:
+def _reason_md(spec: ActionSpec) -> str:
     """The escaped, clipped reason, or `_no reason given_`."""
     reason = (spec.reason or "").strip()
     return clip(literal(reason), REASON_MAX) if reason else "_no reason given_"
@@ -317,7 +317,7 @@ def _pipelines_md(pipelines: Sequence[str], limit: int = 600) -> str:
     return _join_limited([_code(p) for p in pipelines], limit)
 
 
-def _pipeline_warning(dep: Deployment, spec: StopSpec) -> str:
+def _pipeline_warning(dep: Deployment, spec: ActionSpec) -> str:
     """`⚠ used by ingest pipeline(s) …` or the empty string."""
     if not dep.pipelines:
         return ""
@@ -327,7 +327,7 @@ def _pipeline_warning(dep: Deployment, spec: StopSpec) -> str:
     )
 
 
-def _deployment_md(dep: Deployment, spec: StopSpec) -> str:
+def _deployment_md(dep: Deployment, spec: ActionSpec) -> str:
     """Everything a person needs to judge stopping one deployment."""
     facts = [
         f"state *{_word(dep.state)}*",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from bot.core.model import ActionState, PendingAction, StopOutcome
+from bot.core.model import ActionState, Outcome, PendingAction
 from bot.slack.blocks.common import (
     DETAILED_OUTCOMES,
     EXPRESSION_MAX,
@@ -123,7 +123,7 @@ def _duration(action: PendingAction) -> float | None:
     return max((o.seconds for o in action.outcomes), default=None)
 
 
-def _outcome_rank(outcome: StopOutcome | None) -> int:
+def _outcome_rank(outcome: Outcome | None) -> int:
     """Failures first, then unverified, then done, then not run."""
     if outcome is None:
         return 3
@@ -132,7 +132,7 @@ def _outcome_rank(outcome: StopOutcome | None) -> int:
     return 1 if outcome.verified is False else 2
 
 
-def _outcome_line(dep_id: str, outcome: StopOutcome | None, verbs: _Verbs) -> str:
+def _outcome_line(dep_id: str, outcome: Outcome | None, verbs: _Verbs) -> str:
     """`✅ `a` stopped (verified)` / `⚠️ `b`: still stopping…` / `❌ `c`: <message> (409)`."""
     if outcome is None:
         return f"◻️ {_code(dep_id)} not {verbs.done}"

@@ -1,0 +1,335 @@
+"""Confirm: re-check everything at the click, claim the action once, then run it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import replace
+
+from bot.app import context
+from bot.app.context import Deps
+from bot.app.ports import (
+    CallContext,
+    Gateway,
+)
+from bot.core.errors import ClusterError, StoreUnavailable
+from bot.core.model import (
+    ActionState,
+    Approval,
+    Deployment,
+    Outcome,
+    PendingAction,
+    StartSpec,
+    StopOutcome,
+    StopSpec,
+)
+from bot.core.outcomes import (
+    Already,
+    Changed,
+    ClickResult,
+    Denied,
+    Failed,
+    Locked,
+    NeedsApproval,
+    Started,
+    Unknown,
+    Who,
+)
+from bot.core.policy import (
+    approvals_required,
+    authorize,
+    can_approve,
+)
+
+STOP_CONCURRENCY = 4
+
+
+def _fingerprint(deployments: Sequence[Deployment]) -> dict[str, tuple[str, str, tuple[str, ...]]]:
+    # What makes a preview stale: a different set, a state change, other pipelines.
+    # Inference counts and allocations move all the time and are left out.
+    return {d.deployment_id: (d.model_id, d.state, d.pipelines) for d in deployments}
+
+
+def describe_change(old: Sequence[Deployment], new: Sequence[Deployment]) -> str | None:
+    """A one-line account of what changed since the preview, or None if nothing did."""
+    before, after = _fingerprint(old), _fingerprint(new)
+    if before == after:
+        return None
+    notes = [f"`{d}` is gone" for d in before if d not in after]
+    notes += [f"`{d}` now matches too" for d in after if d not in before]
+    for dep_id in before.keys() & after.keys():
+        (_, old_state, old_pipes), (_, new_state, new_pipes) = before[dep_id], after[dep_id]
+        if old_state != new_state:
+            notes.append(f"`{dep_id}` is now {new_state} (was {old_state})")
+        if old_pipes != new_pipes:
+            pipes = ", ".join(f"`{p}`" for p in new_pipes) or "none"
+            notes.append(f"`{dep_id}` is now used by pipelines: {pipes}")
+    return "; ".join(sorted(notes))
+
+
+@context.store_down_fails
+async def confirm(deps: Deps, action_id: str, who: Who) -> ClickResult:
+    """The requester pressed Stop (or Start): re-check everything, then run at most once."""
+    found = await context.clickable(deps, action_id, who)
+    if not isinstance(found, PendingAction):
+        return found
+    return await recheck_and_claim(deps, found, who, who.user_id)
+
+
+async def recheck_and_claim(
+    deps: Deps, action: PendingAction, who: Who, actor_id: str
+) -> ClickResult:
+    """Freeze, role map, targets and approvals again; then move to `executing` once."""
+    if frozen := await context.frozen(deps):
+        return frozen
+    caller = await deps.groups.caller(
+        action.requester_id, action.channel_id, deps.role_map().usergroups()
+    )
+    spec = action.spec
+    options = spec.request().options() if isinstance(spec, StopSpec) else frozenset()
+    decision = authorize(
+        deps.role_map(),
+        caller,
+        context.action_of(action),
+        action.cluster,
+        action.deployment_ids,
+        options,
+    )
+    if not decision.allowed:
+        await context.record(
+            deps, who, "confirm", "failure", action_id=action.id, explanation=decision.explanation
+        )
+        return Denied(decision)
+    if isinstance(spec, StopSpec):  # a start's targets are what it was asked to start
+        stale = await recheck_targets(deps, action, who)
+        if stale is not None:
+            return stale
+    # Four eyes against the current targets and the current rules, at every click.
+    action = await reapprove(deps, action, who)
+    if action.state is not ActionState.PROPOSED:
+        return Already(action)
+    if not action.approved:
+        return NeedsApproval(action)
+    needed = (action.required_approvals, action.approver_roles, action.approvals)
+    moved = await deps.store.mutate(
+        action.id,
+        lambda a: (
+            replace(a, state=ActionState.EXECUTING, actor_id=actor_id, started_at=deps.clock())
+            # Compare-and-set: nothing about its approvals moved since the check above.
+            if a.state is ActionState.PROPOSED
+            and (a.required_approvals, a.approver_roles, a.approvals) == needed
+            else None
+        ),
+    )
+    if moved is None:
+        latest = await deps.store.get(action.id)
+        assert latest is not None
+        return Already(latest)
+    await context.record(
+        deps,
+        who,
+        "confirm",
+        "success",
+        action_id=action.id,
+        cluster=moved.cluster,
+        deployments=moved.deployment_ids,
+        kind=moved.kind,
+    )
+    return Started(moved)
+
+
+async def recheck_targets(
+    deps: Deps, action: PendingAction, who: Who
+) -> Changed | Failed | Locked | None:
+    """Re-resolve at the click; if the world moved since the preview, ask again."""
+    try:
+        gateway = deps.clusters.get(action.cluster)
+        fresh = await gateway.resolve(
+            action.spec.expression.split(","), context.call_context(deps, who, action.id)
+        )
+    except ClusterError as exc:
+        return Failed(exc.message)
+    note = describe_change(action.targets, fresh.deployments)
+    if note is None:
+        return None
+    if not fresh.deployments:
+        await deps.store.transition(
+            action.id,
+            ActionState.PROPOSED,
+            ActionState.CANCELLED,
+            finished_at=deps.clock(),
+        )
+        return Failed(f"nothing to stop any more: {note}")
+    now = deps.clock()
+    fresh_ids = [d.deployment_id for d in fresh.deployments]
+    # The new targets may fall under an approval rule the old ones did not.
+    rule = approvals_required(deps.role_map(), context.action_of(action), action.cluster, fresh_ids)
+    # A wildcard that matches more now must hold those deployments too before it asks.
+    held = set(action.deployment_ids)
+    added = [d.deployment_id for d in fresh.deployments if d.deployment_id not in held]
+    holder = await deps.store.lock_more(action.id, context.lock_keys(action.cluster, added), now)
+    if holder is not None:
+        return Locked(holder, tuple(d for d in holder.deployment_ids if d in added))
+    updated = await deps.store.mutate(
+        action.id,
+        lambda a: (
+            replace(
+                a,
+                targets=fresh.deployments,
+                unmatched=fresh.unmatched,
+                expires_at=now + deps.expire_after,
+                approvals=(),
+                **context.approval_fields(rule),
+            )
+            if a.state is ActionState.PROPOSED
+            else None
+        ),
+    )
+    if updated is None:
+        latest = await deps.store.get(action.id)
+        assert latest is not None
+        return Failed(f"this stop is {latest.state.value} now")
+    await context.record(deps, who, "recheck", "failure", action_id=action.id, change=note)
+    return Changed(updated, note)
+
+
+async def reapprove(deps: Deps, action: PendingAction, who: Who) -> PendingAction:
+    """Recompute the approval rule now; void approvals whose approver may no longer approve."""
+    role_map = deps.role_map()
+    rule = approvals_required(
+        role_map, context.action_of(action), action.cluster, action.deployment_ids
+    )
+    kept: list[Approval] = []
+    for approval in action.approvals if rule else ():
+        assert rule is not None
+        caller = await deps.groups.caller(
+            approval.user_id, action.channel_id, role_map.usergroups()
+        )
+        if approval.user_id != action.requester_id and can_approve(
+            role_map, caller, rule, action.cluster
+        ):
+            kept.append(approval)
+    fields = {**context.approval_fields(rule), "approvals": tuple(kept)}
+    if all(getattr(action, k) == v for k, v in fields.items()):
+        return action
+    updated = await deps.store.mutate(
+        action.id,
+        lambda a: replace(a, **fields) if a.state is ActionState.PROPOSED else None,
+    )
+    if updated is None:
+        latest = await deps.store.get(action.id)
+        assert latest is not None
+        return latest
+    await context.record(
+        deps,
+        who,
+        "reapprove",
+        "success",
+        action_id=action.id,
+        cluster=action.cluster,
+        required_approvals=updated.required_approvals,
+        approvers=[a.user_id for a in updated.approvals],
+    )
+    return updated
+
+
+@context.store_down_fails
+async def run_approved(deps: Deps, action: PendingAction, who: Who) -> ClickResult:
+    """Auto-run after the last approval (the approver's click), with the same checks."""
+    latest = await deps.store.get(action.id)
+    if latest is None:
+        return Unknown(action.id)
+    if latest.state is not ActionState.PROPOSED:
+        return Already(latest)
+    return await recheck_and_claim(deps, latest, who, who.user_id)
+
+
+async def execute(deps: Deps, action: PendingAction, who: Who) -> PendingAction:
+    """Run every target once; record each outcome; move to succeeded or failed."""
+    gateway = deps.clusters.get(action.cluster)
+    limit = asyncio.Semaphore(STOP_CONCURRENCY)
+    # Calls carry the requester's identity: they asked, and run_as acts as them.
+    requester = replace(who, user_id=action.requester_id, user_name=action.requester_name)
+    ctx = context.call_context(deps, requester, action.id)
+
+    async def one(dep: Deployment) -> Outcome:
+        async with limit:
+            outcome: Outcome
+            match action.spec:
+                case StartSpec():
+                    outcome = await gateway.start(dep, ctx)
+                case StopSpec() as spec:
+                    outcome = await stop_and_verify(deps, gateway, spec, dep, ctx)
+        # One event per Elasticsearch call; the action's own outcome event follows.
+        await context.record(
+            deps,
+            who,
+            f"elasticsearch.{action.kind}",
+            "success" if outcome.ok else "failure",
+            action_id=action.id,
+            cluster=action.cluster,
+            deployments=[dep.deployment_id],
+            status=outcome.status,
+            message=outcome.message,
+            verified=outcome.verified,
+            duration_s=round(outcome.seconds, 3),
+        )
+        return outcome
+
+    outcomes = tuple(await asyncio.gather(*(one(d) for d in action.targets)))
+    good = all(o.ok and o.verified is not False for o in outcomes)
+    final = ActionState.SUCCEEDED if good else ActionState.FAILED
+    try:
+        done = await deps.store.transition(
+            action.id, ActionState.EXECUTING, final, outcomes=outcomes, finished_at=deps.clock()
+        )
+    except StoreUnavailable:
+        # The calls ran; report them. The store keeps it `executing` until recovery says unknown.
+        done = None
+    if done is None:  # recovery marked it unknown meanwhile; keep what we know
+        done = replace(action, state=final, outcomes=outcomes, finished_at=deps.clock())
+    await context.record(
+        deps,
+        who,
+        action.kind,
+        "success" if good else "failure",
+        action_id=action.id,
+        cluster=action.cluster,
+        deployments=action.deployment_ids,
+        force=action.spec.force,
+        finish_pending_work=action.spec.finish_pending_work,
+        reason=action.spec.reason,
+        approvers=[a.user_id for a in action.approvals],
+        requester=action.requester_id,
+        state=final.value,
+        duration_s=round(max((o.seconds for o in outcomes), default=0.0), 3),
+        message="; ".join(f"{o.deployment_id}: {o.message}" for o in outcomes),
+    )
+    return done
+
+
+async def stop_and_verify(
+    deps: Deps, gateway: Gateway, spec: StopSpec, dep: Deployment, ctx: CallContext
+) -> StopOutcome:
+    """Stop one deployment, then check through `_stats` that it is gone."""
+    outcome = await gateway.stop(
+        dep,
+        force=spec.force,
+        finish_pending_work=spec.finish_pending_work,
+        ctx=ctx,
+    )
+    if not outcome.ok:
+        return outcome
+    try:
+        check = await gateway.verify_gone(dep.deployment_id, within=deps.verify_within, ctx=ctx)
+    except ClusterError as exc:
+        return replace(outcome, message=f"stopped (could not verify: {exc.message})")
+    if check.gone:
+        return replace(outcome, message="stopped (verified)", verified=True)
+    return replace(
+        outcome,
+        message=(
+            f"stop answered but the deployment is still {check.state} after {check.waited:.0f} s"
+        ),
+        verified=False,
+    )

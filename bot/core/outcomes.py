@@ -1,0 +1,179 @@
+"""What the use cases answer: one frozen dataclass per outcome, rendered by the adapters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.core.model import Deployment, PendingAction
+from bot.core.policy import Decision
+
+
+@dataclass(frozen=True)
+class Who:
+    """The Slack person (or shell user) behind a command or click."""
+
+    user_id: str
+    user_name: str
+    team_id: str
+    channel_id: str
+    channel_name: str = ""
+    incident_id: str | None = None  # set in an incident channel (see bot.core.incidents)
+
+
+@dataclass(frozen=True)
+class Denied:
+    """The role map said no."""
+
+    decision: Decision
+
+
+@dataclass(frozen=True)
+class Failed:
+    """Something outside the role map went wrong; nothing was changed."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class NothingMatched:
+    """The id expression matched no deployment: nothing will be stopped."""
+
+    expression: str
+    cluster: str
+    unmatched: tuple[str, ...]
+    hints: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Proposed:
+    """A preview is ready to show, with its pending action saved."""
+
+    action: PendingAction
+
+
+@dataclass(frozen=True)
+class Locked:
+    """Another pending or running action holds one of the deployments."""
+
+    holder: PendingAction
+    deployment_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Frozen:
+    """The kill switch is on; `by` is None when the config file froze it."""
+
+    by: str | None
+    since: float | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class FreezeChanged:
+    """The kill switch was turned on or off."""
+
+    freeze: bool
+    by: str
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The read-only deployments table."""
+
+    cluster: str
+    pattern: str | None
+    deployments: tuple[Deployment, ...]
+    hidden: int = 0
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """The bot's actions in a channel or an incident, for `/ml-audit`."""
+
+    actions: tuple[PendingAction, ...]
+    scope: str
+    markdown: bool
+
+
+@dataclass(frozen=True)
+class NotRequester:
+    """Someone other than the requester clicked."""
+
+    action: PendingAction
+    clicker_id: str
+
+
+@dataclass(frozen=True)
+class Already:
+    """The action is no longer waiting for a click (running, finished, expired)."""
+
+    action: PendingAction
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """No pending action has that id."""
+
+    action_id: str
+
+
+@dataclass(frozen=True)
+class Started:
+    """This click won the move to `executing`; run `execute()` next."""
+
+    action: PendingAction
+
+
+@dataclass(frozen=True)
+class Ended:
+    """The action reached a final state by this call (cancelled, rejected or expired)."""
+
+    action: PendingAction
+
+
+@dataclass(frozen=True)
+class NeedsApproval:
+    """Stop was pressed before enough approvals arrived."""
+
+    action: PendingAction
+
+
+@dataclass(frozen=True)
+class Changed:
+    """The targets changed since the preview; the action now holds the new ones."""
+
+    action: PendingAction
+    note: str
+
+
+@dataclass(frozen=True)
+class SelfApproval:
+    """The requester tried to approve their own request."""
+
+    action: PendingAction
+
+
+@dataclass(frozen=True)
+class Approved:
+    """An approval was recorded (`action.approved` says whether enough are in)."""
+
+    action: PendingAction
+    approver_id: str
+
+
+ProposeResult = Denied | Failed | NothingMatched | Proposed | Locked | Frozen
+ClickResult = (
+    Denied
+    | Failed
+    | NotRequester
+    | Already
+    | Unknown
+    | Started
+    | Ended
+    | NeedsApproval
+    | Changed
+    | Frozen
+    | Locked
+)
+ApproveResult = Denied | Failed | Already | Unknown | Ended | SelfApproval | Approved
