@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from bot.core.impact import (
     ClusterFacts,
     Impact,
     Reach,
+    StartSettings,
+    follow_endpoint,
+    impact_changes,
     impact_of,
     parse_endpoints,
     parse_semantic_fields,
+    plan_start,
 )
 from bot.core.model import Deployment
 from bot.slack.impact_blocks import (
@@ -193,3 +198,46 @@ def test_escapes_elasticsearch_text() -> None:
     )
     assert endpoint_marker(dep) == "🔗 inference endpoint `elser-endpoint`"
     assert endpoint_marker(Deployment("x", "m", "started")) == ""
+
+
+def test_a_new_endpoint_or_mapping_since_the_preview_is_a_change() -> None:
+    before = impact_of("prod", ".elser", _facts(endpoints=(), fields=()))
+    after = impact_of("prod", ".elser", _facts())
+    assert impact_changes("prod", before, after) == [
+        "`prod` now breaks inference endpoint `on-prod`",
+        "`prod` now breaks semantic_text `docs.meta.summary`",
+        "`prod` now breaks ingest pipeline `p-endpoint`",  # it names the new endpoint
+    ]
+    assert impact_changes("prod", after, after) == []
+    assert impact_changes("prod", None, after) == []  # a record from before impacts
+
+
+def test_a_pipeline_that_starts_refusing_is_a_change() -> None:
+    old = impact_of("prod", ".elser", _facts(refs={".elser": frozenset({"p"})}))
+    new = impact_of("prod", ".elser", _facts(refs={"prod": frozenset({"p"})}))
+    assert impact_changes("prod", old, new) == [
+        "`prod` now breaks ingest pipeline `p (refuses a plain stop)`",
+        "`prod` no longer breaks ingest pipeline `p`",
+    ]
+
+
+def test_a_start_under_the_endpoint_id_restores_it() -> None:
+    eps = parse_endpoints(ENDPOINTS)
+    plan = plan_start("elser-endpoint", ".elser", models={".elser"}, running=(), endpoints=eps)
+    assert plan.model_known and [e.inference_id for e in plan.restores] == ["elser-endpoint"]
+    other = plan_start(".elser", ".elser", models={".elser"}, running={"prod"}, endpoints=eps)
+    assert [e.inference_id for e in other.elsewhere] == ["elser-endpoint"]
+    assert not plan_start("nope", "nope", models={".elser"}, running=(), endpoints=eps).model_known
+
+
+def test_a_start_takes_the_endpoint_settings_unless_typed() -> None:
+    endpoint = parse_endpoints(ENDPOINTS)[0]
+    default = StartSettings(1, 1)
+    assert follow_endpoint(default, endpoint, given=False) == StartSettings(1, 1)
+    wide = replace(endpoint, num_allocations=4, num_threads=2)
+    assert follow_endpoint(default, wide, given=False) == StartSettings(4, 2)
+    assert follow_endpoint(StartSettings(2, 1), wide, given=True) == StartSettings(2, 1)
+    adaptive = replace(wide, adaptive_allocations={"enabled": True})
+    assert follow_endpoint(default, adaptive, given=False) == StartSettings(
+        None, 2, {"enabled": True}
+    )

@@ -48,9 +48,11 @@ from bot.core.impact import (
     ClusterFacts,
     Endpoint,
     SemanticField,
+    StartPlan,
     impact_of,
     parse_endpoints,
     parse_semantic_fields,
+    plan_start,
 )
 from bot.core.model import Deployment, Resolution, StartOutcome, StopOutcome
 
@@ -357,6 +359,23 @@ class ClusterSnapshot:
         for alias in self.aliases.get(deployment_id, ()):
             names |= self.refs.get(alias, set())
         return tuple(sorted(names))
+
+    def start_plan(self, deployment_id: str, model_id: str) -> StartPlan:
+        """What starting `model_id` as `deployment_id` would bring back, from this snapshot."""
+        models = {str(e.get("model_id")) for e in self.entries}
+        models |= {a for names in self.aliases.values() for a in names}
+        running = {
+            str(e["deployment_stats"].get("deployment_id") or e["model_id"])
+            for e in self.entries
+            if "deployment_stats" in e
+        }
+        return plan_start(
+            deployment_id,
+            model_id,
+            models=models,
+            running=running,
+            endpoints=self.endpoints or (),
+        )
 
     def deployments(self) -> list[Deployment]:
         """Every deployment in the snapshot."""

@@ -249,3 +249,89 @@ def _pipelines(
             if known is None or (refuses and not known.refuses):
                 found[name] = PipelineUse(name, reach, via, refuses)
     return tuple(sorted(found.values(), key=lambda p: (not p.refuses, p.name)))
+
+
+def impact_changes(deployment_id: str, old: Impact | None, new: Impact | None) -> list[str]:
+    """What appeared or went since the preview, one note each (none if either is unknown)."""
+    if old is None or new is None:
+        return []  # stored before impacts were read: the older fingerprint still applies
+    notes: list[str] = []
+    for label, before, after in (
+        ("inference endpoint", _names(old.endpoints), _names(new.endpoints)),
+        ("semantic_text", _fields(old), _fields(new)),
+        ("ingest pipeline", _pipes(old), _pipes(new)),
+    ):
+        notes += [f"`{deployment_id}` now breaks {label} `{n}`" for n in sorted(after - before)]
+        notes += [
+            f"`{deployment_id}` no longer breaks {label} `{n}`" for n in sorted(before - after)
+        ]
+    if new.unknown and not old.unknown:
+        notes.append(f"`{deployment_id}`: {'; '.join(new.unknown)}")
+    return notes
+
+
+def _names(uses: Iterable[EndpointUse]) -> set[str]:
+    return {u.endpoint_id for u in uses}
+
+
+def _fields(impact: Impact) -> set[str]:
+    return {f"{s.index}.{s.path}" for s in impact.semantic}
+
+
+def _pipes(impact: Impact) -> set[str]:
+    # A pipeline that starts refusing the stop is a change too, so the flag is part of it.
+    return {p.name + (" (refuses a plain stop)" if p.refuses else "") for p in impact.pipelines}
+
+
+@dataclass(frozen=True)
+class StartPlan:
+    """What a start of one deployment id would do to inference endpoints."""
+
+    model_known: bool  # False: no such model (or alias) on the cluster; offer no Start
+    restores: tuple[Endpoint, ...] = ()  # endpoints on this deployment id: they come back
+    elsewhere: tuple[Endpoint, ...] = ()  # endpoints of this model that stay down
+
+
+def plan_start(
+    deployment_id: str,
+    model_id: str,
+    *,
+    models: Iterable[str],
+    running: Iterable[str],
+    endpoints: Iterable[Endpoint],
+) -> StartPlan:
+    """Decide what starting `model_id` as `deployment_id` brings back (ES: redeploy the model
+    under the endpoint id)."""
+    up = set(running)
+    endpoints = tuple(endpoints)
+    restores = tuple(e for e in endpoints if e.deployment_id == deployment_id)
+    elsewhere = tuple(
+        e
+        for e in endpoints
+        if e.model_id == model_id and e.deployment_id != deployment_id and e.deployment_id not in up
+    )
+    return StartPlan(model_id in set(models), restores, elsewhere)
+
+
+def follow_endpoint(
+    start: StartSettings, endpoint: Endpoint | None, *, given: bool
+) -> StartSettings:
+    """The settings a start uses: the endpoint's own unless the person typed others."""
+    if endpoint is None or given:
+        return start
+    if endpoint.adaptive_allocations:
+        return StartSettings(
+            None, endpoint.num_threads or start.threads, endpoint.adaptive_allocations
+        )
+    return StartSettings(
+        endpoint.num_allocations or start.allocations, endpoint.num_threads or start.threads, None
+    )
+
+
+@dataclass(frozen=True)
+class StartSettings:
+    """Allocations, threads and adaptive allocations of a start."""
+
+    allocations: int | None
+    threads: int | None
+    adaptive_allocations: dict[str, Any] | None = None
