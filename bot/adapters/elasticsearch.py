@@ -544,6 +544,17 @@ class ClusterGateway:
                 chosen.setdefault(dep.deployment_id, dep)
         return Resolution(tuple(chosen.values()), tuple(unmatched), tuple(hints))
 
+    async def plan_starts(
+        self, targets: Sequence[Deployment], ctx: CallContext | None = None
+    ) -> tuple[tuple[Deployment, ...], dict[str, StartPlan]]:
+        """The targets that run already, and what starting each would bring back (one read)."""
+        snap = await self.snapshot(ctx)
+        ids = {t.deployment_id for t in targets}
+        running = tuple(d for d in snap.deployments() if d.deployment_id in ids)
+        return running, {
+            t.deployment_id: snap.start_plan(t.deployment_id, t.model_id) for t in targets
+        }
+
     async def list(self, pattern: str | None, ctx: CallContext | None = None) -> list[Deployment]:
         """Deployments matching a pattern (or all), for the read-only listing."""
         snap = await self.snapshot(ctx)

@@ -335,3 +335,13 @@ class StartSettings:
     allocations: int | None
     threads: int | None
     adaptive_allocations: dict[str, Any] | None = None
+
+
+def start_impact(plan: StartPlan, previous: Impact | None) -> Impact | None:
+    """What a start brings back: the endpoints on its id now, with their known semantic_text."""
+    if not plan.restores:
+        return None
+    ids = {e.inference_id for e in plan.restores}
+    semantic = tuple(s for s in (previous.semantic if previous else ()) if s.endpoint_id in ids)
+    endpoints = tuple(EndpointUse(e.inference_id, e.created, e.task_type) for e in plan.restores)
+    return Impact(endpoints=endpoints, semantic=semantic)

@@ -11,9 +11,18 @@ from typing import Any
 
 from bot.core.impact import Impact, PipelineUse, Reach
 from bot.core.model import Deployment
-from bot.slack.blocks.common import ID_MAX, SECTION_TEXT_MAX, clip, escape
+from bot.slack.blocks.common import (
+    ID_MAX,
+    SECTION_TEXT_MAX,
+    Message,
+    _make_message,
+    _section,
+    clip,
+    escape,
+)
 
 LINES_PER_KIND = 8  # endpoint, semantic and pipeline lines shown per deployment
+DETAILED = 10  # deployments whose whole impact a force-needed message lists
 
 _REACH_WORDS = {
     Reach.DIRECT: "names the deployment",
@@ -77,6 +86,15 @@ def impact_md(impact: Impact | None, *, force: bool, limit: int = 1500) -> str:
     return clip("\n".join(impact_lines(impact, force=force)), limit)
 
 
+def restores_md(impact: Impact | None) -> str:
+    """For a start: the inference endpoints (and their semantic_text fields) it brings back."""
+    if impact is None or not impact.endpoints:
+        return ""
+    lines = [f"↺ brings back inference endpoint {code(e.endpoint_id)}" for e in impact.endpoints]
+    lines += [f"↺ and semantic_text {code(f'{s.index}.{s.path}')} on it" for s in impact.semantic]
+    return clip("\n".join(_bounded(lines, "more")), 1500)
+
+
 def refusal_md(deployment_id: str, impact: Impact, *, may_force: bool) -> str:
     """Why a plain stop would fail, and what to do about it (empty when it would not)."""
     reasons = impact.refusal_reasons(deployment_id)
@@ -97,7 +115,7 @@ def refusal_section(deployments: Iterable[Deployment], *, may_force: bool) -> di
     ]
     if not lines:
         return None
-    head = "🛑 *Elasticsearch would refuse this stop:*"
+    head = "🛑 *Why:*"
     text = "\n".join([head, *_bounded(lines, "deployments")])
     return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_TEXT_MAX)}}
 
@@ -122,3 +140,38 @@ def impact_tally(deployments: Iterable[Deployment]) -> str:
     if endpoints:
         parts.append(f"{endpoints:,} run inference endpoints")
     return ", ".join(parts)
+
+
+def force_needed(
+    cluster: str,
+    deployments: Sequence[Deployment],
+    *,
+    may_force: bool,
+    note: str | None = None,
+) -> Message:
+    """Instead of a Stop bound to fail: why Elasticsearch refuses, and if `--force` may help."""
+    head = f"Elasticsearch on {code(cluster)} would refuse to stop "
+    head += "this deployment" if len(deployments) == 1 else f"{len(deployments):,} of these"
+    head += " without `--force`; nothing was proposed."
+    changed = f"⚠ *Changed since your preview:* {escape(clip(note or '', 1000))}"
+    blocks = [_section(changed)] if note else []
+    blocks.append(_section(head))
+    section = refusal_section(deployments, may_force=may_force)
+    if section is not None:
+        blocks.append(section)
+    for dep in deployments[:DETAILED]:
+        lines = [f"*{code(dep.deployment_id)}* — stopping it breaks:"]
+        lines += impact_lines(dep.impact, force=False) if dep.impact else []
+        blocks.append(_section(clip("\n".join(lines), SECTION_TEXT_MAX)))
+    advice = (
+        "Retype the command with `--force` to stop anyway; what it breaks is listed above."
+        if may_force
+        else "Your role does not grant `--force`: ask someone whose role does."
+    )
+    blocks.append(_section(advice))
+    reasons = [
+        refusal_md(d.deployment_id, d.impact, may_force=may_force)
+        for d in deployments
+        if d.impact is not None
+    ]
+    return _make_message(clip(f"{head} " + " ".join(reasons), 2500), blocks)
