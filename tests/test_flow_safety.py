@@ -122,8 +122,9 @@ def test_approval_after_expiry_ends_it(bench: Bench) -> None:
 def test_reject_ends_the_request(bench: Bench) -> None:
     bench.command("ner-prod")
     click_card(bench, "ml_stop.reject", ADMIN2)
-    bench.slack.wait_for(lambda: "reject" in text_of(card(bench)).lower() or None)
-    assert "ml_stop.approve" not in text_of(card(bench))
+    # The card itself says "Reject" on its button: wait for the card whose buttons are gone.
+    bench.slack.wait_for(lambda: "ml_stop.approve" not in text_of(card(bench)) or None)
+    assert "reject" in text_of(card(bench)).lower()
     bench.driver.click_button("ml_stop.confirm", user_id=ADMIN, channel_id=CHANNEL)
     wait_text(bench, ADMIN, "reject")
     assert bench.emulator.stop_calls() == []

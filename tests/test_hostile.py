@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import itertools
 import json
 import logging
 import time
@@ -77,12 +76,16 @@ def evil_command(bench: Bench, text: str = "ner-prod") -> bytes:
     )
 
 
-_SENT = itertools.count()
+_USED_TS: set[int] = set()
 
 
 def post_bytes(bench: Bench, body: bytes, kind: str = FORM) -> Reply:
     """Sign `body` at a timestamp not used yet in this run (the same bytes may come again)."""
-    ts = int(time.time()) - next(_SENT) % 250
+    # An absolute timestamp used once per run: `now - counter` repeats itself whenever the
+    # clock ticks between two sends, and the same bytes at the same second are a replay.
+    now = int(time.time())
+    ts = next(t for t in range(now, now - 290, -1) if t not in _USED_TS)
+    _USED_TS.add(ts)
     return bench.driver.post_raw(body, bench.driver.sign_bytes(body, ts=ts, content_type=kind))
 
 
