@@ -175,13 +175,21 @@ class Runtime:
         await self.store.close()
 
 
-def build_runtime(
-    settings: Settings,
-    *,
-    clock: Callable[[], float] = time.time,
-    audit_sinks: list[AuditSink] | None = None,
-) -> Runtime:
-    """Validate everything and wire the service; SettingsError/PolicyError on bad config."""
+@dataclass
+class Wiring:
+    """The validated config, clusters and Slack client: everything but state (check-config)."""
+
+    settings: Settings
+    config: AppConfig
+    role_map: RoleMapSource
+    clusters: Clusters
+    slack: AsyncWebClient
+    remote_sinks: list[AuditSink]
+    metrics: Metrics
+
+
+def wire(settings: Settings) -> Wiring:
+    """Validate settings and config, make the clients; opens no store and writes no file."""
     # The role map first: its loader names FILE:LINE for YAML and schema errors alike.
     role_map = RoleMapSource(settings.ml_chatops_config)
     config = load_app_config(settings.ml_chatops_config)
@@ -191,6 +199,19 @@ def build_runtime(
         clusters_cfg, default_cluster_name(config, clusters_cfg), metrics
     )
     client = slack_client(settings)
+    sinks = _remote_audit_sinks(config, clusters, client)
+    return Wiring(settings, config, role_map, clusters, client, sinks, metrics)
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    clock: Callable[[], float] = time.time,
+    audit_sinks: list[AuditSink] | None = None,
+) -> Runtime:
+    """Validate everything and wire the service; SettingsError/PolicyError on bad config."""
+    parts = wire(settings)
+    config, clusters, client, metrics = parts.config, parts.clusters, parts.slack, parts.metrics
     try:
         store = open_store(settings.ml_chatops_state)
     except (ValueError, OSError, ImportError, sqlite3.Error) as exc:
@@ -201,19 +222,19 @@ def build_runtime(
     sinks: list[AuditSink] = (
         audit_sinks if audit_sinks is not None else [JsonLinesSink(config.audit.file)]
     )
-    sinks += _remote_audit_sinks(config, clusters, client)
+    sinks += parts.remote_sinks
     audit = AuditLog([*sinks, MetricsSink(metrics)], clock)
     service = Service(
         store=store,
         clusters=clusters,
-        role_map=role_map,
+        role_map=parts.role_map,
         groups=UsergroupResolver(
             slack_usergroup_fetch(client), clock=clock, cache=_shared_group_cache(store)
         ),
         audit=audit,
         expire_after=config.expire_after_seconds,
         verify_within=config.verify_timeout_seconds,
-        config_frozen=role_map.frozen,
+        config_frozen=parts.role_map.frozen,
         clock=clock,
     )
     runtime = Runtime(settings, config, service, clusters, store, client, metrics, audit=audit)

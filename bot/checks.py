@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from pathlib import Path
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.elasticsearch import ClusterGateway, ElasticError, to_domain_error
-from bot.bootstrap import build_runtime
+from bot.bootstrap import wire
 from bot.core.policy import PolicyError
 from bot.logs import redact
 from bot.settings import Settings, SettingsError
@@ -134,11 +136,57 @@ def render(checks: list[Check]) -> str:
     return "\n".join(lines)
 
 
+SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
+
+
+def sqlite_state(url: str) -> Check:
+    """Whether the bot could open this SQLite store, judged without creating or opening it."""
+    path = Path(url.removeprefix("sqlite:///"))
+    name = "state (sqlite)"
+    if str(path) == ":memory:":
+        return Check(name, True, "in memory: actions are lost when the bot stops")
+    if path.exists():
+        if not os.access(path, os.R_OK | os.W_OK):
+            return Check(name, False, f"{path}: not readable and writable by this user")
+        with path.open("rb") as fh:
+            magic = fh.read(len(SQLITE_MAGIC))
+        if magic and magic != SQLITE_MAGIC:  # an empty file is one sqlite can use
+            return Check(name, False, f"{path}: exists but is not an SQLite database")
+        return Check(name, True, f"{path} exists")
+    folder = path.parent
+    if not folder.is_dir():
+        return Check(name, False, f"{path}: directory {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return Check(name, False, f"{path}: directory {folder} is not writable")
+    return Check(name, True, f"{path} will be created when the bot starts")
+
+
+async def redis_state(url: str) -> Check:
+    """PING the Redis store; nothing is written."""
+    import redis.asyncio as redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        await client.ping()
+    except (redis.RedisError, OSError) as exc:
+        # The message names host and port at most; the URL (and its password) is not repeated.
+        return Check("state (redis)", False, f"PING failed: {exc}")
+    finally:
+        await client.aclose()
+    return Check("state (redis)", True, "PING answered")
+
+
+async def _state(url: str) -> list[Check]:
+    if url.startswith("sqlite:///"):
+        return [sqlite_state(url)]
+    return [await redis_state(url)]
+
+
 async def check_config(settings: Settings) -> int:
-    """Run every check, print the table, return 0 if all pass."""
+    """Run every check, print the table, return 0 if all pass; creates and writes no state."""
     checks = [Check("settings", True, "environment valid")]
     try:
-        runtime = build_runtime(settings)
+        parts = wire(settings)
     except (SettingsError, PolicyError) as exc:
         checks += [Check("config", False, line) for line in str(exc).splitlines()]
         print(redact(render(checks)))
@@ -146,14 +194,15 @@ async def check_config(settings: Settings) -> int:
     checks.append(Check("config", True, str(settings.ml_chatops_config or "no file (defaults)")))
     try:
         results = await asyncio.gather(
-            *(_bounded(f"cluster {n}", _cluster(g)) for n, g in runtime.clusters.gateways.items()),
+            _bounded("state", _state(settings.ml_chatops_state)),
+            *(_bounded(f"cluster {n}", _cluster(g)) for n, g in parts.clusters.gateways.items()),
             _bounded(
                 "slack",
-                _slack(settings, runtime.slack, incidents=runtime.config.incidents is not None),
+                _slack(settings, parts.slack, incidents=parts.config.incidents is not None),
             ),
         )
         checks += [c for group in results for c in group]
     finally:
-        await runtime.close()
+        await parts.clusters.close()
     print(redact(render(checks)))
     return 0 if all(c.ok for c in checks) else 1

@@ -7,28 +7,14 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from bot.app.dispatch import gate_of
-from bot.app.service import Who
-from bot.core.commands import (
-    HelpRequest,
-    UsageError,
-    parse,
-)
-from bot.core.policy import Caller, PolicyError, RoleMap, authorize, explain, load_role_map
-from bot.logs import add_secrets, redact, setup_logging
-from bot.manifest import http_url as manifest_url
-from bot.manifest import print_manifest
-from bot.settings import (
-    Settings,
-    SettingsError,
-    default_cluster_name,
-    load_app_config,
-    load_settings,
-    resolve_clusters,
-)
-from bot.slack import blocks
+# Only the standard library at import time: `--help` and usage errors are answered by
+# argparse before anything heavy (pydantic, Bolt, Elasticsearch, aiohttp) is imported.
+# tests/test_cli_imports.py pins it.
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 EXIT_FAILED = 1  # check-config found a problem; explain: denied
 EXIT_USAGE = 2  # bad arguments, settings or config
@@ -71,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
         "--http-url: Socket Mode (manifest.yml). With it: HTTP mode, every request URL "
         "set to URL/slack/events.",
     )
-    man.add_argument("--http-url", type=manifest_url, metavar="URL", help="https://host")
+    man.add_argument("--http-url", type=_http_url, metavar="URL", help="https://host")
     man.add_argument("--json", action="store_true", help="JSON instead of YAML")
     exp = sub.add_parser(
         "explain",
@@ -88,9 +74,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _http_url(value: str) -> str:
+    from bot.manifest import http_url
+
+    return http_url(value)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = _parser().parse_args(argv)
+    from bot.core.policy import PolicyError
+    from bot.logs import redact, setup_logging
+    from bot.settings import SettingsError, load_settings
+
     try:
         if args.command == "serve":
             setup_logging()
@@ -104,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return asyncio.run(check_config(_with_secrets(load_settings())))
         if args.command == "manifest":
+            from bot.manifest import print_manifest
+
             return print_manifest(args.http_url, as_json=args.json)
         return _explain(args)
     except (SettingsError, PolicyError) as exc:
@@ -114,6 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _with_secrets(settings: Settings) -> Settings:
     """Register every configured secret with the log redactor; return the settings."""
+    from bot.logs import add_secrets
+    from bot.settings import SettingsError, load_app_config
+
     values: list[str | None] = [
         secret.get_secret_value()
         for secret in (
@@ -144,6 +145,9 @@ async def _serve(settings: Settings) -> int:
     from bot.slack.app import create_bolt_app
 
     _, secret = require_slack(_with_secrets(settings))
+    # Bolt reads SLACK_BOT_TOKEN itself when it is in the environment, and then warns that
+    # the `client` given to it wins (slack_bolt AsyncApp.__init__). The settings hold it now.
+    os.environ.pop("SLACK_BOT_TOKEN", None)
     runtime = build_runtime(settings)
     app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
     # In Socket Mode Bolt verifies nothing over HTTP; it still wants a non-empty secret.
@@ -158,7 +162,9 @@ async def _serve(settings: Settings) -> int:
 
 
 async def _shell(demo: bool, user: str, channel: str) -> int:
+    from bot.app.service import Who
     from bot.bootstrap import build_runtime
+    from bot.settings import load_settings
     from bot.shell.session import ShellSession, repl
 
     who = Who(user_id=user, user_name=user, team_id="T0LOCAL", channel_id=channel)
@@ -177,6 +183,12 @@ async def _shell(demo: bool, user: str, channel: str) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
+    from bot.app.dispatch import gate_of
+    from bot.core.commands import HelpRequest, UsageError, parse
+    from bot.core.policy import Caller, RoleMap, authorize, explain, load_role_map
+    from bot.settings import load_settings
+    from bot.slack import blocks
+
     text = " ".join(a for a in args.text if a != "--").strip()
     command, _, rest = text.partition(" ")
     request = parse(command, rest)
@@ -189,10 +201,7 @@ def _explain(args: argparse.Namespace) -> int:
     settings = load_settings()
     path = settings.ml_chatops_config
     role_map = load_role_map(path) if path is not None else RoleMap()
-    cluster = args.cluster or getattr(request, "cluster", None)
-    if cluster is None:
-        config = load_app_config(path)
-        cluster = default_cluster_name(config, resolve_clusters(settings, config))
+    cluster = args.cluster or getattr(request, "cluster", None) or _default_cluster(settings)
     caller = Caller(args.user, args.channel, frozenset(args.usergroup))
     gate = gate_of(request)  # the same gate the dispatch table applies
     assert gate is not None  # help and usage errors returned above
@@ -201,3 +210,14 @@ def _explain(args: argparse.Namespace) -> int:
     print(explain(role_map, caller, action, cluster, deployments, options))
     decision = authorize(role_map, caller, action, cluster, deployments, options)
     return 0 if decision.allowed else EXIT_FAILED
+
+
+def _default_cluster(settings: Settings) -> str:
+    """The default cluster's name from the cluster names alone: explain needs no secrets."""
+    from bot.settings import DEFAULT_CLUSTER, default_cluster_name, load_app_config
+
+    config = load_app_config(settings.ml_chatops_config)
+    names = set(config.clusters)
+    if settings.elasticsearch_url or settings.elasticsearch_cloud_id:
+        names.add(DEFAULT_CLUSTER)
+    return default_cluster_name(config, names)

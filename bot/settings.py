@@ -7,6 +7,7 @@ environment variable that holds each cluster's key (`api_key_env`).
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Literal
 
@@ -164,7 +165,7 @@ def resolve_clusters(settings: Settings, config: AppConfig) -> dict[str, Resolve
     return clusters
 
 
-def default_cluster_name(config: AppConfig, clusters: dict[str, ResolvedCluster]) -> str:
+def default_cluster_name(config: AppConfig, clusters: Collection[str]) -> str:
     """The cluster a command without `--cluster` targets."""
     if config.default_cluster:
         if config.default_cluster not in clusters:

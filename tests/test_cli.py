@@ -199,6 +199,7 @@ def test_check_config_passes_everything_as_a_command(
     assert rows == {
         "settings": ("PASS", "environment valid"),
         "config": ("PASS", str(config)),
+        "state (sqlite)": ("PASS", f"{tmp_path / 'state.db'} will be created when the bot starts"),
         "cluster default": ("PASS", "Elasticsearch 9.1.0"),
         "privileges on default": ("PASS", "all granted"),
         "slack auth.test": ("PASS", "team ML ChatOps Stand-in as mlops-bot"),

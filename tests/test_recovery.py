@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,12 +15,13 @@ from support.botproc import BotProcess
 from support.driver import SlackDriver
 from support.redis_server import redis_server, redis_url
 from support.replica import Launcher, bot_env
+from support.serving import standin_client
 from support.slack_standin import SlackStandIn
 from test_store import make_action
 
 from bot.adapters.audit import AuditLog, MemorySink
 from bot.adapters.store_sqlite import ActionStore, SQLiteStore, open_store
-from bot.app.recovery import recover
+from bot.app.recovery import cause_of, recover
 from bot.core.model import ActionState, PendingAction
 from bot.emulator import Emulator
 from bot.server import sweep_once
@@ -43,9 +45,11 @@ class Told:
 
     def __init__(self) -> None:
         self.actions: list[PendingAction] = []
+        self.causes: list[str] = []
 
-    async def outcome_unknown(self, action: PendingAction) -> None:
+    async def outcome_unknown(self, action: PendingAction, cause: str) -> None:
         self.actions.append(action)
+        self.causes.append(cause)
 
 
 async def test_replicas_recovering_at_once_recover_each_orphan_once(tmp_path: Path) -> None:
@@ -81,6 +85,38 @@ async def test_a_live_owner_is_left_alone(tmp_path: Path) -> None:
     await store.transition("a1", ActionState.PROPOSED, ActionState.EXECUTING)
     assert await recover(store, AuditLog([], time.time), time.time) == []
     await store.close()
+
+
+async def test_a_replica_that_stopped_answering_is_named_not_a_restart(
+    tmp_path: Path, slack: SlackStandIn
+) -> None:
+    dead = SQLiteStore(tmp_path / "s.db", owner=FOREIGN, lease_seconds=0.05)
+    await dead.put(replace(make_action(), channel_id="C0INCIDENTS"))
+    await dead.transition("a1", ActionState.PROPOSED, ActionState.EXECUTING)
+    await dead._keeper.stop()  # type: ignore[attr-defined]  # the other replica goes silent
+    await asyncio.sleep(0.1)  # past its lease
+    survivor = SQLiteStore(tmp_path / "s.db")
+    sink = MemorySink()
+    notices = SlackNotices(standin_client(slack), time.time)
+    found = await recover(survivor, AuditLog([sink], time.time), time.time, notices)
+    assert [a.id for a in found] == ["a1"]
+    said = "Replica elsewhere (pid 4242) stopped answering while stopping"
+    posted = slack.messages("C0INCIDENTS")
+    assert len(posted) == 1 and posted[0]["text"].startswith(said), posted
+    assert "restarted" not in posted[0]["text"]
+    assert sink.docs[0]["ml_chatops"]["explanation"].startswith(
+        said.removesuffix(" while stopping")
+    )
+    await survivor.close()
+
+
+def test_the_cause_names_this_host_or_the_replica() -> None:
+    here = "host-a"
+    assert cause_of(f"{here}|pid:[1]|77|abcd", here) == (
+        "The bot restarted (its process 77 on host-a ended)"
+    )
+    assert cause_of("host-b|pid:[1]|88|abcd", here) == "Replica host-b (pid 88) stopped answering"
+    assert cause_of(None, here) == cause_of("garbage", here) == "The bot restarted"
 
 
 # ---- real processes ---------------------------------------------------------------------------
@@ -195,6 +231,8 @@ def test_kill_during_executing_leaves_an_unknown_outcome(
     )
     assert len(slack.messages("C0INCIDENTS")) == 1
     assert "outcome is unknown" in lines[0]["text"]
+    # Same host, the owner's pid is gone: this bot restarted (no replica is blamed).
+    assert lines[0]["text"].startswith("The bot restarted (its process "), lines[0]["text"]
     assert "/ml-deployments ner-prod --cluster default" in lines[0]["text"]
     private = slack.wait_for(
         lambda: (

@@ -312,3 +312,17 @@ async def test_lock_more_extends_or_names_the_holder_on_both(any_store: ActionSt
     assert late is not None and late.id == "mine"
     # Once "theirs" has expired its key is free to take.
     assert await any_store.lock_more("mine", ["b"], now=2500.0) is None
+
+
+async def test_both_stores_name_the_owner_of_an_executing_action_until_it_leaves(
+    any_store: ActionStore, tmp_path: Path, redis_url: str
+) -> None:
+    # Recovery reads it to say which replica stopped answering (bot/app/recovery.py).
+    replica = other_store(any_store, tmp_path, redis_url, owner=FOREIGN)
+    await replica.put(make_action())
+    assert await any_store.owner_of("a1") is None  # proposed: nobody runs it
+    await replica.transition("a1", ActionState.PROPOSED, ActionState.EXECUTING)
+    assert await any_store.owner_of("a1") == FOREIGN
+    await replica.transition("a1", ActionState.EXECUTING, ActionState.SUCCEEDED)
+    assert await any_store.owner_of("a1") is None
+    await replica.close()

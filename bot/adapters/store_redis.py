@@ -309,6 +309,11 @@ class RedisStore(Transitions):
         dead = [i for i, o in owners.items() if not owner_alive(o, self.owner, bool(live_lease[o]))]
         return [a for a in await self._many(dead) if a.state is ActionState.EXECUTING]
 
+    async def owner_of(self, action_id: str) -> str | None:
+        """The owner recorded for an executing action."""
+        owner = await self.client.hget(self._executing_key, action_id)
+        return str(owner) if owner is not None else None
+
     # ---- flags --------------------------------------------------------------------------
 
     async def get_flag(self, name: str) -> dict[str, Any] | None:

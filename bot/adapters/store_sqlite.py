@@ -465,6 +465,17 @@ class SQLiteStore(Transitions):
         """Actions created since `since`."""
         return await asyncio.to_thread(self._history, since)
 
+    def _owner_of(self, action_id: str) -> str | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT owner FROM owners WHERE action_id = ?", (action_id,)
+            ).fetchone()
+        return str(row[0]) if row else None
+
+    async def owner_of(self, action_id: str) -> str | None:
+        """The owner recorded for an executing action."""
+        return await asyncio.to_thread(self._owner_of, action_id)
+
     async def close(self) -> None:
         """Close the database; this owner's lease ends with it."""
         await self._keeper.stop()

@@ -77,6 +77,9 @@ class ActionStore(Protocol):
     async def orphans(self) -> list[PendingAction]:
         """Executing actions whose owner process is gone (no live lease, or a dead local pid)."""
 
+    async def owner_of(self, action_id: str) -> str | None:
+        """Who moved an executing action there: `host|pid-namespace|pid|token`, if recorded."""
+
     async def history(self, since: float) -> list[PendingAction]:
         """Every action created at or after `since` (for the `/ml-audit` timeline)."""
 

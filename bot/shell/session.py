@@ -12,7 +12,7 @@ from bot.core.commands import (
     HelpRequest,
     UsageError,
 )
-from bot.core.model import PendingAction
+from bot.core.model import ActionState, PendingAction
 from bot.slack import blocks
 from bot.slack.blocks import Message
 from bot.slack.render import click_message, outcome_message
@@ -37,9 +37,9 @@ class ShellSession:
         line = line.strip()
         if not line:
             return []
-        press = self._button(line)
-        if press is not None:
-            return await self._press(*press)
+        pressed = await self._button(line)
+        if pressed is not None:
+            return pressed
         command, _, text = line.partition(" ")
         if command == "/as":
             return self._switch(text.strip())
@@ -57,11 +57,21 @@ class ShellSession:
         self.who = replace(self.who, user_id=user, user_name=user)
         return [blocks.error(f"you are now `{user}`")]
 
-    def _button(self, line: str) -> tuple[str, str] | None:
+    async def _button(self, line: str) -> list[Message] | None:
+        """Press the newest live button labelled `line`; None if no button has that label."""
+        newest: tuple[str, PendingAction | None] | None = None
         for label, action_id, value in reversed(self.buttons):
-            if line.casefold() == label.casefold():
-                return action_id, value
-        return None
+            if line.casefold() != label.casefold():
+                continue
+            if action_id == blocks.RESTART_ACTION_ID:  # proposes a new start: never stale
+                return await self._press(action_id, value)
+            action = await self.service.get(value)
+            if action is not None and action.state is ActionState.PROPOSED:
+                return await self._press(action_id, value)
+            newest = newest or (label, action)
+        if newest is None:
+            return None
+        return [blocks.error(_finished(*newest))]
 
     async def _command(self, command: str, text: str) -> list[Message]:
         outcome = await self.service.dispatch(command, text, self.who)
@@ -121,6 +131,28 @@ class ShellSession:
         for message in messages:
             self.buttons.extend(blocks.button_labels(message))
         return list(messages)
+
+
+# What became of an action whose button is no longer live, as "which ..." reads on.
+_FINISHED = {
+    ActionState.EXECUTING: "is running now",
+    ActionState.SUCCEEDED: "already ran",
+    ActionState.FAILED: "already ran (and failed)",
+    ActionState.CANCELLED: "was cancelled",
+    ActionState.EXPIRED: "expired",
+    ActionState.REJECTED: "was rejected",
+    ActionState.UNKNOWN: "ran with an unknown outcome",
+}
+
+
+def _finished(label: str, action: PendingAction | None) -> str:
+    """Why pressing an old button does nothing."""
+    if action is None:
+        return f"that `{label}` is for an action that is no longer known; run the command again"
+    return (
+        f"that `{label}` was for action `{action.id}`, which {_FINISHED[action.state]}; "
+        "run the command again for a new preview"
+    )
 
 
 async def repl(

@@ -12,7 +12,6 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.app.ports import CommandMetrics as Metrics
 from bot.app.service import (
@@ -36,7 +35,7 @@ from bot.core.model import MessageRef, PendingAction
 from bot.core.text import cap
 from bot.slack import blocks, ids
 from bot.slack.blocks import Message
-from bot.slack.notices import complete_step_error, update_card
+from bot.slack.notices import LoggedRespond, complete_step_error, post_response_url, update_card
 from bot.slack.render import click_message, outcome_label, outcome_message
 from bot.slack.workflow import STEP_CALLBACK_ID, error_for, outputs_for, request_from_inputs
 
@@ -93,15 +92,13 @@ async def _to_requester(action: PendingAction, message: Message) -> None:
     url = action.message.response_url
     if not url:
         return
-    try:
-        await AsyncWebhookClient(url).send(
-            text=message["text"],
-            blocks=message["blocks"],
-            response_type="ephemeral",
-            replace_original=False,
-        )
-    except Exception:  # a notice that cannot be delivered must not break the flow
-        log.warning("could not notify the requester", extra={"action_id": action.id})
+    body = {
+        "text": message["text"],
+        "blocks": message["blocks"],
+        "response_type": "ephemeral",
+        "replace_original": False,
+    }
+    await post_response_url(url, body)  # logs a refusal; a lost notice must not break the flow
 
 
 def _replacer(body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient) -> Replace:
@@ -178,6 +175,7 @@ class SlackAdapter:
             context: AsyncBoltContext,
         ) -> None:
             await ack()
+            respond = LoggedRespond.wrap(respond)  # Slack's refusals are returned, not raised
 
             async def run() -> None:
                 who = who_from_command(body) if "command" in body else who_from_action(body)

@@ -128,6 +128,9 @@ class FakeStore:
     async def orphans(self) -> list[PendingAction]:
         return []
 
+    async def owner_of(self, action_id: str) -> str | None:
+        return None
+
     async def history(self, since: float) -> list[PendingAction]:
         self._up()
         return [a for a in self.actions.values() if a.created_at >= since]

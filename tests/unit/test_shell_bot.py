@@ -55,3 +55,25 @@ async def test_four_eyes_through_the_shell(shell_bot: ShellBot) -> None:
 async def test_the_shell_audits_its_commands(shell_bot: ShellBot) -> None:
     await shell_bot.push("/ml-deployments")
     assert shell_bot.world.audit.actions()[0] == ("command", "success")
+
+
+async def test_a_typed_label_presses_the_newest_live_button(shell_bot: ShellBot) -> None:
+    await shell_bot.push("/ml-stop ner-prod")
+    await shell_bot.push("/ml-stop elser-prod")
+    assert "cancel" in (await shell_bot.push("Cancel")).lower()  # the newest: elser-prod's
+    # elser-prod's Stop is newer but finished; ner-prod's is the newest live one.
+    await shell_bot.push("Stop")
+    assert shell_bot.world.gateway.stops == ["ner-prod"]
+
+
+async def test_a_finished_button_says_which_action_it_was_for(shell_bot: ShellBot) -> None:
+    await shell_bot.push("/ml-stop ner-prod")
+    action_id = next(v for label, _, v in shell_bot.session.buttons if label == "Stop")
+    await shell_bot.push("Stop")
+    again = await shell_bot.push("Stop")
+    assert f"that `Stop` was for action `{action_id}`, which already ran" in again
+    assert shell_bot.world.gateway.stops == ["ner-prod"]
+    await shell_bot.push("/ml-stop elser-prod")
+    await shell_bot.push("Cancel")
+    assert "which was cancelled" in await shell_bot.push("Cancel")
+    assert "not a command" in await shell_bot.push("Approve")  # no such button was shown

@@ -64,16 +64,22 @@ class _Match:
         return f"role {self.role} via {self.via}{self.where}"
 
 
+def _in_channel(caller: Caller, label: str = "") -> str:
+    """`` in C0X`` when the caller is in a channel; nothing when none was given (explain)."""
+    return f" in {label}{caller.channel_id}" if caller.channel_id else ""
+
+
 def _match_binding(index: int, binding: Binding, role_map: RoleMap, caller: Caller) -> _Match:
     if binding.role not in role_map.roles:
         return _Match(index, binding, "no", why=f"role {binding.role} is not defined")
     if binding.channels and caller.channel_id not in binding.channels:
-        return _Match(
-            index,
-            binding,
-            "no",
-            why=f"channel {caller.channel_id} is not one of {', '.join(binding.channels)}",
+        channels = ", ".join(binding.channels)
+        why = (
+            f"channel {caller.channel_id} is not one of {channels}"
+            if caller.channel_id
+            else f"no channel given (it applies only in {channels})"
         )
+        return _Match(index, binding, "no", why=why)
     channel = caller.channel_id
     if not binding.users and not binding.usergroups:
         return _Match(index, binding, "match", via=f"channel {channel}", via_channel=channel)
@@ -143,7 +149,7 @@ def _decide(
     if not matched:
         return _deny(
             f"no role grants {action} on {cluster} "
-            f"(user {caller.user_id} holds no role in {caller.channel_id})"
+            f"(user {caller.user_id} holds no role{_in_channel(caller)})"
         )
     applicable = [
         (m, g)
@@ -260,7 +266,7 @@ def can_approve(role_map: RoleMap, caller: Caller, rule: ApprovalRule, cluster: 
     holds = ", ".join(held) if held else "no role"
     return _deny(
         f"approving {what} needs role {' or '.join(rule.approvers)} "
-        f"(user {caller.user_id} holds {holds} in {caller.channel_id})"
+        f"(user {caller.user_id} holds {holds}{_in_channel(caller)})"
     )
 
 
@@ -310,7 +316,7 @@ def explain(
     groups = ", ".join(sorted(caller.usergroups)) or "none"
     lines = [
         f"request: {action} on {cluster}; deployments: {targets}; options: {opt_text}",
-        f"caller: user {caller.user_id} in channel {caller.channel_id}; usergroups: {groups}"
+        f"caller: user {caller.user_id}{_in_channel(caller, 'channel ')}; usergroups: {groups}"
         + (
             f"; unchecked usergroups: {', '.join(sorted(caller.unknown_usergroups))}"
             if caller.unknown_usergroups

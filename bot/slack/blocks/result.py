@@ -93,8 +93,8 @@ def final_preview(action: PendingAction) -> Message:
     return _make_message(f"{plain_what}: {phrase}", blocks)
 
 
-def unknown_outcome(action: PendingAction) -> Message:
-    """Replaces the preview of an action found `executing` after the bot restarted."""
+def unknown_outcome(action: PendingAction, cause: str = "The bot restarted") -> Message:
+    """Replaces the preview of an action whose running process died; `cause` says which."""
     verbs = _verbs(action)
     ids = ",".join(action.deployment_ids)
     if len(ids) > 400 or not ids:
@@ -102,7 +102,7 @@ def unknown_outcome(action: PendingAction) -> Message:
     check = f"/ml-deployments {ids} --cluster {action.cluster}"
     what = f"{_target_name_md(action)} on {_code(action.cluster)}"
     line = (
-        f"❓ The bot restarted while {verbs.doing} {what}; *the outcome is unknown.* "
+        f"❓ {cause} while {verbs.doing} {what}; *the outcome is unknown.* "
         f"Check {_code(check, 600)}."
     )
     blocks = [_section(line)]
@@ -112,7 +112,7 @@ def unknown_outcome(action: PendingAction) -> Message:
         _context(f"action {_code(action.id)}", f"requested by {_mention(action.requester_id)}")
     )
     text = (
-        f"The bot restarted while {verbs.doing} {escape(_target_name(action))} on "
+        f"{cause} while {verbs.doing} {escape(_target_name(action))} on "
         f"{escape(action.cluster)}; the outcome is unknown. Check {_code(check, 600)}."
     )
     return _make_message(text, blocks)
