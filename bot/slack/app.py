@@ -38,7 +38,14 @@ from bot.slack import blocks, ids
 from bot.slack.blocks import Message
 from bot.slack.notices import complete_step_error, update_card
 from bot.slack.render import click_message, outcome_label, outcome_message
-from bot.slack.workflow import STEP_CALLBACK_ID, error_for, outputs_for, request_from_inputs
+from bot.slack.workflow import (
+    STEP_CALLBACK_ID,
+    command_text,
+    error_for,
+    missing_inputs,
+    outputs_for,
+    request_from_inputs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -425,16 +432,25 @@ class SlackAdapter:
         self, event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient, execution_id: str
     ) -> None:
         inputs = event.get("inputs") or {}
-        request = request_from_inputs(inputs)
-        if isinstance(request, UsageError):
-            await complete_step_error(client, execution_id, request.message)
+        if (missing := missing_inputs(inputs)) is not None:
+            await complete_step_error(client, execution_id, missing.message)
             return
         user, channel = str(inputs["requested_by"]), str(inputs["channel"])
         base = Who(
             user_id=user, user_name=user, team_id=body.get("team_id") or "", channel_id=channel
         )
         who = await self._in_incident(base, client)
-        outcome = await self.service.propose(request, who, execution_id=execution_id)
+        # The one table: the same audit point, gate and store-down answer as `/ml-stop`.
+        outcome = await self.service.dispatch_request(
+            request_from_inputs(inputs),
+            who,
+            command="/ml-stop",
+            text=command_text(inputs),
+            execution_id=execution_id,
+        )
+        if isinstance(outcome, UsageError):
+            await complete_step_error(client, execution_id, outcome.message)
+            return
         if not isinstance(outcome, Proposed):
             message = outcome_message(outcome, f"/ml-stop {inputs['deployment_id']}", self.now())
             await complete_step_error(client, execution_id, message["text"])
