@@ -36,6 +36,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from bot.adapters.audit import SpooledSink
 from bot.adapters.elasticsearch import ElasticError
 from bot.adapters.metrics import CONTENT_TYPE_LATEST, Metrics
+from bot.app.ports import ActionStore
 from bot.app.recovery import recover
 from bot.bootstrap import InFlight, Runtime
 from bot.core.errors import StoreUnavailable
@@ -203,6 +204,31 @@ def _answered(
     )
 
 
+async def _seen(store: ActionStore, key: str, ttl: float) -> bool:
+    """Whether `key` was marked before; False when the store cannot tell.
+
+    Letting the request on is safe: every use case that changes anything writes to the
+    same store first, so while it is down the request can only be answered "cannot reach
+    the state store; nothing was done" (or read), never run twice.
+    """
+    try:
+        return await store.seen(key, ttl)
+    except StoreUnavailable as exc:
+        log.warning("replay check skipped, the state store is down: %s", exc.message)
+        return False
+
+
+async def _duplicate(store: ActionStore, body: Mapping[str, Any]) -> bool:
+    """Whether Slack delivered this event (or its function execution) before: HTTP and Socket Mode.
+
+    Only a body the edge's route check accepts has keys; marks every key (no short cut):
+    a retry may name an execution seen under another event id.
+    """
+    keys = dedupe_keys(body) if route(body) is None else []
+    repeats = [await _seen(store, key, EVENT_TTL) for key in keys]
+    return any(repeats)
+
+
 class _Edge:
     """`POST /slack/events`: verify, dedupe and parse (bot.slack.edge), then hand to Bolt."""
 
@@ -230,9 +256,7 @@ class _Edge:
             refused = route(body)
             if refused is not None:
                 return self._refuse(refused, body, started)
-            # Mark every key (no short cut): a retry may name an execution seen under another id.
-            repeats = [await self._seen(k, EVENT_TTL) for k in dedupe_keys(body)]
-            if any(repeats):
+            if await _duplicate(self.runtime.store, body):
                 retry = request.headers.get("X-Slack-Retry-Num", "-")[:8]
                 duplicate = Refused(200, f"duplicate delivery (retry {retry})")
                 return self._refuse(duplicate, body, started)
@@ -242,17 +266,8 @@ class _Edge:
         return await to_aiohttp_response(bolt_response)
 
     async def _seen(self, key: str, ttl: float) -> bool:
-        """Whether `key` was marked before; False when the store cannot tell.
-
-        Letting the request on is safe: every use case that changes anything writes to the
-        same store first, so while it is down the request can only be answered "cannot reach
-        the state store; nothing was done" (or read), never run twice.
-        """
-        try:
-            return await self.runtime.store.seen(key, ttl)
-        except StoreUnavailable as exc:
-            log.warning("replay check skipped, the state store is down: %s", exc.message)
-            return False
+        """Whether `key` was marked before; False when the store cannot tell."""
+        return await _seen(self.runtime.store, key, ttl)
 
     def _refuse(self, refused: Refused, body: Mapping[str, Any], started: float) -> web.Response:
         """The edge's own answer, with one log line (attributed only when verified)."""
@@ -342,9 +357,11 @@ class AccessLogger(AbstractAccessLogger):
 class SocketModeHandler(AsyncSocketModeHandler):
     """Bolt's Socket Mode handler, timing each ack and binding Slack ids for the logs."""
 
-    def __init__(self, bolt: AsyncApp, app_token: str, metrics: Metrics) -> None:
+    def __init__(
+        self, bolt: AsyncApp, app_token: str, metrics: Metrics, store: ActionStore
+    ) -> None:
         super().__init__(bolt, app_token)
-        self.metrics = metrics
+        self.metrics, self.store = metrics, store
 
     async def handle(  # type: ignore[override]  # as Bolt's own override of it
         self, client: SocketModeClient, req: SocketModeRequest
@@ -353,6 +370,12 @@ class SocketModeHandler(AsyncSocketModeHandler):
         started, started_wall = time.monotonic(), time.time()
         payload = req.payload if isinstance(req.payload, dict) else {}
         with log_context(**slack_log_fields(payload)):
+            if await _duplicate(self.store, payload):
+                # Acked, so Slack stops retrying; the first delivery is (or was) handled.
+                await send_async_response(client, req, BoltResponse(status=200), started_wall)
+                reason = f"duplicate delivery (retry {req.retry_attempt or '-'})"
+                _answered(self.metrics, payload, "socket_mode", 200, started, reason)
+                return
             # What AsyncSocketModeHandler.handle does, keeping Bolt's status for the log.
             bolt_response = await run_async_bolt_app(self.app, req)
             await send_async_response(client, req, bolt_response, started_wall)
@@ -391,7 +414,7 @@ async def serve(
     socket_mode: SocketModeHandler | None = None
     connecting: asyncio.Task[None] | None = None
     if app_token:
-        socket_mode = SocketModeHandler(bolt, app_token, runtime.metrics)
+        socket_mode = SocketModeHandler(bolt, app_token, runtime.metrics, runtime.store)
         # connect() retries until it succeeds: in the background, so probes and SIGTERM work.
         connecting = asyncio.create_task(socket_mode.connect_async())  # type: ignore[no-untyped-call]
         log.info("serving Slack in Socket Mode; /healthz /readyz /metrics on port %s", port)

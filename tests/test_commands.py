@@ -675,8 +675,9 @@ def test_a_megabyte_is_refused_before_it_is_tokenized(monkeypatch: pytest.Monkey
     def no_tokenizing(*_: object) -> None:
         raise AssertionError("the text was tokenized")
 
-    monkeypatch.setattr(commands, "_split", no_tokenizing)
-    monkeypatch.setattr(commands, "_parse_expression", no_tokenizing)
+    # Patched where the parsers look them up: the tokenizer and the id-list reader.
+    monkeypatch.setattr(commands.scan, "split_words", no_tokenizing)
+    monkeypatch.setattr(commands.stop, "parse_expression", no_tokenizing)
     text = ",".join(f"d{i}" for i in range(200_000))[:1_000_000]
     assert error(text) == (
         f"the command text is 1,000,000 characters long; at most {MAX_TEXT_LENGTH:,} are accepted"

@@ -7,6 +7,7 @@ import socket
 import pytest
 from conftest import ROLE_MAP, Bench, button_value, text_of
 from support.redis_server import RedisServer, redis_server, redis_url
+from test_flow_workflow import run_step, step_state
 
 __all__ = ["redis_server", "redis_url"]
 
@@ -99,3 +100,18 @@ def test_an_approval_while_the_store_is_down_is_not_recorded(
     bench.driver.click_button("ml_stop.confirm", user_id=ADMIN, channel_id=CHANNEL)
     bench.slack.wait_for(lambda: any("more approval" in t for t in _answers(bench)) or None)
     assert bench.emulator.stop_calls() == []
+
+
+def test_a_workflow_step_while_the_store_is_down_fails_with_the_plain_answer(
+    bench: Bench, redis_server: RedisServer
+) -> None:
+    redis_server.stop()
+    try:
+        execution_id, _ = run_step(bench, deployment_id="ner-prod")
+        state = step_state(bench, execution_id)
+    finally:
+        redis_server.start()
+    assert state["state"] == "failed" and DOWN in state["error"], state
+    assert "internal error" not in state["error"]
+    assert bench.emulator.stop_calls() == []
+    assert bench.slack.messages(CHANNEL) == []  # no preview was posted

@@ -119,6 +119,25 @@ def test_step_fails_readably(
     assert bench.emulator.stop_calls() == []
 
 
+def test_step_goes_through_the_gate_and_the_audit_point_of_the_dispatch_table(
+    bench: Bench,
+) -> None:
+    """An operator may stop ner-* but not with --force: the gate refuses before any call."""
+    before = len(bench.emulator.requests)
+    execution_id, _ = run_step(
+        bench, requested_by="U0OPS1", deployment_id="ner-prod", force=True, reason="INC-7"
+    )
+    state = step_state(bench, execution_id)
+    assert state["state"] == "failed" and "denied" in state["error"]
+    assert bench.emulator.requests[before:] == []  # refused before Elasticsearch was asked
+    # The same audit point as /ml-stop: the command as the step's inputs spell it.
+    commands = [d for d in bench.audit.docs if d["event"]["action"] == "command"]
+    assert [(d["user"]["id"], d["ml_chatops"]["text"]) for d in commands] == [
+        ("U0OPS1", "ner-prod --force --reason INC-7")
+    ]
+    assert commands[0]["ml_chatops"]["command"] == "/ml-stop"
+
+
 def test_step_cancelled_fails_with_reason(bench: Bench) -> None:
     execution_id, token = run_step(bench, deployment_id="ner-prod")
     click_step_button(bench, "ml_stop.cancel", execution_id, token)

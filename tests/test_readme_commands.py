@@ -89,6 +89,7 @@ RUNS: dict[str, list[tuple[list[str], int]] | str] = {
     "ml-chatops shell [--demo] [--user U…] [--channel C…]": [
         (["shell", "--demo", "--user", "U0OPER1", "--channel", "C0DEMO"], 0)
     ],
+    "ml-chatops shell": [(["shell", "--demo"], 0)],  # named in docs/architecture.md
     "ml-chatops manifest": [(["manifest"], 0)],
     "ml-chatops manifest --http-url https://<host>": [(["manifest", "--http-url", HOST], 0)],
     "ml-chatops manifest [--http-url https://<host>] [--json]": [
@@ -115,6 +116,7 @@ RUNS: dict[str, list[tuple[list[str], int]] | str] = {
         ),
         (["explain", "--user", "U0NOBODY", "--", "/ml-stop ner-prod"], 1),
     ],
+    "ml-chatops explain": [(["explain", "--user", "U0ADMIN1", "--", "/ml-stop ner-prod"], 0)],
     "ml-chatops check-config": "needs a cluster and Slack: "
     "test_check_config_exits_as_documented runs it against the emulator and stand-in",
     "ml-chatops serve": "runs until stopped: tests/test_serve.py starts and stops it",

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import WSMsgType, web
 from conftest import ROLE_MAP, button_value, text_of
 from support.botproc import BotProcess, clean_env, free_port
 from support.driver import SlackDriver
@@ -311,3 +312,123 @@ def test_socket_mode_connects_in_the_background_and_keeps_serving(live: Live) ->
     output = bot.stdout() + bot.stderr()
     for name, value in live.secrets().items():
         assert value not in output, f"{name} appears in the bot's output"
+
+
+class SocketModeServer:
+    """A Socket Mode WebSocket endpoint: sends envelopes to the connected bot, keeps its acks."""
+
+    def __init__(self, bg_loop: BackgroundLoop) -> None:
+        self.bg_loop = bg_loop
+        self.acks: list[str] = []
+        self.socket: web.WebSocketResponse | None = None
+        self.runner: web.AppRunner | None = None
+
+    def start(self) -> str:
+        """Listen on a free local port; returns the ws:// URL to hand out."""
+        app = web.Application()
+        app.router.add_get("/link", self._connect)
+        self.runner = web.AppRunner(app)
+        port = free_port()
+
+        async def up() -> None:
+            assert self.runner is not None
+            await self.runner.setup()
+            await web.TCPSite(self.runner, "127.0.0.1", port).start()
+
+        self.bg_loop.run(up())
+        return f"ws://127.0.0.1:{port}/link"
+
+    async def _connect(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        self.socket = socket
+        await socket.send_json({"type": "hello", "num_connections": 1})
+        async for message in socket:
+            if message.type == WSMsgType.TEXT:
+                self.acks.append(json.loads(message.data)["envelope_id"])
+        return socket
+
+    def send(self, envelope: dict[str, Any]) -> None:
+        """Deliver one envelope to the connected bot."""
+        assert self.socket is not None
+        self.bg_loop.run(self.socket.send_json(envelope))
+
+    def stop(self) -> None:
+        if self.runner is not None:
+            self.bg_loop.run(self.runner.cleanup())
+
+
+def _step_envelope(
+    slack: SlackStandIn, envelope_id: str, event_id: str, retry: int, deployment: str
+) -> dict[str, Any]:
+    inputs = {"deployment_id": deployment, "requested_by": ADMIN, "channel": CHANNEL}
+    execution = slack.new_function_execution("stop_ml_deployment", inputs)
+    return _envelope(envelope_id, event_id, retry, execution.id, execution.token, inputs)
+
+
+def _envelope(
+    envelope_id: str,
+    event_id: str,
+    retry: int,
+    execution_id: str,
+    token: str,
+    inputs: dict[str, Any],
+) -> dict[str, Any]:
+    event = {
+        "type": "function_executed",
+        "function": {"id": "Fn0STOP", "callback_id": "stop_ml_deployment", "type": "app"},
+        "inputs": inputs,
+        "function_execution_id": execution_id,
+        "workflow_execution_id": "Wx0TEST",
+        "event_ts": f"{time.time():.6f}",
+        "bot_access_token": token,
+    }
+    payload = {
+        "type": "event_callback",
+        "team_id": "T0TEAM",
+        "api_app_id": "A0APP",
+        "event": event,
+        "event_id": event_id,
+        "event_time": int(time.time()),
+    }
+    return {
+        "envelope_id": envelope_id,
+        "type": "events_api",
+        "payload": payload,
+        "accepts_response_payload": False,
+        "retry_attempt": retry,
+        "retry_reason": "timeout" if retry else "",
+    }
+
+
+def test_socket_mode_runs_a_redelivered_step_once(live: Live) -> None:
+    """Slack redelivers an event (same event id, new envelope): acked, not run again."""
+    server = SocketModeServer(live.bg_loop)
+    live.slack.socket_mode_url = server.start()
+    try:
+        env = live.env(SLACK_APP_TOKEN=live.slack.app_token)
+        del env["SLACK_SIGNING_SECRET"]
+        bot = BotProcess(env, live.tmp, free_port())
+        live.bots.append(bot)
+        bot.wait_healthy()
+        live.slack.wait_for(lambda: server.socket, timeout=10)
+
+        first = _step_envelope(live.slack, "env-1", "Ev0FIRST", 0, "ner-prod")
+        server.send(first)
+        live.slack.wait_for(lambda: live.slack.messages(CHANNEL) or None, timeout=10)
+        again = {**first, "envelope_id": "env-2", "retry_attempt": 1, "retry_reason": "timeout"}
+        server.send(again)
+        logged = bot.wait_for_log(lambda r: "duplicate delivery" in r["message"])
+        assert "retry 1" in logged["message"]
+        live.slack.wait_for(lambda: "env-2" in server.acks or None)  # acked: Slack stops
+
+        # Another event afterwards runs as usual: the duplicate left nothing behind.
+        server.send(_step_envelope(live.slack, "env-3", "Ev0OTHER", 0, "search-e5"))
+        live.slack.wait_for(lambda: len(live.slack.messages(CHANNEL)) >= 2 or None, timeout=10)
+        previews = [text_of(m) for m in live.slack.messages(CHANNEL)]
+        assert len(previews) == 2, previews
+        assert "ner-prod" in previews[0] and "search-e5" in previews[1]
+        assert set(server.acks) == {"env-1", "env-2", "env-3"}
+        assert bot.terminate() == 0
+    finally:
+        server.stop()

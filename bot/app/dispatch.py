@@ -44,7 +44,8 @@ class Gate:
     options: frozenset[str] = frozenset()
 
 
-Handler = Callable[[Deps, Any, Who], Awaitable[object]]
+# (deps, request, who, **extra); only the stop accepts `execution_id` in `extra`.
+Handler = Callable[..., Awaitable[object]]
 
 
 @dataclass(frozen=True)
@@ -86,16 +87,44 @@ async def dispatch(deps: Deps, command: str, text: str, who: Who) -> object:
     """Audit, parse, gate and run one slash command; returns the outcome to render."""
     try:
         await context.record_command(deps, who, command, text)
-        request = parse(command, text)
-        route = ROUTES[type(request)]
-        gate = route.gate(request)
-        if gate is not None:
-            denied = await _check(deps, gate, who)
-            if denied is not None:
-                return denied
-        return await route.handler(deps, request, who)
+        return await _route(deps, parse(command, text), who, {})
     except StoreUnavailable as exc:
         return Failed(exc.message)
+
+
+async def dispatch_request(
+    deps: Deps,
+    request: Request,
+    who: Who,
+    *,
+    command: str,
+    text: str,
+    execution_id: str | None = None,
+) -> object:
+    """An already-parsed request (the Workflow Builder step) through the same audit and gate.
+
+    `command` and `text` are what the audit records; `execution_id` (stops only) ties the
+    action to the step that asked.
+    """
+    # Only a stop can belong to a step; help and usage errors are answered as they are.
+    is_stop = execution_id is not None and isinstance(request, StopRequest)
+    extra = {"execution_id": execution_id} if is_stop else {}
+    try:
+        await context.record_command(deps, who, command, text)
+        return await _route(deps, request, who, extra)
+    except StoreUnavailable as exc:
+        return Failed(exc.message)
+
+
+async def _route(deps: Deps, request: Request, who: Who, extra: dict[str, Any]) -> object:
+    """The table's row for the request: its gate, then its use case."""
+    route = ROUTES[type(request)]
+    gate = route.gate(request)
+    if gate is not None:
+        denied = await _check(deps, gate, who)
+        if denied is not None:
+            return denied
+    return await route.handler(deps, request, who, **extra)
 
 
 async def _check(deps: Deps, gate: Gate, who: Who) -> Denied | Failed | None:

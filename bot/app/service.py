@@ -16,7 +16,14 @@ from bot.app import propose as propose_uc
 from bot.app.confirm import STOP_CONCURRENCY, describe_change
 from bot.app.context import FREEZE_FLAG, Deps, lock_keys, new_action_id, opaque_id
 from bot.app.ports import ActionStore, AuditRecorder, ClusterDirectory, Directory
-from bot.core.commands import AuditRequest, FreezeRequest, ListRequest, StartRequest, StopRequest
+from bot.core.commands import (
+    AuditRequest,
+    FreezeRequest,
+    ListRequest,
+    Request,
+    StartRequest,
+    StopRequest,
+)
 from bot.core.errors import StoreUnavailable
 from bot.core.model import MessageRef, PendingAction
 from bot.core.outcomes import (
@@ -131,6 +138,14 @@ class Service:
     async def dispatch(self, command: str, text: str, who: Who) -> object:
         """A slash command through the one table: audit, parse, gate, run (see `dispatch`)."""
         return await dispatch.dispatch(self.deps, command, text, who)
+
+    async def dispatch_request(
+        self, request: Request, who: Who, *, command: str, text: str, execution_id: str | None
+    ) -> object:
+        """An already-parsed request (the workflow step) through the same table."""
+        return await dispatch.dispatch_request(
+            self.deps, request, who, command=command, text=text, execution_id=execution_id
+        )
 
     async def record_command(self, who: Who, command: str, text: str) -> None:
         """Every slash command is an audit event, whatever comes of it."""

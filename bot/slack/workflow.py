@@ -33,10 +33,25 @@ STEP_OUTPUTS: dict[str, str] = {
 
 def request_from_inputs(inputs: Mapping[str, Any]) -> StopRequest | UsageError:
     """The step's inputs through the same parser as `/ml-stop`, so the same id rules apply."""
+    if (missing := missing_inputs(inputs)) is not None:
+        return missing
+    parsed = parse_stop(command_text(inputs))
+    if isinstance(parsed, HelpRequest | FreezeRequest):
+        return UsageError("/ml-stop", f"`{inputs['deployment_id']}` is not a deployment id", "")
+    return parsed
+
+
+def missing_inputs(inputs: Mapping[str, Any]) -> UsageError | None:
+    """The required inputs the step was run without, as a usage error (None: all there)."""
     missing = [name for name in STEP_REQUIRED_INPUTS if not inputs.get(name)]
     if missing:
         return UsageError("/ml-stop", f"missing step input(s): {', '.join(missing)}", "")
-    words = [shlex.quote(str(inputs["deployment_id"]))]
+    return None
+
+
+def command_text(inputs: Mapping[str, Any]) -> str:
+    """The `/ml-stop` text the step's inputs stand for (what is parsed and audited)."""
+    words = [shlex.quote(str(inputs.get("deployment_id") or ""))]
     if inputs.get("force"):
         words.append("--force")
     if inputs.get("finish_pending_work"):
@@ -45,10 +60,7 @@ def request_from_inputs(inputs: Mapping[str, Any]) -> StopRequest | UsageError:
         words += ["--cluster", shlex.quote(str(inputs["cluster"]))]
     if inputs.get("reason"):
         words += ["--reason", shlex.quote(str(inputs["reason"]))]
-    parsed = parse_stop(" ".join(words))
-    if isinstance(parsed, HelpRequest | FreezeRequest):
-        return UsageError("/ml-stop", f"`{inputs['deployment_id']}` is not a deployment id", "")
-    return parsed
+    return " ".join(words)
 
 
 def outputs_for(action: PendingAction, result_url: str) -> dict[str, str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.core.model import ActionState, PendingAction
+from bot.core.model import ActionState, PendingAction, StartSpec
 from bot.slack.blocks.common import (
     MAX_BLOCKS,
     Block,
@@ -95,7 +95,7 @@ def approval_card(action: PendingAction, *, now: float) -> Message:
     who = _mention(action.requester_id)
     what = f"{verbs.verb} {_target_name_md(action)} on {_code(action.cluster)}"
     lines = [f"🔐 {who} asks to {what}", _targets_line(action)]
-    if action.kind == "start":
+    if isinstance(action.spec, StartSpec):
         if action.source_action_id:
             lines.append(_restart_md(action))
         lines += [_start_settings_md(d) for d in action.targets[:3]]
@@ -134,7 +134,7 @@ def approval_card(action: PendingAction, *, now: float) -> Message:
         blocks.append(_context(f"action {_code(action.id)}"))
         status = _card_status(action).replace("*", "")
     plain = f"{verbs.verb} {escape(_target_name(action))} on {escape(action.cluster)}"
-    flags = escape(_flags_suffix(spec)) if action.kind != "start" else ""
+    flags = escape(_flags_suffix(spec))  # a start has no flags
     return _make_message(f"{who} asks for approval to {plain}{flags}: {status}", blocks)
 
 

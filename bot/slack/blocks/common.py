@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from bot.core.model import ActionSpec, Deployment, PendingAction
+from bot.core.model import ActionSpec, Deployment, PendingAction, StartSpec, StopSpec
 from bot.slack import ids
 
 # Re-exported so `blocks.CONFIRM_ACTION_ID` keeps working; bot.slack.ids owns them.
@@ -225,11 +225,11 @@ class _Verbs:
         return f"tried to {self.verb}"
 
 
-_VERBS = {
-    "stop": _Verbs(
+_VERBS: dict[type[ActionSpec], _Verbs] = {
+    StopSpec: _Verbs(
         "stop", "stopping", "stopped", CONFIRM_ACTION_ID, CANCEL_ACTION_ID, "danger", "Keep running"
     ),
-    "start": _Verbs(
+    StartSpec: _Verbs(
         "start",
         "starting",
         "started",
@@ -242,8 +242,8 @@ _VERBS = {
 
 
 def _verbs(action: PendingAction) -> _Verbs:
-    """The words for `action.kind`; an unknown kind reads as a stop (never claims less)."""
-    return _VERBS.get(action.kind, _VERBS["stop"])
+    """The words for the action's spec type; an unknown one reads as a stop (never claims less)."""
+    return _VERBS.get(type(action.spec), _VERBS[StopSpec])
 
 
 # --------------------------------------------------------------------------- domain wording

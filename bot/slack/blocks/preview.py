@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from bot.core.model import Deployment, PendingAction, StopSpec
+from bot.core.model import Deployment, PendingAction, StartSpec, StopSpec
 from bot.slack.blocks.common import (
     BUTTON_TEXT_MAX,
     CONFIRM_BUTTON_MAX,
@@ -74,7 +74,7 @@ def _start_settings_md(dep: Deployment) -> str:
 
 def _target_md(action: PendingAction, dep: Deployment) -> str:
     """One target as the preview shows it: stop facts or start settings, and their impact."""
-    if action.kind == "start":
+    if isinstance(action.spec, StartSpec):
         return "\n".join(filter(None, [_start_settings_md(dep), restores_md(dep.impact)]))
     if dep.impact is None:  # stored before impacts were read: the pipeline warning only
         return _deployment_md(dep, action.spec)
@@ -150,7 +150,7 @@ def proposal(action: PendingAction, *, now: float, note: str | None = None) -> M
     spec, targets, verbs = action.spec, action.targets, _verbs(action)
     cluster = _code(action.cluster)
     title = f"{verbs.title} {_target_name(action)} on {clip(action.cluster, 40)}?"
-    if action.kind == "start" and action.source_action_id:
+    if isinstance(action.spec, StartSpec) and action.source_action_id:
         typed = _restart_md(action)
     else:
         typed = (
@@ -160,7 +160,7 @@ def proposal(action: PendingAction, *, now: float, note: str | None = None) -> M
     summary = f"*Cluster:* {cluster}\n{typed}"
     if action.incident_id:
         summary += f"\n*Incident:* {_code(action.incident_id, 80)}"
-    if action.kind != "start":
+    if not isinstance(action.spec, StartSpec):
         summary += f"\n{_options_md(spec)}"
     blocks = [_section(_trusted_mrkdwn(note))] if note and note.strip() else []
     blocks += [_header(title), _section(summary)]
@@ -186,7 +186,7 @@ def proposal(action: PendingAction, *, now: float, note: str | None = None) -> M
 
 def _more_targets_md(action: PendingAction, rest: Sequence[Deployment]) -> str:
     """`… and 180 more (12 used by ingest pipelines): a, b, … +150 more`."""
-    used = sum(1 for d in rest if d.pipelines) if action.kind != "start" else 0
+    used = sum(1 for d in rest if d.pipelines) if not isinstance(action.spec, StartSpec) else 0
     note = f" ({used:,} used by ingest pipelines)" if used else ""
     head = f"*… and {len(rest):,} more{note}:* "
     return head + _ids_md([d.deployment_id for d in rest], SECTION_TEXT_MAX - len(head))
@@ -254,7 +254,7 @@ def _confirm_dialog(action: PendingAction) -> dict[str, Any]:
     single = len(ids) == 1 and len(ids[0]) <= CONFIRM_TITLE_MAX - 7
     name = ids[0] if single else _plural(len(ids), "deployment")
     notes = []
-    if action.kind == "start":
+    if isinstance(action.spec, StartSpec):
         if action.source_action_id:
             notes.append("They get their previous settings.")
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from bot.core.model import ActionState, Outcome, PendingAction
+from bot.core.model import ActionState, Outcome, PendingAction, StartSpec, StopSpec
 from bot.slack.blocks.common import (
     DETAILED_OUTCOMES,
     EXPRESSION_MAX,
@@ -165,7 +165,7 @@ def _outcome_blocks(action: PendingAction) -> list[Block]:
 
 def _restart_button(action: PendingAction) -> Block | None:
     """`Restart with previous settings` after a stop that stopped something."""
-    if action.kind != "stop" or not any(o.ok for o in action.outcomes):
+    if not isinstance(action.spec, StopSpec) or not any(o.ok for o in action.outcomes):
         return None
     button = _button("Restart with previous settings", RESTART_ACTION_ID, action.id)
     return {"type": "actions", "block_id": "ml_deployment.restart", "elements": [button]}
@@ -179,11 +179,11 @@ def result(action: PendingAction, *, now: float) -> Message:
     headline = f"{who} {verb} {_target_name_md(action)} on {_code(action.cluster)}"
     took = _duration(action)
     fields = [f"*Cluster*\n{_code(action.cluster)}"]
-    if action.kind == "start" and action.source_action_id:
+    if isinstance(action.spec, StartSpec) and action.source_action_id:
         fields.append(f"*Restart of*\naction {_code(action.source_action_id)}")
     else:
         fields.append(f"*Expression*\n{_code(action.spec.expression, EXPRESSION_MAX)}")
-    if action.kind != "start":
+    if not isinstance(action.spec, StartSpec):
         fields.append(f"*Options*\n{_flags_md(action.spec) or 'none'}")
     fields += [f"*Result*\n{phrase}", f"*Reason*\n{_reason_md(action.spec)}"]
     if action.incident_id:
@@ -210,7 +210,7 @@ def result(action: PendingAction, *, now: float) -> Message:
     if len(action.targets) > 1:
         plain_what += f" ({escape(clip(action.spec.expression, EXPRESSION_MAX))})"
     text = f"{who} {verb} {plain_what} on {escape(action.cluster)}"
-    flags = escape(_flags_suffix(action.spec)) if action.kind != "start" else ""
+    flags = escape(_flags_suffix(action.spec))  # a start has no flags
     return _make_message(f"{text}{flags}: {phrase}", blocks)
 
 

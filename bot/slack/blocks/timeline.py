@@ -43,7 +43,7 @@ def _timeline_row(action: PendingAction, link: str | None) -> str:
         _mention(action.requester_id),
         f"{_verbs(action).verb} {_target_name_md(action)} on {_code(action.cluster)}",
     ]
-    if action.kind != "start" and action.spec.flags_text():
+    if action.spec.flags_text():  # a start has none
         parts.append(_flags_md(action.spec))
     parts.append(f"_{_reason_md(action.spec)}_")
     if action.approvals:
@@ -67,7 +67,7 @@ def _markdown_row(action: PendingAction, link: str | None) -> str:
         when,
         "@" + action.requester_name,
         f"{_verbs(action).verb} {', '.join(action.deployment_ids)} on {action.cluster}",
-        action.spec.flags_text() if action.kind != "start" else "",
+        action.spec.flags_text(),
         action.spec.reason or "",
         ", ".join("@" + a.user_name for a in action.approvals),
         f"{action.state.value}" + (f" ({results})" if action.outcomes else ""),

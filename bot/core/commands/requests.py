@@ -1,0 +1,146 @@
+"""The typed requests a slash command parses into (pure dataclasses)."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from bot.core.commands.tokens import is_flag_like
+
+DEFAULT_AUDIT_SINCE = 24 * 3600
+
+
+@dataclass(frozen=True)
+class StopRequest:
+    """``/ml-stop``: what to stop, how, where, and why."""
+
+    ids: tuple[str, ...]
+    force: bool = False
+    finish_pending_work: bool = False
+    allow_no_match: bool = True
+    cluster: str | None = None
+    reason: str | None = None
+
+    @property
+    def expression(self) -> str:
+        """What the user asked for, e.g. ``"elser-*"`` or ``"a,b"``."""
+        return ",".join(self.ids)
+
+    @property
+    def is_wildcard(self) -> bool:
+        return any("*" in i for i in self.ids)
+
+    @property
+    def is_list(self) -> bool:
+        return len(self.ids) > 1
+
+    @property
+    def is_all(self) -> bool:
+        return self.ids in (("_all",), ("*",))
+
+    def options(self) -> frozenset[str]:
+        """The policy options this request needs granted."""
+        opts: set[str] = set()
+        if self.force:
+            opts.add("force")
+        if self.finish_pending_work:
+            opts.add("finish_pending_work")
+        if self.is_all:
+            opts.add("all")
+        else:
+            if self.is_wildcard:
+                opts.add("wildcard")
+            if self.is_list:
+                opts.add("list")
+        return frozenset(opts)
+
+    def flags_text(self) -> str:
+        """Canonical flags (no cluster, no reason), e.g. ``"--force --no-allow-no-match"``."""
+        flags: list[str] = []
+        if self.force:
+            flags.append("--force")
+        if self.finish_pending_work:
+            flags.append("--finish-pending-work")
+        if not self.allow_no_match:
+            flags.append("--no-allow-no-match")
+        return " ".join(flags)
+
+    def as_text(self) -> str:
+        """The canonical command text; ``parse_stop(req.as_text()) == req``."""
+        parts = [self.expression]
+        if flags := self.flags_text():
+            parts.append(flags)
+        if self.cluster is not None:
+            parts.append(f"--cluster {shlex.quote(self.cluster)}")
+        if self.reason is not None:
+            if is_flag_like(self.reason):
+                parts.append(f"--reason={shlex.quote(self.reason)}")
+            else:
+                parts.append(f"--reason {shlex.quote(self.reason)}")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class ListRequest:
+    """``/ml-deployments [pattern] [--cluster NAME]``."""
+
+    pattern: str | None = None
+    cluster: str | None = None
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    """``/ml-start <model_id> [--deployment-id ID] [--allocations N] ...``."""
+
+    model_id: str
+    deployment_id: str | None = None
+    allocations: int | None = None
+    threads: int | None = None
+    priority: str | None = None
+    cluster: str | None = None
+    reason: str | None = None
+
+    @property
+    def target_id(self) -> str:
+        """The deployment id Elasticsearch will use (the model id by default)."""
+        return self.deployment_id or self.model_id
+
+
+@dataclass(frozen=True)
+class AuditRequest:
+    """``/ml-audit``: the bot's actions in this channel (or an incident), newest last."""
+
+    incident: str | None = None
+    since_seconds: int = DEFAULT_AUDIT_SINCE
+    markdown: bool = False
+
+
+@dataclass(frozen=True)
+class FreezeRequest:
+    """``/ml-stop freeze`` / ``/ml-stop unfreeze``: the kill switch."""
+
+    freeze: bool
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class HelpRequest:
+    command: str
+
+
+@dataclass(frozen=True)
+class UsageError:
+    command: str
+    message: str
+    usage: str
+
+
+Request = (
+    StopRequest
+    | ListRequest
+    | StartRequest
+    | FreezeRequest
+    | AuditRequest
+    | HelpRequest
+    | UsageError
+)

@@ -1,0 +1,117 @@
+"""Usage lines, full help texts, and the usage error a parser returns (pure)."""
+
+from __future__ import annotations
+
+from bot.core.commands.requests import UsageError
+from bot.core.commands.tokens import AUDIT, DEPLOYMENTS, MAX_REASON_LENGTH, START, STOP
+
+USAGE_LINES: dict[str, str] = {
+    STOP: (
+        "/ml-stop <deployment_id> [--force] [--finish-pending-work] "
+        "[--allow-no-match | --no-allow-no-match] [--cluster NAME] [--reason TEXT]"
+    ),
+    DEPLOYMENTS: "/ml-deployments [pattern] [--cluster NAME]",
+    START: (
+        "/ml-start <model_id> [--deployment-id ID] [--allocations N] [--threads N] "
+        "[--priority normal|low] [--cluster NAME] [--reason TEXT]"
+    ),
+    AUDIT: "/ml-audit [--incident ID] [--since 2h] [--format text|markdown]",
+}
+
+
+def error(command: str, message: str) -> UsageError:
+    return UsageError(command=command, message=message, usage=USAGE_LINES[command])
+
+
+_STOP_HELP = f"""\
+Usage: {USAGE_LINES[STOP]}
+
+Stop an Elasticsearch trained-model deployment. You get a preview (what will stop, which
+ingest pipelines use it) and a Confirm button; nothing stops until you confirm.
+
+<deployment_id>          one id (`elser-prod`), a comma list without spaces (`a,b`),
+                         a wildcard (`elser-*`) or `_all`. Ids are lowercase letters,
+                         digits, `-`, `_`, `.`; at most 64 characters. Wildcards, lists
+                         and `_all` need extra permission.
+--force                  stop even if ingest pipelines still use the deployment, or it
+                         is failing to stop cleanly.
+--finish-pending-work    let queued inference requests finish before stopping
+                         (otherwise they are dropped).
+--no-allow-no-match      refuse unless every id/pattern matches a deployment
+                         (default: unmatched ids are listed and left alone).
+--cluster NAME           the Elasticsearch cluster (default: the configured one).
+--reason TEXT            why, for the audit log and the channel; quote several words:
+                         --reason "OOM loop, see INC-123". At most {MAX_REASON_LENGTH} characters.
+-h, --help, help         this text.
+freeze | unfreeze        (admins) refuse every stop and start until unfrozen.
+
+Examples:
+  /ml-stop elser-prod --reason "runaway memory"
+  /ml-stop search-a,search-b --cluster staging
+  /ml-stop .elser_model_2 --finish-pending-work
+  /ml-stop ner-* --force --reason "INC-42"
+"""
+
+_DEPLOYMENTS_HELP = f"""\
+Usage: {USAGE_LINES[DEPLOYMENTS]}
+
+List trained-model deployments and their state (read-only).
+
+[pattern]        an id, a comma list (`a,b`), a wildcard (`elser-*`) or `_all`;
+                 all deployments if omitted.
+--cluster NAME   the Elasticsearch cluster (default: the configured one).
+-h, --help, help this text.
+
+Examples:
+  /ml-deployments
+  /ml-deployments elser-*
+  /ml-deployments --cluster staging
+"""
+
+
+_START_HELP = f"""\
+Usage: {USAGE_LINES[START]}
+
+Start a trained-model deployment. You get a preview and a Start button; nothing starts
+until you confirm. (A stop's result message also offers "Restart with previous settings".)
+
+<model_id>             the model to deploy (one exact id).
+--deployment-id ID     the deployment's id (default: the model id).
+--allocations N        number of allocations (default 1).
+--threads N            threads per allocation: 1, 2, 4, 8, 16 or 32 (default 1).
+--priority normal|low  low priority runs on spare capacity with 1 allocation, 1 thread.
+--cluster NAME         the Elasticsearch cluster (default: the configured one).
+--reason TEXT          why, for the audit log and the channel.
+
+Examples:
+  /ml-start .elser_model_2 --deployment-id elser-prod --allocations 2
+  /ml-start my-ner-model --priority low --cluster staging
+"""
+
+
+_AUDIT_HELP = f"""\
+Usage: {USAGE_LINES[AUDIT]}
+
+What the bot did in this channel (or for an incident): time, who, what, flags, reason,
+approvals and outcome, oldest first, with links to the messages.
+
+--incident ID          an incident's actions, whatever channel they were asked in.
+--since DURATION       how far back: `30m`, `2h`, `7d` (default 24h, at most 90d).
+--format markdown      plain Markdown to paste into a postmortem.
+"""
+
+
+def usage(command: str) -> str:
+    """Full help text for a command (both commands if it is unknown)."""
+    name = command.strip().lower() if isinstance(command, str) else ""
+    if name and not name.startswith("/"):
+        name = "/" + name
+    if name == STOP:
+        return _STOP_HELP
+    if name == DEPLOYMENTS:
+        return _DEPLOYMENTS_HELP
+    if name == START:
+        return _START_HELP
+    if name == AUDIT:
+        return _AUDIT_HELP
+    return "\n".join((_STOP_HELP, _DEPLOYMENTS_HELP, _START_HELP, _AUDIT_HELP))

@@ -1,0 +1,210 @@
+"""What every listener shares: who is asking, incident context, cards, posting, step completion."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+from slack_bolt.async_app import AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.app.ports import CommandMetrics as Metrics
+from bot.app.service import Service, Who
+from bot.core.incidents import IncidentConfig, incident_id
+from bot.core.model import MessageRef, PendingAction
+from bot.core.text import cap
+from bot.slack import blocks
+from bot.slack.blocks import Message
+from bot.slack.notices import complete_step_error, post_response_url, update_card
+from bot.slack.workflow import error_for, outputs_for
+
+log = logging.getLogger("bot.slack.app")  # one logger name for every listener, as before
+
+# The audit keeps what was asked, bounded: Slack allows 40,000 characters of command text.
+NAME_MAX = 256  # a Slack name or id is far shorter; anything longer is not worth keeping
+CHANNEL_POST_ERRORS = {"not_in_channel", "channel_not_found", "is_archived"}
+
+# Replaces the message a button sat on (via response_url, or chat.update for channel messages).
+Replace = Callable[[Message], Awaitable[Any]]
+
+
+def who_from_command(command: dict[str, Any]) -> Who:
+    """The caller of a slash command."""
+    return Who(
+        user_id=cap(command["user_id"], NAME_MAX),
+        user_name=cap(command.get("user_name") or command["user_id"], NAME_MAX),
+        team_id=cap(command.get("team_id") or "", NAME_MAX),
+        channel_id=cap(command.get("channel_id") or "", NAME_MAX),
+        channel_name=cap(command.get("channel_name") or "", NAME_MAX),
+    )
+
+
+def who_from_action(body: dict[str, Any]) -> Who:
+    """The clicker of a button, from a block_actions payload."""
+    user = body.get("user") or {}
+    team = body.get("team") or {}
+    channel = body.get("channel") or {}
+    container = body.get("container") or {}
+    return Who(
+        user_id=cap(str(user["id"]), NAME_MAX),
+        user_name=cap(str(user.get("username") or user.get("name") or user["id"]), NAME_MAX),
+        team_id=cap(str(team.get("id") or user.get("team_id") or ""), NAME_MAX),
+        channel_id=cap(str(channel.get("id") or container.get("channel_id") or ""), NAME_MAX),
+        channel_name=cap(str(channel.get("name") or ""), NAME_MAX),
+    )
+
+
+def permalink(team_domain: str | None, ref: MessageRef | None) -> str | None:
+    """A link to a channel message (the form Slack's own "Copy link" gives)."""
+    if ref is None or not ref.channel_id or not ref.ts:
+        return None
+    host = f"https://{team_domain}.slack.com" if team_domain else "https://slack.com"
+    return f"{host}/archives/{ref.channel_id}/p{ref.ts.replace('.', '')}"
+
+
+async def to_requester(action: PendingAction, message: Message) -> None:
+    """A new private message to the requester through their command's response_url."""
+    url = action.message.response_url
+    if not url:
+        return
+    body = {
+        "text": message["text"],
+        "blocks": message["blocks"],
+        "response_type": "ephemeral",
+        "replace_original": False,
+    }
+    await post_response_url(url, body)  # logs a refusal; a lost notice must not break the flow
+
+
+def replacer(body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient) -> Replace:
+    """How to replace the message a click came from."""
+    if body.get("response_url"):
+        return lambda m: respond(**m, replace_original=True)
+    container = body.get("container") or {}
+    channel, ts = str(container.get("channel_id", "")), str(container.get("message_ts", ""))
+    return lambda m: client.chat_update(channel=channel, ts=ts, **m)
+
+
+async def tell(
+    body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, message: Message
+) -> None:
+    """A private answer to whoever clicked."""
+    if body.get("response_url"):
+        await respond(**message, response_type="ephemeral", replace_original=False)
+        return
+    who = who_from_action(body)
+    await client.chat_postEphemeral(channel=who.channel_id, user=who.user_id, **message)
+
+
+def with_invite_hint(message: Message, error: str | None) -> Message:
+    """A channel message the bot could not post, given privately with how to fix that."""
+    why = f" (`{error}`)" if error else ""
+    hint = blocks.error(
+        f"I could not post in the channel{why}; invite me with `/invite @ml-chatops` so "
+        "everyone sees it:"
+    )
+    return {
+        "text": hint["text"] + "\n" + message["text"],
+        "blocks": hint["blocks"] + message["blocks"],
+    }
+
+
+def button_value(body: dict[str, Any]) -> str:
+    """The clicked button's value (an action id), or the empty string."""
+    actions = body.get("actions") or [{}]
+    return str(actions[0].get("value", ""))
+
+
+class ListenerBase:
+    """The service, incident and metrics settings, and the Slack I/O every listener needs."""
+
+    def __init__(
+        self,
+        service: Service,
+        incidents: IncidentConfig | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.service = service
+        self.incidents = incidents
+        self.metrics = metrics
+
+    def _count(self, command: str, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.command(command, outcome)
+
+    def now(self) -> float:
+        """The service's clock."""
+        return self.service.clock()
+
+    async def _in_incident(self, who: Who, client: AsyncWebClient) -> Who:
+        """Attach the incident id when the channel is an incident channel."""
+        if self.incidents is None:
+            return who
+        name, topic = who.channel_name, None
+        if self.incidents.id_from == "topic" or not name:
+            try:
+                info = await client.conversations_info(channel=who.channel_id)
+                channel = info.get("channel") or {}
+                name = name or channel.get("name") or ""
+                topic = (channel.get("topic") or {}).get("value")
+            except SlackApiError as exc:
+                log.warning("conversations.info failed", extra={"error": exc.response.get("error")})
+        found = incident_id(self.incidents, name, topic)
+        return replace(who, channel_name=name, incident_id=found)
+
+    async def _proposed(
+        self, action: PendingAction, ref: MessageRef, client: AsyncWebClient
+    ) -> None:
+        await self.service.attach_message(action.id, ref)
+        if action.required_approvals:
+            await self._post_card(action, client)
+
+    async def _post_card(self, action: PendingAction, client: AsyncWebClient) -> None:
+        card = blocks.approval_card(action, now=self.now())
+        posted = await client.chat_postMessage(channel=action.channel_id, **card)
+        card_ref = MessageRef(channel_id=posted["channel"], ts=posted["ts"], ephemeral=False)
+        await self.service.attach_card(action.id, card_ref)
+
+    async def _update_card(self, action: PendingAction, client: AsyncWebClient) -> None:
+        await update_card(client, action, self.now())
+
+    async def _finish_step(
+        self, action: PendingAction, client: AsyncWebClient, root: MessageRef | None
+    ) -> None:
+        """Complete the workflow step that asked for this action, if one did."""
+        if not action.function_execution_id:
+            return
+        error = error_for(action)
+        if error is not None:
+            await complete_step_error(client, action.function_execution_id, error)
+            return
+        url = permalink(None, root) or ""
+        try:
+            await client.functions_completeSuccess(
+                function_execution_id=action.function_execution_id,
+                outputs=outputs_for(action, url),
+            )
+        except SlackApiError as exc:
+            log.error(
+                "functions.completeSuccess failed", extra={"error": exc.response.get("error")}
+            )
+
+    async def _post(
+        self,
+        channel: str,
+        message: Message,
+        client: AsyncWebClient,
+        respond: AsyncRespond | None,
+    ) -> None:
+        """Post in the channel; if the bot may not, give it privately with a hint."""
+        try:
+            await client.chat_postMessage(channel=channel, **message)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", ""))
+            if error not in CHANNEL_POST_ERRORS or respond is None:
+                raise
+            private = with_invite_hint(message, error)
+            await respond(**private, response_type="ephemeral", replace_original=False)

@@ -1,0 +1,58 @@
+"""The preview's buttons (Stop or Start, Cancel) and the result's Restart button."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.app.service import Proposed, Started, Who
+from bot.core.model import MessageRef
+from bot.slack.listeners.base import button_value, replacer, tell
+from bot.slack.listeners.running import Running
+from bot.slack.render import outcome_message
+
+
+class ClickListeners(Running):
+    """Confirm, cancel and restart."""
+
+    async def on_confirm(
+        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, who: Who
+    ) -> None:
+        """Run, exactly once, then replace the preview and report in the channel."""
+        outcome = await self.service.confirm(button_value(body), who)
+        if isinstance(outcome, Started):
+            if body.get("response_url"):
+                # Where the preview is now, so expiry and recovery notices can replace it.
+                container = body.get("container") or {}
+                ref = MessageRef(
+                    channel_id=who.channel_id,
+                    ts=container.get("message_ts"),
+                    response_url=body.get("response_url"),
+                    ephemeral=bool(container.get("is_ephemeral", True)),
+                )
+                await self.service.attach_message(outcome.action.id, ref)
+            await self._run(outcome.action, who, client, replacer(body, respond, client))
+        else:
+            await self._answer_click(outcome, body, respond, client)
+
+    async def on_cancel(
+        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, who: Who
+    ) -> None:
+        """Cancel the pending action."""
+        outcome = await self.service.cancel(button_value(body), who)
+        await self._answer_click(outcome, body, respond, client)
+
+    async def on_restart(
+        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, who: Who
+    ) -> None:
+        """Restart with previous settings: a start preview for the clicker, privately."""
+        outcome = await self.service.propose_restart(button_value(body), who)
+        message = outcome_message(outcome, "Restart with previous settings", self.now())
+        await tell(body, respond, client, message)
+        if isinstance(outcome, Proposed):
+            ref = MessageRef(
+                channel_id=who.channel_id, response_url=body.get("response_url"), ephemeral=True
+            )
+            await self._proposed(outcome.action, ref, client)

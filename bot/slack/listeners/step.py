@@ -1,0 +1,65 @@
+"""The Workflow Builder step `stop_ml_deployment`: the same table, the preview in the channel."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.app.service import Proposed, Who
+from bot.core.commands import UsageError
+from bot.core.model import MessageRef
+from bot.slack import blocks
+from bot.slack.listeners.base import ListenerBase, log
+from bot.slack.notices import complete_step_error
+from bot.slack.render import outcome_message
+from bot.slack.workflow import command_text, missing_inputs, request_from_inputs
+
+
+class StepListener(ListenerBase):
+    """Runs the step's request through the dispatch table; completes it when the action ends."""
+
+    async def on_step(
+        self, event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        """`stop_ml_deployment` from Workflow Builder: the same preview, posted in the channel."""
+        execution_id = str(event.get("function_execution_id", ""))
+        try:
+            await self._step(event, body, client, execution_id)
+        except Exception as exc:
+            error_id = secrets.token_hex(4)
+            log.error("workflow step failed", extra={"error_id": error_id}, exc_info=exc)
+            await complete_step_error(client, execution_id, f"internal error (error id {error_id})")
+
+    async def _step(
+        self, event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient, execution_id: str
+    ) -> None:
+        inputs = event.get("inputs") or {}
+        if (missing := missing_inputs(inputs)) is not None:
+            await complete_step_error(client, execution_id, missing.message)
+            return
+        user, channel = str(inputs["requested_by"]), str(inputs["channel"])
+        base = Who(
+            user_id=user, user_name=user, team_id=body.get("team_id") or "", channel_id=channel
+        )
+        who = await self._in_incident(base, client)
+        # The one table: the same audit point, gate and store-down answer as `/ml-stop`.
+        outcome = await self.service.dispatch_request(
+            request_from_inputs(inputs),
+            who,
+            command="/ml-stop",
+            text=command_text(inputs),
+            execution_id=execution_id,
+        )
+        if isinstance(outcome, UsageError):
+            await complete_step_error(client, execution_id, outcome.message)
+            return
+        if not isinstance(outcome, Proposed):
+            message = outcome_message(outcome, f"/ml-stop {inputs['deployment_id']}", self.now())
+            await complete_step_error(client, execution_id, message["text"])
+            return
+        preview = blocks.proposal(outcome.action, now=self.now())
+        posted = await client.chat_postMessage(channel=channel, **preview)
+        ref = MessageRef(channel_id=posted["channel"], ts=posted["ts"], ephemeral=False)
+        await self._proposed(outcome.action, ref, client)
