@@ -56,11 +56,9 @@ async def approve(deps: Deps, action_id: str, who: Who) -> ApproveResult:
             return None
         return replace(current, approvals=(*current.approvals, approval))
 
-    updated = await deps.store.mutate(action_id, add)
-    if updated is None:
-        latest = await deps.store.get(action_id)
-        assert latest is not None
-        return Already(latest)
+    updated = await context.settled(deps, action_id, await deps.store.mutate(action_id, add))
+    if not isinstance(updated, PendingAction):
+        return updated
     await context.record(
         deps,
         who,
@@ -98,16 +96,18 @@ async def reject(deps: Deps, action_id: str, who: Who) -> ApproveResult:
         decision = await may_approve(deps, action, who)
         if not decision.allowed:
             return Denied(decision)
-    moved = await deps.store.transition(
+    moved = await context.settled(
+        deps,
         action_id,
-        ActionState.PROPOSED,
-        ActionState.REJECTED,
-        actor_id=who.user_id,
-        finished_at=deps.clock(),
+        await deps.store.transition(
+            action_id,
+            ActionState.PROPOSED,
+            ActionState.REJECTED,
+            actor_id=who.user_id,
+            finished_at=deps.clock(),
+        ),
     )
-    if moved is None:
-        latest = await deps.store.get(action_id)
-        assert latest is not None
-        return Already(latest)
+    if not isinstance(moved, PendingAction):
+        return moved
     await context.record(deps, who, "reject", "success", action_id=action_id, cluster=moved.cluster)
     return Ended(moved)

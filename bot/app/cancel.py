@@ -9,7 +9,6 @@ from bot.core.model import (
     PendingAction,
 )
 from bot.core.outcomes import (
-    Already,
     ClickResult,
     Ended,
     Who,
@@ -22,16 +21,18 @@ async def cancel(deps: Deps, action_id: str, who: Who) -> ClickResult:
     found = await context.clickable(deps, action_id, who)
     if not isinstance(found, PendingAction):
         return found
-    moved = await deps.store.transition(
+    moved = await context.settled(
+        deps,
         action_id,
-        ActionState.PROPOSED,
-        ActionState.CANCELLED,
-        actor_id=who.user_id,
-        finished_at=deps.clock(),
+        await deps.store.transition(
+            action_id,
+            ActionState.PROPOSED,
+            ActionState.CANCELLED,
+            actor_id=who.user_id,
+            finished_at=deps.clock(),
+        ),
     )
-    if moved is None:
-        latest = await deps.store.get(action_id)
-        assert latest is not None
-        return Already(latest)
+    if not isinstance(moved, PendingAction):
+        return moved
     await context.record(deps, who, "cancel", "success", action_id=action_id, cluster=moved.cluster)
     return Ended(moved)

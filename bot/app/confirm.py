@@ -128,21 +128,20 @@ async def recheck_and_claim(
             else None
         ),
     )
-    if moved is None:
-        latest = await deps.store.get(action.id)
-        assert latest is not None
-        return Already(latest)
+    claimed = await context.settled(deps, action.id, moved)
+    if not isinstance(claimed, PendingAction):
+        return claimed
     await context.record(
         deps,
         who,
         "confirm",
         "success",
         action_id=action.id,
-        cluster=moved.cluster,
-        deployments=moved.deployment_ids,
-        kind=moved.kind,
+        cluster=claimed.cluster,
+        deployments=claimed.deployment_ids,
+        kind=claimed.kind,
     )
-    return Started(moved)
+    return Started(claimed)
 
 
 async def recheck_targets(

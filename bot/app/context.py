@@ -169,6 +169,16 @@ async def expire_if_due(deps: Deps, action: PendingAction) -> PendingAction | No
     return None
 
 
+async def settled(
+    deps: Deps, action_id: str, moved: PendingAction | None
+) -> PendingAction | Already | Unknown:
+    """A compare-and-set's result: the moved action, or the action as another click left it."""
+    if moved is not None:
+        return moved
+    latest = await deps.store.get(action_id)
+    return Unknown(action_id) if latest is None else Already(latest)
+
+
 async def clickable(deps: Deps, action_id: str, who: Who) -> PendingAction | ClickResult:
     """The action if `who` may press its buttons now, or the outcome that says why not."""
     action = await deps.store.get(action_id)
