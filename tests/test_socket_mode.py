@@ -24,6 +24,7 @@ from support.slack_standin import SlackStandIn
 from support.socket_mode import Ack
 
 from bot.emulator import Emulator, demo_state
+from bot.slack.edge import MAX_COMMAND_TEXT
 
 __all__ = ["redis_server", "redis_url"]
 
@@ -279,3 +280,35 @@ def test_a_redelivered_envelope_does_nothing_the_second_time(sqlite_bot: SocketB
     step = sb.slack.function_execution(execution_id)
     assert step["state"] == "running", step  # not failed by a second run of the step
     assert sb.slack.calls("functions.completeError") == []
+
+
+# ---- (d) what no listener handles is still acknowledged ---------------------------------------
+
+
+def test_deliveries_no_listener_handles_are_acked_and_do_nothing(sqlite_bot: SocketBot) -> None:
+    # Over HTTP the edge answers these 200 so Slack neither retries nor shows an error; an
+    # envelope left without an ack is retried by Slack, so Socket Mode must ack them too.
+    sb = sqlite_bot
+    mention = {"type": "app_mention", "user": ADMIN, "text": "hi", "channel": CHANNEL}
+    other_step, _ = function_executed(sb.slack)
+    other_step["function"] = {"id": "Fn0OTHER", "callback_id": "not_our_function"}
+    closed = {"type": "view_closed", "user": {"id": ADMIN}, "team": {"id": "T0TEAM"}, "view": {}}
+    sent = [
+        sb.driver.socket_push("events_api", sb.driver.event_payload(mention)),
+        sb.driver.socket_push("events_api", sb.driver.event_payload(other_step)),
+        sb.driver.socket_push("interactive", closed),
+    ]
+    for envelope in sent:
+        assert sb.driver.socket_ack(envelope).payload is None
+    sb.drain()
+    assert sb.slack.messages(CHANNEL) == [] and sb.slack.ephemerals() == []
+    assert sb.slack.calls("functions.completeError") == []
+
+
+def test_a_command_longer_than_slack_allows_is_answered_in_its_ack(sqlite_bot: SocketBot) -> None:
+    sb = sqlite_bot
+    ack = sb.driver.socket_command("/ml-stop", "x" * (MAX_COMMAND_TEXT + 1), user_id=ADMIN)
+    assert ack.payload is not None and "longer than Slack allows" in ack.payload["text"]
+    sb.drain()
+    assert sb.emulator.stop_calls() == []
+    assert sb.slack.response_posts() == []
