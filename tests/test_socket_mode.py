@@ -149,6 +149,24 @@ def test_a_stop_over_socket_mode_previews_then_stops_exactly_once(sqlite_bot: So
     assert sb.slack.socket_mode.unparsed() == []
 
 
+@pytest.mark.parametrize("how", ["refresh_requested", "closed"])
+def test_the_bot_reconnects_when_slack_drops_the_socket_and_keeps_working(
+    sqlite_bot: SocketBot, how: str
+) -> None:
+    sb, server = sqlite_bot, sqlite_bot.slack.socket_mode
+    if how == "refresh_requested":
+        server.refresh()  # Slack's `disconnect` message: fetch a new URL, connect again
+    else:
+        server.disconnect_all()  # the WebSocket just closes
+    server.wait_opened(2)
+    assert len(sb.slack.calls("apps.connections.open")) >= 2
+    value = button_value(sb.preview("ner-prod"), "ml_stop.confirm")
+    sb.click_stop(value)
+    sb.slack.wait_for(lambda: results(sb.slack, "ner-prod") or None, timeout=15)
+    sb.drain()
+    assert len(sb.emulator.stop_calls("ner-prod")) == 1
+
+
 # ---- (b) the state store goes away -----------------------------------------------------------
 
 

@@ -65,6 +65,7 @@ class SocketModeServer:
         self._sockets: list[web.WebSocketResponse] = []
         self._acks: list[Ack] = []
         self._unparsed: list[str] = []
+        self._opened = 0
         self._loop: BackgroundLoop | None = None
 
     def attach(self, loop: BackgroundLoop) -> None:
@@ -82,6 +83,7 @@ class SocketModeServer:
         await ws.prepare(request)
         with self._lock:
             self._sockets.append(ws)
+            self._opened += 1
             count = len(self._sockets)
         await ws.send_json(_hello(count, self.app_id))
         try:
@@ -111,9 +113,22 @@ class SocketModeServer:
         with self._lock:
             return len(self._sockets)
 
+    def opened(self) -> int:
+        """How many connections the bot has opened in all (reconnects count)."""
+        with self._lock:
+            return self._opened
+
     def wait_connected(self, count: int = 1, timeout: float = 20.0) -> None:
         """Wait until `count` connections are open."""
         _poll(lambda: self.connections() >= count, timeout, f"{count} Socket Mode connection(s)")
+
+    def wait_opened(self, count: int, timeout: float = 20.0) -> None:
+        """Wait until the bot has opened `count` connections in all and one is open."""
+        _poll(
+            lambda: self.opened() >= count and self.connections() > 0,
+            timeout,
+            f"{count} Socket Mode connection(s) opened",
+        )
 
     def push(self, message: JSONDict) -> None:
         """Send `message` on the newest connection (Slack picks one; tests want it open)."""
@@ -139,6 +154,16 @@ class SocketModeServer:
         """Wait for the bot's ack of `envelope_id`; return it."""
         _poll(lambda: bool(self.acks(envelope_id)), timeout, f"an ack of {envelope_id}")
         return self.acks(envelope_id)[0]
+
+    def refresh(self) -> None:
+        """Ask the bot to reconnect, as Slack does before it recycles a connection."""
+        self.push(
+            {
+                "type": "disconnect",
+                "reason": "refresh_requested",
+                "debug_info": {"host": "applink-standin"},
+            }
+        )
 
     def disconnect_all(self) -> None:
         """Close every connection as Slack does when it recycles them (the bot reconnects)."""
