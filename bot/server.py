@@ -32,6 +32,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
 
 from bot.adapters.audit import SpooledSink
 from bot.adapters.elasticsearch import ElasticError
@@ -370,6 +371,10 @@ class SocketModeHandler(AsyncSocketModeHandler):
         started, started_wall = time.monotonic(), time.time()
         payload = req.payload if isinstance(req.payload, dict) else {}
         with log_context(**slack_log_fields(payload)):
+            refused = route(payload)
+            if refused is not None:
+                await self._refuse(client, req, refused, started)
+                return
             if await _duplicate(self.store, payload):
                 # Acked, so Slack stops retrying; the first delivery is (or was) handled.
                 await send_async_response(client, req, BoltResponse(status=200), started_wall)
@@ -380,6 +385,20 @@ class SocketModeHandler(AsyncSocketModeHandler):
             bolt_response = await run_async_bolt_app(self.app, req)
             await send_async_response(client, req, bolt_response, started_wall)
             _answered(self.metrics, payload, "socket_mode", bolt_response.status, started)
+
+    async def _refuse(
+        self, client: SocketModeClient, req: SocketModeRequest, refused: Refused, started: float
+    ) -> None:
+        """The HTTP edge's own answer, as an ack: Bolt would answer 404 and never ack.
+
+        An envelope left without an ack is retried by Slack (or shown as an error), so what
+        the edge answers 200 is acked (with its reply, if any) and the rest is not.
+        """
+        if refused.status == 200:
+            body = dict(refused.body) if refused.body is not None else None
+            await client.send_socket_mode_response(SocketModeResponse(req.envelope_id, body))
+        payload = req.payload if isinstance(req.payload, dict) else {}
+        _answered(self.metrics, payload, "socket_mode", refused.status, started, refused.reason)
 
 
 async def serve(

@@ -1,5 +1,8 @@
 """Plays Slack's part towards the bot: signed slash commands, button clicks and events.
 
+Over HTTP it posts to the bot; the `socket_*` helpers push the same payloads as Socket Mode
+envelopes through the stand-in's WebSocket (`SlackStandIn.accept_socket_mode()`) instead.
+
 Requests are signed as Slack signs them (`v0=HMAC_SHA256(secret, "v0:{ts}:{raw body}")`,
 headers `X-Slack-Signature` / `X-Slack-Request-Timestamp`) with slack_sdk's SignatureVerifier.
 Sync methods use urllib (no event loop needed); `a*` variants use aiohttp for concurrency.
@@ -23,6 +26,7 @@ import aiohttp
 from slack_sdk.signature import SignatureVerifier
 
 from .slack_standin import SlackStandIn
+from .socket_mode import Ack, envelope
 
 JSONDict = dict[str, Any]
 FORM = "application/x-www-form-urlencoded"
@@ -161,6 +165,17 @@ class SlackDriver:
         self, command: str = "/ml-stop", text: str = "", **fields: Unpack[CommandFields]
     ) -> bytes:
         """The form body of a slash command, with every field Slack sends."""
+        return urlencode(self._command_form(command, text, fields)).encode()
+
+    def command_payload(
+        self, command: str = "/ml-stop", text: str = "", **fields: Unpack[CommandFields]
+    ) -> JSONDict:
+        """A slash command as a Socket Mode payload (the same fields, as strings)."""
+        return dict(self._command_form(command, text, fields))
+
+    def _command_form(
+        self, command: str, text: str, fields: CommandFields
+    ) -> list[tuple[str, str]]:
         user_id = fields.get("user_id", "U0ADMIN1")
         channel_id = fields.get("channel_id", "C0INCIDENTS")
         response_url = fields.get("response_url") or self._mint(channel_id, user_id)
@@ -185,7 +200,7 @@ class SlackDriver:
             ("response_url", response_url),
             ("trigger_id", fields.get("trigger_id", _trigger_id())),
         ]
-        return urlencode(form).encode()
+        return form
 
     def command(
         self, command: str = "/ml-stop", text: str = "", **fields: Unpack[CommandFields]
@@ -289,6 +304,13 @@ class SlackDriver:
 
         Like Slack, every click carries a freshly minted response_url tied to that message.
         """
+        value, fields = self._newest_button(action_id, user_id, channel_id, timeout)
+        return self.click(action_id, value, **fields)
+
+    def _newest_button(
+        self, action_id: str, user_id: str, channel_id: str, timeout: float
+    ) -> tuple[str | None, ClickFields]:
+        """The value and click fields of the newest `action_id` button, once it is shown."""
         standin = self._require_standin()
         target = standin.wait_for(
             lambda: self.latest_click_target(action_id, user_id=user_id, channel_id=channel_id),
@@ -305,7 +327,7 @@ class SlackDriver:
             fields["block_id"] = target.block_id
         if not target.ephemeral:
             fields["message"] = _public_message(target.message)
-        return self.click(action_id, target.value, **fields)
+        return target.value, fields
 
     # ---- Events API ----------------------------------------------------------------------
 
@@ -363,6 +385,80 @@ class SlackDriver:
             headers["X-Slack-Retry-Num"] = str(retry_num)
             headers["X-Slack-Retry-Reason"] = retry_reason
         return headers
+
+    # ---- Socket Mode (through the stand-in's WebSocket) ----------------------------------
+
+    def socket_push(
+        self,
+        kind: str,
+        payload: JSONDict,
+        *,
+        envelope_id: str | None = None,
+        retry_attempt: int | None = None,
+        retry_reason: str = "",
+    ) -> JSONDict:
+        """Push one envelope to the connected bot without waiting; return the envelope."""
+        sent = envelope(
+            kind,
+            payload,
+            envelope_id=envelope_id,
+            retry_attempt=retry_attempt,
+            retry_reason=retry_reason,
+        )
+        self._require_standin().socket_mode.push(sent)
+        return sent
+
+    def socket_ack(self, sent: JSONDict, timeout: float = 15.0) -> Ack:
+        """Wait for the bot's ack of an envelope pushed earlier."""
+        return self._require_standin().socket_mode.wait_ack(sent["envelope_id"], timeout)
+
+    def socket_command(
+        self, command: str = "/ml-stop", text: str = "", **fields: Unpack[CommandFields]
+    ) -> Ack:
+        """A slash command over Socket Mode; waits for its ack."""
+        payload = self.command_payload(command, text, **fields)
+        return self.socket_ack(self.socket_push("slash_commands", payload))
+
+    def socket_click(self, action_id: str, value: str | None, **fields: Unpack[ClickFields]) -> Ack:
+        """A block_actions click over Socket Mode; waits for its ack."""
+        payload = self.click_payload(action_id, value, **fields)
+        return self.socket_ack(self.socket_push("interactive", payload))
+
+    def socket_click_button(
+        self,
+        action_id: str,
+        *,
+        user_id: str = "U0ADMIN1",
+        channel_id: str = "C0INCIDENTS",
+        timeout: float = 5.0,
+    ) -> Ack:
+        """`click_button()` over Socket Mode; waits for its ack."""
+        value, fields = self._newest_button(action_id, user_id, channel_id, timeout)
+        return self.socket_click(action_id, value, **fields)
+
+    def event_payload(
+        self, event: JSONDict, *, event_id: str | None = None, envelope: JSONDict | None = None
+    ) -> JSONDict:
+        """An Events API body (`event_callback`) as a Socket Mode payload."""
+        payload: JSONDict = json.loads(
+            self.build_event(event, event_id=event_id, envelope=envelope)
+        )
+        return payload
+
+    def socket_event(
+        self,
+        event: JSONDict,
+        *,
+        event_id: str | None = None,
+        retry_attempt: int | None = None,
+        retry_reason: str = "",
+    ) -> Ack:
+        """An Events API delivery over Socket Mode; waits for its ack."""
+        payload = self.event_payload(event, event_id=event_id)
+        sent = self.socket_push(
+            "events_api", payload, retry_attempt=retry_attempt, retry_reason=retry_reason
+        )
+        return self.socket_ack(sent)
 
     # ---- raw sending, replay -------------------------------------------------------------
 

@@ -3,8 +3,8 @@
 Serve it on a `BackgroundLoop` with `SlackStandIn().start(loop)`; point the bot's
 `AsyncWebClient(token=standin.bot_token, base_url=standin.api_url)` at it. Every call is
 recorded; messages are stored so tests can read back what users would see.
-Routes: `/api/{method}` (Web API) and `/response/{id}` (response_url); room is left for an
-Events API delivery side (the driver posts events to the bot directly for now).
+Routes: `/api/{method}` (Web API), `/response/{id}` (response_url) and `/link/` (the Socket
+Mode WebSocket); over HTTP the driver posts events to the bot directly.
 
 Web API: any HTTP verb; params merged from the query string and a form or JSON body
 (AsyncWebClient sends `users.info`, `conversations.info`, `usergroups.users.list` as GET and
@@ -12,8 +12,9 @@ Web API: any HTTP verb; params merged from the query string and a form or JSON b
 `Authorization: Bearer` or the legacy `token` param; missing -> `not_authed`, unknown ->
 `invalid_auth` (both HTTP 200). A pending injected fault wins over everything else.
 `apps.connections.open` takes only the app-level token (`app_token`; any other known token:
-`not_allowed_token_type`) and answers `socket_mode_url`, by default a ws:// URL that refuses
-connections (there is no Socket Mode server here).
+`not_allowed_token_type`) and answers `socket_mode_url` if set, else a ws:// URL that refuses
+connections, unless `accept_socket_mode()` was called: then a URL of the stand-in's own Socket
+Mode server (`socket_mode`, tests/support/socket_mode.py), which pushes envelopes and reads acks.
 
 response_url (Slack documents the rules, not the wire answers): JSON POST; 5 uses within
 30 minutes of minting. Success is 200 `ok` (text/plain). UNVERIFIED answers: 404 `used_url`
@@ -42,6 +43,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from .loop import BackgroundLoop
+from .socket_mode import SOCKET_PATH, SocketModeServer
 
 T = TypeVar("T")
 JSONDict = dict[str, Any]
@@ -167,13 +169,15 @@ class SlackStandIn:
     def __init__(self, *, bot_token: str = "xoxb-0000-standin-bot-token") -> None:
         self.bot_token = bot_token
         self.app_token = "xapp-1-A0MLCHATOPS-0000-standin-app-token"
-        # What `apps.connections.open` answers; empty: a ws:// URL on a port nobody listens on
-        # (the stand-in has no Socket Mode server, so a bot's WebSocket connect is refused).
+        # What `apps.connections.open` answers if set; empty: see `accept_socket_mode()`.
         self.socket_mode_url = ""
         self.scopes: list[str] = list(DEFAULT_SCOPES)
         self.team_id, self.team_domain = "T0TEAM", "ml-chatops"
         self.bot_user_id, self.bot_id, self.app_id = "U0BOT", "B0BOT", "A0MLCHATOPS"
         self.bot_name = "mlops-bot"
+        # Off by default: a test that wants the bot connected calls `accept_socket_mode()`.
+        self.socket_mode = SocketModeServer(self.app_id)
+        self._serve_socket_mode = False
         self.usergroups: dict[str, list[str] | None] = {}
         self.users: dict[str, JSONDict] = {}
         self.channels: dict[str, JSONDict] = {}
@@ -202,6 +206,7 @@ class SlackStandIn:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{id}", self._handle_response_url)
+        app.router.add_get(SOCKET_PATH, self._handle_socket_mode)
         app.router.add_route("*", "/{tail:.*}", self._handle_stray)
         return app
 
@@ -210,6 +215,16 @@ class SlackStandIn:
         self._strays.append(f"{request.method} {request.path_qs}")
         return web.Response(status=404)
 
+    async def _handle_socket_mode(self, request: web.Request) -> web.StreamResponse:
+        if not self._serve_socket_mode:
+            return web.Response(status=404)
+        return await self.socket_mode.handle(request)
+
+    def accept_socket_mode(self) -> SocketModeServer:
+        """Make `apps.connections.open` hand out this stand-in's Socket Mode server."""
+        self._serve_socket_mode = True
+        return self.socket_mode
+
     def strays(self) -> list[str]:
         """Requests to paths that are neither the Web API nor a minted response_url."""
         return list(self._strays)
@@ -217,6 +232,7 @@ class SlackStandIn:
     def start(self, loop: BackgroundLoop) -> SlackStandIn:
         """Serve on `loop` at a free port and remember the base URL."""
         self._loop = loop
+        self.socket_mode.attach(loop)
         self.base_url = loop.serve(self.web_app())
         return self
 
@@ -540,7 +556,11 @@ class SlackStandIn:
         }
 
     def _apps_connections_open(self, params: JSONDict, token: str | None) -> JSONDict:
-        return {"url": self.socket_mode_url or _refusing_ws_url()}
+        if self.socket_mode_url:
+            return {"url": self.socket_mode_url}
+        if self._serve_socket_mode:
+            return {"url": self.socket_mode.url(self.base_url)}
+        return {"url": _refusing_ws_url()}
 
     def _chat_post_message(self, params: JSONDict, token: str | None) -> JSONDict:
         channel = self._postable_channel(params.get("channel"))
