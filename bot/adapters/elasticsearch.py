@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import time
+import urllib.parse
 from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import elastic_transport
+from elastic_transport import ObjectApiResponse
 from elasticsearch import (
     ApiError,
     AsyncElasticsearch,
@@ -340,6 +342,8 @@ class ClusterGateway:
         self.run_as = run_as
         self.run_as_users = dict(run_as_users or {})
         self.metrics = metrics
+        # Retry-less clients by timeout, made once: `options()` builds ~44 sub-clients.
+        self._once_clients: dict[float, AsyncElasticsearch] = {}
 
     async def _timed(self, endpoint: str, call: Awaitable[T]) -> T:
         """Await one client call, recording its latency and status in the metrics."""
@@ -363,11 +367,12 @@ class ClusterGateway:
         """Close the HTTP connections."""
         await self.client.close()
 
-    def _with(self, ctx: CallContext | None, **extra: Any) -> AsyncElasticsearch:
-        """The client with this call's opaque id and run-as user; ElasticError if unmapped."""
+    def _headers(self, ctx: CallContext | None) -> dict[str, str]:
+        """This call's opaque id and run-as user; ClusterForbidden if the user is unmapped."""
         ctx = ctx or CallContext()
+        headers = {"accept": "application/json"}
         if ctx.opaque_id:
-            extra["opaque_id"] = ctx.opaque_id
+            headers["x-opaque-id"] = ctx.opaque_id
         if self.run_as:
             user = self.run_as_users.get(ctx.slack_user or "")
             if user is None:
@@ -376,8 +381,50 @@ class ClusterGateway:
                     f"none is mapped for <@{ctx.slack_user}>; ask an admin to add you to "
                     f"`clusters.{self.name}.run_as_users`",
                 )
-            extra["headers"] = {"es-security-runas-user": user}
-        return self.client.options(**extra) if extra else self.client
+            headers["es-security-runas-user"] = user
+        return headers
+
+    def _with(self, ctx: CallContext | None) -> AsyncElasticsearch:
+        """The client with this call's opaque id and run-as user; ElasticError if unmapped."""
+        headers = self._headers(ctx)
+        del headers["accept"]  # the API methods set their own
+        return self.client.options(headers=headers)
+
+    def _once(self, timeout: float) -> AsyncElasticsearch:
+        """The client that never resends, with this timeout (a stop or start runs once)."""
+        client = self._once_clients.get(timeout)
+        if client is None:
+            client = self.client.options(max_retries=0, request_timeout=timeout)
+            self._once_clients[timeout] = client
+        return client
+
+    async def _request(
+        self,
+        endpoint: str,
+        method: str,
+        path: str,
+        ctx: CallContext | None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | None = None,
+        once: float | None = None,
+    ) -> ObjectApiResponse[Any]:
+        """One request on the long-lived client with per-request headers (no `options()`).
+
+        `once`: send it at most once, waiting this many seconds for the answer.
+        """
+        headers = self._headers(ctx)
+        if body is not None:
+            headers["content-type"] = "application/json"
+        es = self.client if once is None else self._once(once)
+        response = await self._timed(
+            endpoint,
+            es.perform_request(
+                method, path, params=params, headers=headers, body=body, endpoint_id=endpoint
+            ),
+        )
+        assert isinstance(response, ObjectApiResponse)
+        return response
 
     async def _all_stats(self, es: AsyncElasticsearch) -> list[Mapping[str, Any]]:
         entries: list[Mapping[str, Any]] = []
@@ -472,10 +519,13 @@ class ClusterGateway:
         try:
             # A retried stop could hit a deployment the first attempt already stopped (404),
             # or stop it twice; retries are the person's decision, not the transport's.
-            es = self._with(ctx, max_retries=0, request_timeout=timeout)
-            await self._timed(
+            await self._request(
                 "ml.stop_trained_model_deployment",
-                es.ml.stop_trained_model_deployment(model_id=deployment.deployment_id, body=body),
+                "POST",
+                f"/_ml/trained_models/{_quote(deployment.deployment_id)}/deployment/_stop",
+                ctx,
+                body=body,
+                once=timeout,
             )
         except Exception as exc:
             return self._failed(exc, "stop", deployment, timeout, started)
@@ -508,6 +558,7 @@ class ClusterGateway:
 
     async def start(self, deployment: Deployment, ctx: CallContext | None = None) -> StartOutcome:
         """Start a deployment with the captured settings; waits until it is started."""
+        body: dict[str, Any] | None = None
         params: dict[str, Any] = {
             "deployment_id": deployment.deployment_id,
             "priority": deployment.priority,
@@ -515,7 +566,7 @@ class ClusterGateway:
             "timeout": f"{int(START_TIMEOUT)}s",
         }
         if deployment.adaptive_allocations:
-            params["adaptive_allocations"] = deployment.adaptive_allocations
+            body = {"adaptive_allocations": deployment.adaptive_allocations}
         elif deployment.target_allocations:
             params["number_of_allocations"] = deployment.target_allocations
         if deployment.threads_per_allocation:
@@ -526,10 +577,14 @@ class ClusterGateway:
             params["cache_size"] = deployment.cache_size
         started = time.monotonic()
         try:
-            es = self._with(ctx, max_retries=0, request_timeout=START_TIMEOUT + 10)
-            await self._timed(
+            await self._request(
                 "ml.start_trained_model_deployment",
-                es.ml.start_trained_model_deployment(model_id=deployment.model_id, **params),
+                "POST",
+                f"/_ml/trained_models/{_quote(deployment.model_id)}/deployment/_start",
+                ctx,
+                params=params,
+                body=body,
+                once=START_TIMEOUT + 10,
             )
         except Exception as exc:
             failed = self._failed(exc, "start", deployment, START_TIMEOUT, started)
@@ -556,9 +611,16 @@ class ClusterGateway:
 
     async def _deployment_state(self, deployment_id: str, ctx: CallContext | None) -> str | None:
         try:
-            resp = await self._with(ctx).ml.get_trained_models_stats(model_id=deployment_id)
+            resp = await self._request(
+                "ml.get_trained_models_stats",
+                "GET",
+                f"/_ml/trained_models/{_quote(deployment_id)}/_stats",
+                ctx,
+            )
         except NotFoundError:
             return None
+        except ClusterError:
+            raise
         except Exception as exc:
             raise to_domain_error(
                 exc, cluster=self.name, operation="read deployment stats"
@@ -576,6 +638,11 @@ class ClusterGateway:
         except Exception as exc:
             raise to_domain_error(exc, cluster=self.name, operation="read cluster info") from exc
         return str(info.body["version"]["number"])
+
+
+def _quote(value: str) -> str:
+    """A path part as the client quotes it (`,` and `*` stay: lists and wildcards)."""
+    return urllib.parse.quote(value, ",*")
 
 
 def _model_hint(

@@ -12,7 +12,6 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.app.ports import CommandMetrics as Metrics
 from bot.app.service import (
@@ -38,6 +37,7 @@ from bot.slack import blocks, ids
 from bot.slack.blocks import Message
 from bot.slack.notices import complete_step_error, update_card
 from bot.slack.render import click_message, outcome_label, outcome_message
+from bot.slack.respond import Respond, Responder, webhook
 from bot.slack.workflow import STEP_CALLBACK_ID, error_for, outputs_for, request_from_inputs
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ NAME_MAX = 256  # a Slack name or id is far shorter; anything longer is not wort
 CHANNEL_POST_ERRORS = {"not_in_channel", "channel_not_found", "is_archived"}
 
 # What a listener does after the ack: (body, respond, client, who).
-Work = Callable[[dict[str, Any], AsyncRespond, AsyncWebClient, Who], Awaitable[None]]
+Work = Callable[[dict[str, Any], Respond, AsyncWebClient, Who], Awaitable[None]]
 Listener = Callable[..., Awaitable[None]]
 # Replaces the message a button sat on (via response_url, or chat.update for channel messages).
 Replace = Callable[[Message], Awaitable[Any]]
@@ -88,13 +88,13 @@ def permalink(team_domain: str | None, ref: MessageRef | None) -> str | None:
     return f"{host}/archives/{ref.channel_id}/p{ref.ts.replace('.', '')}"
 
 
-async def _to_requester(action: PendingAction, message: Message) -> None:
+async def _to_requester(action: PendingAction, message: Message, client: AsyncWebClient) -> None:
     """A new private message to the requester through their command's response_url."""
     url = action.message.response_url
     if not url:
         return
     try:
-        await AsyncWebhookClient(url).send(
+        await webhook(url, client.session).send(
             text=message["text"],
             blocks=message["blocks"],
             response_type="ephemeral",
@@ -104,7 +104,7 @@ async def _to_requester(action: PendingAction, message: Message) -> None:
         log.warning("could not notify the requester", extra={"action_id": action.id})
 
 
-def _replacer(body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient) -> Replace:
+def _replacer(body: dict[str, Any], respond: Respond, client: AsyncWebClient) -> Replace:
     """How to replace the message a click came from."""
     if body.get("response_url"):
         return lambda m: respond(**m, replace_original=True)
@@ -114,7 +114,7 @@ def _replacer(body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClien
 
 
 async def _tell(
-    body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, message: Message
+    body: dict[str, Any], respond: Respond, client: AsyncWebClient, message: Message
 ) -> None:
     """A private answer to whoever clicked."""
     if body.get("response_url"):
@@ -178,21 +178,24 @@ class SlackAdapter:
             context: AsyncBoltContext,
         ) -> None:
             await ack()
+            url = body.get("response_url")
+            # Bolt's `respond` opens a new HTTP session per message; ours shares the client's.
+            answer: Respond = Responder(str(url), client.session) if url else respond
 
             async def run() -> None:
                 who = who_from_command(body) if "command" in body else who_from_action(body)
                 if incident:
                     who = await self._in_incident(who, client)
                 context["who"] = who
-                await work(body, respond, client, who)
+                await work(body, answer, client, who)
 
-            await _guarded(run(), respond)
+            await _guarded(run(), answer)
 
         listener.__name__ = listener.__qualname__ = getattr(work, "__name__", "listener")
         return listener
 
     async def on_command(
-        self, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, who: Who
+        self, command: dict[str, Any], respond: Respond, client: AsyncWebClient, who: Who
     ) -> None:
         """Parse, decide and answer privately."""
         name, text = command.get("command", ""), command.get("text", "")
@@ -247,7 +250,7 @@ class SlackAdapter:
     # ------------------------------------------------------------------ preview buttons
 
     async def on_confirm(
-        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, who: Who
+        self, body: dict[str, Any], respond: Respond, client: AsyncWebClient, who: Who
     ) -> None:
         """Run, exactly once, then replace the preview and report in the channel."""
         outcome = await self.service.confirm(_button_value(body), who)
@@ -280,7 +283,7 @@ class SlackAdapter:
         if root is not None and root.channel_id and root.ts:
             updates.append(client.chat_update(channel=root.channel_id, ts=root.ts, **message))
         else:
-            updates.append(self._post_privately(final, message))
+            updates.append(self._post_privately(final, message, client))
         await asyncio.gather(*updates)
         await self._finish_step(final, client, root)
 
@@ -323,18 +326,20 @@ class SlackAdapter:
         await self.service.attach_result(action.id, ref)
         return ref
 
-    async def _post_privately(self, action: PendingAction, message: Message) -> None:
-        await _to_requester(action, _with_invite_hint(message, None))
+    async def _post_privately(
+        self, action: PendingAction, message: Message, client: AsyncWebClient
+    ) -> None:
+        await _to_requester(action, _with_invite_hint(message, None), client)
 
     async def on_cancel(
-        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, who: Who
+        self, body: dict[str, Any], respond: Respond, client: AsyncWebClient, who: Who
     ) -> None:
         """Cancel the pending action."""
         outcome = await self.service.cancel(_button_value(body), who)
         await self._answer_click(outcome, body, respond, client)
 
     async def _answer_click(
-        self, outcome: object, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+        self, outcome: object, body: dict[str, Any], respond: Respond, client: AsyncWebClient
     ) -> None:
         message = click_message(outcome, self.now())
         if isinstance(outcome, Ended | Changed):
@@ -354,7 +359,7 @@ class SlackAdapter:
     # ------------------------------------------------------------------ approval card
 
     async def on_approve(
-        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, who: Who
+        self, body: dict[str, Any], respond: Respond, client: AsyncWebClient, who: Who
     ) -> None:
         """An approver approved; update the card, tell the requester, maybe run."""
         outcome = await self.service.approve(_button_value(body), who)
@@ -363,7 +368,7 @@ class SlackAdapter:
             return
         action = outcome.action
         await self._update_card(action, client)
-        await _to_requester(action, blocks.approval_recorded(action, who.user_id))
+        await _to_requester(action, blocks.approval_recorded(action, who.user_id), client)
         if action.approved and action.auto_run:
             started = await self.service.run_approved(action, who)
             if isinstance(started, Started):
@@ -372,17 +377,17 @@ class SlackAdapter:
                 await self._answer_click(started, body, respond, client)
 
     async def on_reject(
-        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, who: Who
+        self, body: dict[str, Any], respond: Respond, client: AsyncWebClient, who: Who
     ) -> None:
         """An approver rejected: the action ends."""
         outcome = await self.service.reject(_button_value(body), who)
         await self._answer_card_click(outcome, body, respond, client)
         if isinstance(outcome, Ended):
-            await _to_requester(outcome.action, blocks.final_preview(outcome.action))
+            await _to_requester(outcome.action, blocks.final_preview(outcome.action), client)
             await self._finish_step(outcome.action, client, None)
 
     async def _answer_card_click(
-        self, outcome: object, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+        self, outcome: object, body: dict[str, Any], respond: Respond, client: AsyncWebClient
     ) -> None:
         if isinstance(outcome, Ended):
             await self._update_card(outcome.action, client)
@@ -395,7 +400,7 @@ class SlackAdapter:
     # ------------------------------------------------------------------ restart
 
     async def on_restart(
-        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, who: Who
+        self, body: dict[str, Any], respond: Respond, client: AsyncWebClient, who: Who
     ) -> None:
         """Restart with previous settings: a start preview for the clicker, privately."""
         outcome = await self.service.propose_restart(_button_value(body), who)
@@ -472,7 +477,7 @@ class SlackAdapter:
         channel: str,
         message: Message,
         client: AsyncWebClient,
-        respond: AsyncRespond | None,
+        respond: Respond | None,
     ) -> None:
         """Post in the channel; if the bot may not, give it privately with a hint."""
         try:
@@ -503,7 +508,7 @@ def _button_value(body: dict[str, Any]) -> str:
     return str(actions[0].get("value", ""))
 
 
-async def _apologise(error: Exception, respond: AsyncRespond | None) -> None:
+async def _apologise(error: Exception, respond: Respond | None) -> None:
     error_id = secrets.token_hex(4)
     log.error("unhandled error", extra={"error_id": error_id}, exc_info=error)
     if respond is None:
@@ -517,7 +522,7 @@ async def _apologise(error: Exception, respond: AsyncRespond | None) -> None:
         log.warning("could not deliver the error message", extra={"error_id": error_id})
 
 
-async def _guarded(work: Awaitable[None], respond: AsyncRespond | None) -> None:
+async def _guarded(work: Awaitable[None], respond: Respond | None) -> None:
     # Our own error boundary after ack(): Bolt's runner overwrites an early ack with
     # None when a listener fails within its 10 ms polling step, answering Slack 404.
     try:

@@ -13,12 +13,12 @@ from collections.abc import Callable
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.app.ports import PermanentDeliveryError, PostLine
 from bot.core.model import MessageRef, PendingAction
 from bot.slack import blocks
 from bot.slack.blocks import Message
+from bot.slack.respond import webhook
 from bot.slack.workflow import error_for
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ class SlackNotices:
                 "response_type": "ephemeral",
             }
             try:
-                response = await AsyncWebhookClient(ref.response_url).send_dict(body)
+                response = await webhook(ref.response_url, self.client.session).send_dict(body)
             except Exception as exc:
                 log.warning("notice via response_url failed: %s", exc)
                 return False
