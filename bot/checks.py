@@ -18,14 +18,18 @@ from bot.settings import Settings, SettingsError
 # Stop and start by action name: `manage_inference` grants them too, so asking for
 # `manage_ml` would give false negatives. Reads by privilege name (implied by manage_ml);
 # read_pipeline because a stop first finds the ingest pipelines that use the deployment;
-# `GET /` (cluster:monitor/main, in `monitor`) because /readyz and this check ping with it.
+# `GET /` (cluster:monitor/main, in `monitor`) because /readyz and this check ping with it;
+# monitor_inference and view_index_metadata because a stop preview lists the inference
+# endpoints and semantic_text fields it breaks (without them it says "unknown").
 CLUSTER_ACTIONS = (
     "cluster:admin/xpack/ml/trained_models/deployment/stop",
     "cluster:admin/xpack/ml/trained_models/deployment/start",
     "monitor_ml",
     "read_pipeline",
     "cluster:monitor/main",
+    "monitor_inference",
 )
+INDEX_PRIVILEGES = ("view_index_metadata",)  # on every index: GET _mapping
 # The bot scopes the code needs; manifest.yml asks for exactly these (tests/test_manifest.py).
 # commands: the slash commands; chat:write: chat.postMessage and chat.update;
 # usergroups:read: usergroups.users.list, for role bindings on user groups.
@@ -53,9 +57,14 @@ async def _cluster(gateway: ClusterGateway) -> list[Check]:
             return checks  # unreachable or bad credentials: nothing more to ask it
         # Forbidden: the credentials work, so list every privilege the role lacks.
     try:
-        resp = await gateway.client.security.has_privileges(cluster=list(CLUSTER_ACTIONS))
+        resp = await gateway.client.security.has_privileges(
+            cluster=list(CLUSTER_ACTIONS),
+            index=[{"names": ["*"], "privileges": list(INDEX_PRIVILEGES)}],
+        )
         granted = resp.body.get("cluster", {})
+        on_all = resp.body.get("index", {}).get("*", {})
         missing = [a for a in CLUSTER_ACTIONS if not granted.get(a)]
+        missing += [f"{p} on indices *" for p in INDEX_PRIVILEGES if not on_all.get(p)]
         detail = "all granted" if not missing else "missing: " + ", ".join(missing)
         checks.append(Check(f"privileges on {gateway.name}", not missing, detail))
     except Exception as exc:

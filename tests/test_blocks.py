@@ -261,7 +261,7 @@ def test_confirmation_dialog_for_several_deployments() -> None:
         ),
         (
             StopSpec("x", force=True),
-            ["`--force`: stops even if ingest pipelines use it"],
+            ["`--force`: stops even if ingest pipelines or inference endpoints use it"],
             ["*Options:* none"],
         ),
         (
@@ -951,7 +951,7 @@ def test_approval_card_says_who_what_where_why_and_when() -> None:
         "🔐 <@U123> asks to stop `elser-prod` on `prod`",
         "*Deployment:* `elser-prod`",
         "`elser-prod` (`ingest-a`)",
-        "`--force`: stops even if ingest pipelines use it",
+        "`--force`: stops even if ingest pipelines or inference endpoints use it",
         "*Reason:* runaway memory",
         "*Approvals:* <@U000> (<!date^1700000030^{time}|22:13 UTC>)",
         "*1 more approval needed* from role `ml-admin`",

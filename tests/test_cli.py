@@ -23,13 +23,14 @@ from bot.emulator import Emulator, demo_state
 from bot.settings import Settings
 
 SUBCOMMANDS = ("serve", "shell", "check-config", "explain")
-BOT_ROLE = ["manage_ml", "monitor", "read_pipeline"]  # README's role definition
+BOT_ROLE = ["manage_ml", "monitor", "read_pipeline", "monitor_inference"]  # README's role
+BOT_INDICES = [{"names": ["*"], "privileges": ["view_index_metadata"]}]
 
 
 def test_the_readme_role_is_the_one_these_tests_pass_with() -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     role = readme.split("PUT _security/role/ml_chatops\n", 1)[1].split("\n", 1)[0]
-    assert json.loads(role) == {"cluster": BOT_ROLE}
+    assert json.loads(role) == {"cluster": BOT_ROLE, "indices": BOT_INDICES}
 
 
 # ---------------------------------------------------------------------------- --help
@@ -133,7 +134,7 @@ class Cluster:
 @pytest.fixture
 def cluster(bg_loop: BackgroundLoop) -> Iterator[Cluster]:
     state = demo_state()
-    state.add_role("ml_chatops", cluster=BOT_ROLE)
+    state.add_role("ml_chatops", cluster=BOT_ROLE, indices=BOT_INDICES)
     state.add_user("ml-chatops", Cluster.password, ["ml_chatops"])
     emulator = Emulator(state, auth=("elastic", "changeme"))
     url = bg_loop.run(emulator.start())
@@ -229,7 +230,7 @@ def test_check_config_fails_with_exit_1_on_missing_privileges(
         "FAIL",
         "missing: cluster:admin/xpack/ml/trained_models/deployment/stop, "
         "cluster:admin/xpack/ml/trained_models/deployment/start, read_pipeline, "
-        "cluster:monitor/main",
+        "cluster:monitor/main, monitor_inference, view_index_metadata on indices *",
     )
     # `GET /` needs `monitor`, which the viewer lacks; the row says how to fix it.
     assert rows["cluster default"] == (

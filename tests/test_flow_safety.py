@@ -166,8 +166,10 @@ def test_role_removed_between_preview_and_click(bench: Bench) -> None:
 
 def test_pipeline_added_between_preview_and_click_asks_again(bench: Bench) -> None:
     bench.command("ner-prod")
+    # By model id: it breaks with the stop, yet ES does not refuse (a direct one would).
+    model = bench.emulator.state.deployments["ner-prod"].model_id
     bench.emulator.state.put_pipeline(
-        "late-ner", {"processors": [{"inference": {"model_id": "ner-prod"}}]}
+        "late-ner", {"processors": [{"inference": {"model_id": model}}]}
     )
     bench.driver.click_button("ml_stop.confirm", user_id=ADMIN, channel_id=CHANNEL)
     fresh = bench.slack.wait_for(
@@ -393,8 +395,10 @@ def test_a_changed_preview_needs_its_approvals_again(bench: Bench) -> None:
     bench.command("ner-prod")
     click_card(bench, "ml_stop.approve", ADMIN2)
     bench.slack.wait_for(lambda: f"<@{ADMIN2}>" in text_of(card(bench)) or None)
+    # By model id: it breaks with the stop, yet ES does not refuse (a direct one would).
+    model = bench.emulator.state.deployments["ner-prod"].model_id
     bench.emulator.state.put_pipeline(
-        "late-ner", {"processors": [{"inference": {"model_id": "ner-prod"}}]}
+        "late-ner", {"processors": [{"inference": {"model_id": model}}]}
     )
     bench.driver.click_button("ml_stop.confirm", user_id=ADMIN, channel_id=CHANNEL)
     wait_text(bench, ADMIN, "late-ner")  # the preview, replaced (not the newest ephemeral)

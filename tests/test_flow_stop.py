@@ -79,11 +79,13 @@ def test_model_id_gets_a_hint_naming_its_deployments(bench: Bench) -> None:
 
 
 def test_referenced_deployment_without_force_reports_the_pipeline(bench: Bench) -> None:
-    bench.command("elser-prod")
-    result = bench.confirm()
-    text = text_of(result)
-    assert "elser-ingest" in text and "--force" in text
+    # Issue 12: ES would refuse (409), so the bot says why instead of offering a Stop.
+    reply = bench.command("elser-prod")
+    text = text_of(reply)
+    assert "is used by ingest pipeline `elser-ingest`" in text and "add `--force`" in text
+    assert "ml_stop.confirm" not in text
     assert "elser-prod" in bench.emulator.state.deployments  # still running
+    assert bench.emulator.stop_calls("elser-prod") == []
 
 
 def test_force_stops_a_referenced_deployment(bench: Bench) -> None:
@@ -299,8 +301,7 @@ def test_cancel_stops_nothing_and_removes_buttons(bench: Bench) -> None:
 
 def test_pipeline_through_a_model_alias_shows_in_preview_and_blocks(bench: Bench) -> None:
     sentiment = "distilbert-base-uncased-finetuned-sst-2-english"
-    preview = bench.command(sentiment)
-    assert "reviews-sentiment" in text_of(preview)
-    result = bench.confirm()
-    assert "sentiment-current" in text_of(result) and "--force" in text_of(result)
+    preview = text_of(bench.command(sentiment))
+    assert "`reviews-sentiment` (through model alias `sentiment-current`)" in preview
+    assert "add `--force`" in preview and "ml_stop.confirm" not in preview
     assert sentiment in bench.emulator.state.deployments

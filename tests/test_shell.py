@@ -65,3 +65,23 @@ def test_readme_first_command_runs_the_demo_shell() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "elser-prod" in proc.stdout  # the listing
     assert "stopped (verified)" in proc.stdout
+
+
+def test_demo_shell_shows_what_stopping_the_endpoint_deployment_breaks() -> None:
+    script = "/ml-stop elser-endpoint\n/ml-stop elser-endpoint --force\nquit\n"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ELASTICSEARCH_"))}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "shell", "--demo"],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    refused, _, forced = proc.stdout.partition("--force` overrides")
+    assert "was created by inference endpoint `elser-endpoint`" in refused
+    assert "[Stop]" not in refused  # ES would refuse: no button bound to fail
+    assert "semantic_text `docs-semantic.content`" in proc.stdout
+    assert "[Stop]" in forced

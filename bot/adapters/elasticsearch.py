@@ -46,6 +46,16 @@ from bot.core.errors import (
     DeploymentNotFound,
     UnknownCluster,
 )
+from bot.core.impact import (
+    ClusterFacts,
+    Endpoint,
+    SemanticField,
+    StartPlan,
+    impact_of,
+    parse_endpoints,
+    parse_semantic_fields,
+    plan_start,
+)
 from bot.core.model import Deployment, Resolution, StartOutcome, StopOutcome
 
 ElasticError = ClusterError  # the old name, kept for callers
@@ -57,6 +67,18 @@ VERIFY_MAX_WAIT = 2.0
 START_TIMEOUT = 120.0
 MAX_PROCESSOR_DEPTH = 10  # Elasticsearch stops scanning nested processors here too
 FINISH_PENDING_WORK_TIMEOUT = 300.0  # a graceful drain may take up to ~5 minutes
+# Only what the impact needs: the mapping of a big cluster is megabytes otherwise.
+MAPPING_FILTER = [
+    "*.mappings.**.type",
+    "*.mappings.**.inference_id",
+    "*.mappings.**.search_inference_id",
+]
+ENDPOINT_FILTER = [
+    "endpoints.inference_id",
+    "endpoints.task_type",
+    "endpoints.service",
+    "endpoints.service_settings",
+]
 
 
 def build_client(cluster: ResolvedCluster) -> AsyncElasticsearch:
@@ -261,7 +283,9 @@ def _int(value: Any) -> int | None:
     return int(value) if isinstance(value, int | float) else None
 
 
-def deployment_from_stats(entry: Mapping[str, Any], pipelines: Sequence[str] = ()) -> Deployment:
+def deployment_from_stats(
+    entry: Mapping[str, Any], pipelines: Sequence[str] = (), facts: ClusterFacts | None = None
+) -> Deployment:
     """Build a Deployment from one `trained_model_stats` entry with `deployment_stats`."""
     ds = entry["deployment_stats"]
     alloc = ds.get("allocation_status") or {}
@@ -269,9 +293,11 @@ def deployment_from_stats(entry: Mapping[str, Any], pipelines: Sequence[str] = (
     inference = ds.get("inference_count")
     if inference is None:
         inference = sum(int(n.get("inference_count", 0)) for n in nodes)
+    deployment_id = str(ds.get("deployment_id") or entry["model_id"])
+    model_id = str(ds.get("model_id") or entry["model_id"])
     return Deployment(
-        deployment_id=str(ds.get("deployment_id") or entry["model_id"]),
-        model_id=str(ds.get("model_id") or entry["model_id"]),
+        deployment_id=deployment_id,
+        model_id=model_id,
         state=str(ds.get("state", "unknown")),
         allocations=_int(alloc.get("allocation_count")),
         target_allocations=_int(
@@ -285,7 +311,17 @@ def deployment_from_stats(entry: Mapping[str, Any], pipelines: Sequence[str] = (
         inference_count=int(inference),
         pending_requests=sum(int(n.get("number_of_pending_requests", 0)) for n in nodes),
         pipelines=tuple(pipelines),
+        impact=impact_of(deployment_id, model_id, facts) if facts is not None else None,
     )
+
+
+def _unreadable(what: str, privilege: str, exc: Exception) -> str:
+    """Why an impact read failed, for the preview's "unknown" line."""
+    if isinstance(exc, AuthorizationException):
+        return f"could not read {what}: missing {privilege}"
+    if isinstance(exc, ApiError):
+        return f"could not read {what} ({exc.meta.status}: {_reason(exc)})"
+    return f"could not read {what} ({type(exc).__name__})"
 
 
 def _matches(expression: str, deployment_id: str) -> bool:
@@ -305,6 +341,19 @@ class ClusterSnapshot:
     entries: tuple[Mapping[str, Any], ...]
     aliases: Mapping[str, tuple[str, ...]]  # model_id → its model aliases
     refs: Mapping[str, set[str]]
+    endpoints: tuple[Endpoint, ...] | None = ()  # None: could not be read
+    fields: tuple[SemanticField, ...] | None = ()
+    unknown: tuple[str, ...] = ()
+
+    def facts(self) -> ClusterFacts:
+        """The reads the impact of a stop is computed from."""
+        return ClusterFacts(
+            refs={k: frozenset(v) for k, v in self.refs.items()},
+            aliases=self.aliases,
+            endpoints=self.endpoints,
+            fields=self.fields,
+            unknown=self.unknown,
+        )
 
     def pipelines_for(self, deployment_id: str) -> tuple[str, ...]:
         """Pipelines whose inference processors would make a plain stop fail with 409."""
@@ -313,13 +362,31 @@ class ClusterSnapshot:
             names |= self.refs.get(alias, set())
         return tuple(sorted(names))
 
+    def start_plan(self, deployment_id: str, model_id: str) -> StartPlan:
+        """What starting `model_id` as `deployment_id` would bring back, from this snapshot."""
+        models = {str(e.get("model_id")) for e in self.entries}
+        models |= {a for names in self.aliases.values() for a in names}
+        running = {
+            str(e["deployment_stats"].get("deployment_id") or e["model_id"])
+            for e in self.entries
+            if "deployment_stats" in e
+        }
+        return plan_start(
+            deployment_id,
+            model_id,
+            models=models,
+            running=running,
+            endpoints=self.endpoints or (),
+        )
+
     def deployments(self) -> list[Deployment]:
         """Every deployment in the snapshot."""
         out = []
+        facts = self.facts()
         for entry in self.entries:
             if "deployment_stats" in entry:
                 dep_id = entry["deployment_stats"].get("deployment_id") or entry["model_id"]
-                out.append(deployment_from_stats(entry, self.pipelines_for(dep_id)))
+                out.append(deployment_from_stats(entry, self.pipelines_for(dep_id), facts))
         return out
 
 
@@ -461,18 +528,50 @@ class ClusterGateway:
             return {}  # 404 with `{}`: the cluster has no pipelines at all
         return pipeline_references(resp.body)
 
+    async def _endpoints(self, es: AsyncElasticsearch) -> tuple[Endpoint, ...] | str:
+        """Inference endpoints, or why they could not be read."""
+        try:
+            resp = await self._timed(
+                "inference.get", es.inference.get(inference_id="_all", filter_path=ENDPOINT_FILTER)
+            )
+        except (ApiError, elastic_transport.TransportError) as exc:
+            return _unreadable("inference endpoints", "monitor_inference", exc)
+        return parse_endpoints(resp.body)
+
+    async def _semantic_fields(self, es: AsyncElasticsearch) -> tuple[SemanticField, ...] | str:
+        """Every semantic_text field the bot may see, or why the mappings could not be read."""
+        try:
+            resp = await self._timed(
+                "indices.get_mapping", es.indices.get_mapping(filter_path=MAPPING_FILTER)
+            )
+        except (ApiError, elastic_transport.TransportError) as exc:
+            return _unreadable("index mappings", "view_index_metadata", exc)
+        return parse_semantic_fields(resp.body)
+
     async def snapshot(self, ctx: CallContext | None = None) -> ClusterSnapshot:
-        """Read deployments, model aliases and pipeline references concurrently."""
+        """Read deployments, aliases, pipelines, endpoints and mappings concurrently."""
         es = self._with(ctx)
         try:
-            entries, aliases, refs = await asyncio.gather(
-                self._all_stats(es), self._aliases(es), self._pipelines(es)
+            entries, aliases, refs, endpoints, fields = await asyncio.gather(
+                self._all_stats(es),
+                self._aliases(es),
+                self._pipelines(es),
+                self._endpoints(es),
+                self._semantic_fields(es),
             )
         except Exception as exc:
             raise to_domain_error(
                 exc, cluster=self.name, operation="read deployment stats", timeout=self.timeout
             ) from exc
-        return ClusterSnapshot(tuple(entries), aliases, refs)
+        unknown = tuple(r for r in (endpoints, fields) if isinstance(r, str))
+        return ClusterSnapshot(
+            tuple(entries),
+            aliases,
+            refs,
+            None if isinstance(endpoints, str) else endpoints,
+            None if isinstance(fields, str) else fields,
+            unknown,
+        )
 
     async def resolve(self, ids: Sequence[str], ctx: CallContext | None = None) -> Resolution:
         """Expand ids, comma lists, wildcards and `_all` into concrete deployments."""
@@ -491,6 +590,17 @@ class ClusterGateway:
             for dep in hits:
                 chosen.setdefault(dep.deployment_id, dep)
         return Resolution(tuple(chosen.values()), tuple(unmatched), tuple(hints))
+
+    async def plan_starts(
+        self, targets: Sequence[Deployment], ctx: CallContext | None = None
+    ) -> tuple[tuple[Deployment, ...], dict[str, StartPlan]]:
+        """The targets that run already, and what starting each would bring back (one read)."""
+        snap = await self.snapshot(ctx)
+        ids = {t.deployment_id for t in targets}
+        running = tuple(d for d in snap.deployments() if d.deployment_id in ids)
+        return running, {
+            t.deployment_id: snap.start_plan(t.deployment_id, t.model_id) for t in targets
+        }
 
     async def list(self, pattern: str | None, ctx: CallContext | None = None) -> list[Deployment]:
         """Deployments matching a pattern (or all), for the read-only listing."""

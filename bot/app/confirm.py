@@ -13,6 +13,7 @@ from bot.app.ports import (
     Gateway,
 )
 from bot.core.errors import ClusterError, StoreUnavailable
+from bot.core.impact import impact_changes
 from bot.core.model import (
     ActionState,
     Approval,
@@ -29,6 +30,7 @@ from bot.core.outcomes import (
     ClickResult,
     Denied,
     Failed,
+    ForceNeeded,
     Locked,
     NeedsApproval,
     Started,
@@ -53,10 +55,15 @@ def _fingerprint(deployments: Sequence[Deployment]) -> dict[str, tuple[str, str,
 def describe_change(old: Sequence[Deployment], new: Sequence[Deployment]) -> str | None:
     """A one-line account of what changed since the preview, or None if nothing did."""
     before, after = _fingerprint(old), _fingerprint(new)
-    if before == after:
-        return None
     notes = [f"`{d}` is gone" for d in before if d not in after]
     notes += [f"`{d}` now matches too" for d in after if d not in before]
+    # An inference endpoint, semantic_text mapping or pipeline that appeared since the preview.
+    old_impacts = {d.deployment_id: d.impact for d in old}
+    for dep in new:
+        if dep.deployment_id in old_impacts:
+            notes += impact_changes(dep.deployment_id, old_impacts[dep.deployment_id], dep.impact)
+    if not notes and before == after:
+        return None
     for dep_id in before.keys() & after.keys():
         (_, old_state, old_pipes), (_, new_state, new_pipes) = before[dep_id], after[dep_id]
         if old_state != new_state:
@@ -140,7 +147,7 @@ async def recheck_and_claim(
 
 async def recheck_targets(
     deps: Deps, action: PendingAction, who: Who
-) -> Changed | Failed | Locked | None:
+) -> Changed | Failed | ForceNeeded | Locked | None:
     """Re-resolve at the click; if the world moved since the preview, ask again."""
     try:
         gateway = deps.clusters.get(action.cluster)
@@ -160,6 +167,9 @@ async def recheck_targets(
             finished_at=deps.clock(),
         )
         return Failed(f"nothing to stop any more: {note}")
+    refused = tuple(d for d in fresh.deployments if d.impact and d.impact.refuses)
+    if refused and isinstance(action.spec, StopSpec) and not action.spec.force:
+        return await _force_needed(deps, action, who, refused, note)
     now = deps.clock()
     fresh_ids = [d.deployment_id for d in fresh.deployments]
     # The new targets may fall under an approval rule the old ones did not.
@@ -191,6 +201,27 @@ async def recheck_targets(
         return Failed(f"this stop is {latest.state.value} now")
     await context.record(deps, who, "recheck", "failure", action_id=action.id, change=note)
     return Changed(updated, note)
+
+
+async def _force_needed(
+    deps: Deps, action: PendingAction, who: Who, refused: tuple[Deployment, ...], note: str
+) -> ForceNeeded | Failed:
+    """The world moved so that ES would refuse the plain stop: end it, say why instead."""
+    ended = await deps.store.transition(
+        action.id, ActionState.PROPOSED, ActionState.CANCELLED, finished_at=deps.clock()
+    )
+    if ended is None:
+        latest = await deps.store.get(action.id)
+        return Failed(f"this stop is {latest.state.value if latest else 'gone'} now")
+    caller = await deps.groups.caller(
+        action.requester_id, action.channel_id, deps.role_map().usergroups()
+    )
+    assert isinstance(action.spec, StopSpec)
+    options = action.spec.request().options() | {"force"}
+    ids = [d.deployment_id for d in refused]
+    forced = authorize(deps.role_map(), caller, "stop", action.cluster, ids, options)
+    await context.record(deps, who, "recheck", "failure", action_id=action.id, change=note)
+    return ForceNeeded(action.cluster, refused, forced.allowed, note)
 
 
 async def reapprove(deps: Deps, action: PendingAction, who: Who) -> PendingAction:

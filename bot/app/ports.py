@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from bot.core.audit import AuditEvent
 from bot.core.errors import StoreUnavailable as StoreUnavailable
+from bot.core.impact import StartPlan
 from bot.core.model import (
     ActionState,
     Deployment,
@@ -112,6 +113,11 @@ class Gateway(Protocol):
 
     async def list(self, pattern: str | None, ctx: CallContext | None = None) -> list[Deployment]:
         """Deployments matching `pattern` (all when None)."""
+
+    async def plan_starts(
+        self, targets: Sequence[Deployment], ctx: CallContext | None = None
+    ) -> tuple[tuple[Deployment, ...], dict[str, StartPlan]]:
+        """The targets already running, and per target id what a start would bring back."""
 
     async def stop(
         self,

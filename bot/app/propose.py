@@ -18,6 +18,7 @@ from bot.core.model import (
 from bot.core.outcomes import (
     Denied,
     Failed,
+    ForceNeeded,
     Locked,
     NothingMatched,
     Proposed,
@@ -148,6 +149,14 @@ async def propose(
     )
     if not decision.allowed:
         return Denied(decision)
+    refused = tuple(d for d in resolution.deployments if d.impact and d.impact.refuses)
+    if refused and not request.force:
+        # A Stop button bound to fail with 409 helps nobody: say why, and whether --force may.
+        forced = authorize(role_map, caller, "stop", cluster, ids, options | {"force"})
+        await context.record(
+            deps, who, "propose", "failure", error="force needed", deployments=ids, **ctx
+        )
+        return ForceNeeded(cluster, refused, forced.allowed)
     spec = StopSpec(
         expression=request.expression,
         force=request.force,

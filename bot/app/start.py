@@ -10,6 +10,7 @@ from bot.app import propose as propose_uc
 from bot.app.context import Deps
 from bot.core.commands import StartRequest
 from bot.core.errors import ClusterError
+from bot.core.impact import StartPlan, StartSettings, follow_endpoint, start_impact
 from bot.core.model import (
     Deployment,
     Resolution,
@@ -39,7 +40,26 @@ async def propose_start(deps: Deps, request: StartRequest, who: Who) -> ProposeR
         threads_per_allocation=request.threads or 1,
         priority=request.priority or "normal",
     )
-    return await propose_start_of(deps, [target], request.cluster, request.reason, who, source=None)
+    typed = request.allocations is not None or request.threads is not None
+    return await propose_start_of(
+        deps, [target], request.cluster, request.reason, who, source=None, typed=typed
+    )
+
+
+def follow(target: Deployment, plan: StartPlan, *, typed: bool) -> Deployment:
+    """The target as it will start: an endpoint's settings unless typed, and what comes back."""
+    endpoint = plan.restores[0] if plan.restores else None
+    have = StartSettings(
+        target.target_allocations, target.threads_per_allocation, target.adaptive_allocations
+    )
+    settings = follow_endpoint(have, endpoint, given=typed)
+    return replace(
+        target,
+        target_allocations=settings.allocations,
+        threads_per_allocation=settings.threads,
+        adaptive_allocations=settings.adaptive_allocations,
+        impact=start_impact(plan, target.impact),
+    )
 
 
 @context.store_down_fails
@@ -64,8 +84,11 @@ async def propose_start_of(
     who: Who,
     *,
     source: str | None,
+    typed: bool = True,
 ) -> ProposeResult:
-    """Authorize, check nothing runs yet, and save a start of `targets`."""
+    """Authorize, check nothing runs yet, and save a start of `targets`.
+
+    `typed`: the settings are the person's (or a restart's captured ones), not defaults."""
     if frozen := await context.frozen(deps):
         return frozen
     gateway = context.gateway(deps, cluster_name)
@@ -89,12 +112,22 @@ async def propose_start_of(
     if not decision.allowed:
         return Denied(decision)
     try:
-        running = await gateway.resolve(ids, context.call_context(deps, who, action_id))
+        running, plans = await gateway.plan_starts(
+            targets, context.call_context(deps, who, action_id)
+        )
     except ClusterError as exc:
         return Failed(exc.message)
-    if running.deployments:
-        listed = ", ".join(f"`{d.deployment_id}` ({d.state})" for d in running.deployments)
+    if running:
+        listed = ", ".join(f"`{d.deployment_id}` ({d.state})" for d in running)
         return Failed(f"already deployed on `{cluster}`: {listed}; nothing to start")
+    missing = sorted({t.model_id for t in targets if not plans[t.deployment_id].model_known})
+    if missing:
+        names = ", ".join(f"`{m}`" for m in missing)
+        return Failed(
+            f"no trained model {names} on `{cluster}`, so there is nothing to start; "
+            "check the model id (`GET _ml/trained_models`)"
+        )
+    targets = [follow(t, plans[t.deployment_id], typed=typed) for t in targets]
     spec = StartSpec(expression=",".join(ids), reason=reason or who.incident_id)
     rule = approvals_required(role_map, "start", cluster, ids)
     resolution = Resolution(tuple(targets))

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from bot.core.commands import StopRequest
+from bot.core.impact import Impact
 
 
 class ActionState(StrEnum):
@@ -49,6 +50,7 @@ class Deployment:
     inference_count: int = 0
     pending_requests: int = 0
     pipelines: tuple[str, ...] = ()
+    impact: Impact | None = None  # None: not read (stored before issue 12, or a start)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -57,7 +59,14 @@ class Deployment:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Deployment:
         """Inverse of to_json."""
-        return cls(**{**data, "pipelines": tuple(data.get("pipelines", ()))})
+        impact = data.get("impact")
+        return cls(
+            **{
+                **data,
+                "pipelines": tuple(data.get("pipelines", ())),
+                "impact": Impact.from_json(impact) if impact else None,
+            }
+        )
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,16 @@ class Failed:
 
 
 @dataclass(frozen=True)
+class ForceNeeded:
+    """Elasticsearch would refuse a plain stop of these deployments; nothing was proposed."""
+
+    cluster: str
+    deployments: tuple[Deployment, ...]  # the ones it would refuse, with their impact
+    may_force: bool  # the caller's role grants `--force` for this stop
+    note: str | None = None  # what changed since an earlier preview (at a click)
+
+
+@dataclass(frozen=True)
 class NothingMatched:
     """The id expression matched no deployment: nothing will be stopped."""
 
@@ -162,7 +172,7 @@ class Approved:
     approver_id: str
 
 
-ProposeResult = Denied | Failed | NothingMatched | Proposed | Locked | Frozen
+ProposeResult = Denied | Failed | ForceNeeded | NothingMatched | Proposed | Locked | Frozen
 ClickResult = (
     Denied
     | Failed
@@ -175,5 +185,6 @@ ClickResult = (
     | Changed
     | Frozen
     | Locked
+    | ForceNeeded
 )
 ApproveResult = Denied | Failed | Already | Unknown | Ended | SelfApproval | Approved

@@ -9,6 +9,7 @@ from bot.app.service import (
     Denied,
     Ended,
     Failed,
+    ForceNeeded,
     FreezeChanged,
     Frozen,
     Listing,
@@ -20,7 +21,7 @@ from bot.app.service import (
     SelfApproval,
     Unknown,
 )
-from bot.slack import blocks
+from bot.slack import blocks, impact_blocks
 from bot.slack.blocks import Message
 
 
@@ -36,6 +37,10 @@ def outcome_message(outcome: object, command_text: str, now: float) -> Message:
         )
     if isinstance(outcome, Failed):
         return blocks.error(outcome.message)
+    if isinstance(outcome, ForceNeeded):
+        return impact_blocks.force_needed(
+            outcome.cluster, outcome.deployments, may_force=outcome.may_force, note=outcome.note
+        )
     if isinstance(outcome, Listing):
         return blocks.deployments_table(outcome.cluster, outcome.pattern, outcome.deployments)
     if isinstance(outcome, Locked):
@@ -54,6 +59,7 @@ _LABELS = {
     Denied: "denied",
     NothingMatched: "nothing_matched",
     Failed: "failed",
+    ForceNeeded: "force_needed",
     Listing: "listed",
     Locked: "locked",
     Frozen: "frozen",

@@ -12,6 +12,7 @@ from bot.app.ports import CallContext, Change, Verification
 from bot.app.service import Service
 from bot.core.audit import AuditEvent
 from bot.core.errors import StoreUnavailable, UnknownCluster
+from bot.core.impact import StartPlan
 from bot.core.model import ActionState, Deployment, PendingAction, Resolution, StopOutcome
 from bot.core.outcomes import Who
 from bot.core.policy import Caller, RoleMap, parse_role_map
@@ -159,6 +160,16 @@ class FakeGateway:
                 unmatched.append(expression)
             chosen.update((d.deployment_id, d) for d in hits)
         return Resolution(tuple(chosen.values()), tuple(unmatched))
+
+    async def plan_starts(
+        self, targets: Sequence[Deployment], ctx: CallContext | None = None
+    ) -> tuple[tuple[Deployment, ...], dict[str, StartPlan]]:
+        running = tuple(
+            self.deployments[t.deployment_id]
+            for t in targets
+            if t.deployment_id in self.deployments
+        )
+        return running, {t.deployment_id: StartPlan(model_known=True) for t in targets}
 
     async def list(self, pattern: str | None, ctx: CallContext | None = None) -> list[Deployment]:
         return [d for k, d in self.deployments.items() if fnmatch.fnmatch(k, pattern or "*")]

@@ -271,7 +271,7 @@ def _option_lines(spec: ActionSpec) -> list[str]:
     """The options in plain words, one bullet each."""
     lines = []
     if spec.force:
-        lines.append("• `--force`: stops even if ingest pipelines use it")
+        lines.append("• `--force`: stops even if ingest pipelines or inference endpoints use it")
     if spec.finish_pending_work:
         lines.append(
             "• `--finish-pending-work`: waits for queued inference requests to finish "

@@ -26,6 +26,7 @@ from bot.slack.blocks.common import (
     clip,
     escape,
 )
+from bot.slack.impact_blocks import endpoint_marker
 
 # --------------------------------------------------------------------------- /ml-deployments
 
@@ -42,7 +43,8 @@ def _table_row(dep: Deployment) -> str:
     ]
     if dep.pipelines:
         facts.append(f"⚠ pipelines {_pipelines_md(dep.pipelines, 300)}")
-    return " · ".join(facts)
+    facts.append(endpoint_marker(dep))
+    return " · ".join(f for f in facts if f)
 
 
 def deployments_table(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
-from bot.core.model import Deployment, PendingAction
+from bot.core.model import Deployment, PendingAction, StopSpec
 from bot.slack.blocks.common import (
     BUTTON_TEXT_MAX,
     CONFIRM_BUTTON_MAX,
@@ -40,6 +41,7 @@ from bot.slack.blocks.common import (
     clip,
     escape,
 )
+from bot.slack.impact_blocks import impact_md, restores_md
 
 # --------------------------------------------------------------------------- the stop flow
 
@@ -71,10 +73,14 @@ def _start_settings_md(dep: Deployment) -> str:
 
 
 def _target_md(action: PendingAction, dep: Deployment) -> str:
-    """One target as the preview shows it: stop facts or start settings."""
+    """One target as the preview shows it: stop facts or start settings, and their impact."""
     if action.kind == "start":
-        return _start_settings_md(dep)
-    return _deployment_md(dep, action.spec)
+        return "\n".join(filter(None, [_start_settings_md(dep), restores_md(dep.impact)]))
+    if dep.impact is None:  # stored before impacts were read: the pipeline warning only
+        return _deployment_md(dep, action.spec)
+    facts = _deployment_md(replace(dep, pipelines=()), action.spec)
+    force = isinstance(action.spec, StopSpec) and action.spec.force
+    return "\n".join(filter(None, [facts, impact_md(dep.impact, force=force)]))
 
 
 def _restart_md(action: PendingAction) -> str:
