@@ -73,6 +73,13 @@ MAPPING_FILTER = [
     "*.mappings.**.inference_id",
     "*.mappings.**.search_inference_id",
 ]
+STATS_ALL = "/_ml/trained_models/_stats"
+# Of a model's config only its id and aliases are used; the rest can be large.
+MODELS_FILTER = [
+    "count",
+    "trained_model_configs.model_id",
+    "trained_model_configs.metadata.model_aliases",
+]
 ENDPOINT_FILTER = [
     "endpoints.inference_id",
     "endpoints.task_type",
@@ -451,12 +458,6 @@ class ClusterGateway:
             headers["es-security-runas-user"] = user
         return headers
 
-    def _with(self, ctx: CallContext | None) -> AsyncElasticsearch:
-        """The client with this call's opaque id and run-as user; ElasticError if unmapped."""
-        headers = self._headers(ctx)
-        del headers["accept"]  # the API methods set their own
-        return self.client.options(headers=headers)
-
     def _once(self, timeout: float) -> AsyncElasticsearch:
         """The client that never resends, with this timeout (a stop or start runs once)."""
         client = self._once_clients.get(timeout)
@@ -493,25 +494,53 @@ class ClusterGateway:
         assert isinstance(response, ObjectApiResponse)
         return response
 
-    async def _all_stats(self, es: AsyncElasticsearch) -> list[Mapping[str, Any]]:
+    async def _stats(
+        self, ctx: CallContext | None, ids: Sequence[str] | None
+    ) -> list[Mapping[str, Any]]:
+        """`_stats` of what `ids` name (a model id, deployment id or wildcard each), paged.
+
+        None, `_all` or `*` read every model. An explicit id that matches nothing makes
+        Elasticsearch answer 404 for the whole list; then every model is read, so the
+        caller can still say which id matched nothing (and whether it names a model).
+        """
+        everything = ids is None or any(e in ("_all", "*") for e in ids)
+        expression = None if ids is None or everything else ",".join(ids)
+        try:
+            return await self._stats_pages(ctx, expression)
+        except NotFoundError:
+            if expression is None:
+                raise
+            return await self._stats_pages(ctx, None)
+
+    async def _stats_pages(
+        self, ctx: CallContext | None, expression: str | None
+    ) -> list[Mapping[str, Any]]:
+        path = f"/_ml/trained_models/{_quote(expression)}/_stats" if expression else STATS_ALL
         entries: list[Mapping[str, Any]] = []
         start = 0
         while True:
-            page = await self._timed(
+            page = await self._request(
                 "ml.get_trained_models_stats",
-                es.ml.get_trained_models_stats(from_=start, size=PAGE_SIZE),
+                "GET",
+                path,
+                ctx,
+                params={"from": start, "size": PAGE_SIZE},
             )
             entries.extend(page.body.get("trained_model_stats", []))
             start += PAGE_SIZE
             if start >= int(page.body.get("count", 0)):
                 return entries
 
-    async def _aliases(self, es: AsyncElasticsearch) -> dict[str, tuple[str, ...]]:
+    async def _aliases(self, ctx: CallContext | None) -> dict[str, tuple[str, ...]]:
         aliases: dict[str, tuple[str, ...]] = {}
         start = 0
         while True:
-            page = await self._timed(
-                "ml.get_trained_models", es.ml.get_trained_models(from_=start, size=PAGE_SIZE)
+            page = await self._request(
+                "ml.get_trained_models",
+                "GET",
+                "/_ml/trained_models",
+                ctx,
+                params={"from": start, "size": PAGE_SIZE, "filter_path": MODELS_FILTER},
             )
             for cfg in page.body.get("trained_model_configs", []):
                 found = (cfg.get("metadata") or {}).get("model_aliases") or []
@@ -521,44 +550,58 @@ class ClusterGateway:
             if start >= int(page.body.get("count", 0)):
                 return aliases
 
-    async def _pipelines(self, es: AsyncElasticsearch) -> dict[str, set[str]]:
+    async def _pipelines(self, ctx: CallContext | None) -> dict[str, set[str]]:
         try:
-            resp = await self._timed("ingest.get_pipeline", es.ingest.get_pipeline())
+            resp = await self._request("ingest.get_pipeline", "GET", "/_ingest/pipeline", ctx)
         except NotFoundError:
             return {}  # 404 with `{}`: the cluster has no pipelines at all
         return pipeline_references(resp.body)
 
-    async def _endpoints(self, es: AsyncElasticsearch) -> tuple[Endpoint, ...] | str:
+    async def _endpoints(self, ctx: CallContext | None) -> tuple[Endpoint, ...] | str:
         """Inference endpoints, or why they could not be read."""
         try:
-            resp = await self._timed(
-                "inference.get", es.inference.get(inference_id="_all", filter_path=ENDPOINT_FILTER)
+            resp = await self._request(
+                "inference.get",
+                "GET",
+                "/_inference/_all",
+                ctx,
+                params={"filter_path": ENDPOINT_FILTER},
             )
         except (ApiError, elastic_transport.TransportError) as exc:
             return _unreadable("inference endpoints", "monitor_inference", exc)
         return parse_endpoints(resp.body)
 
-    async def _semantic_fields(self, es: AsyncElasticsearch) -> tuple[SemanticField, ...] | str:
+    async def _semantic_fields(self, ctx: CallContext | None) -> tuple[SemanticField, ...] | str:
         """Every semantic_text field the bot may see, or why the mappings could not be read."""
         try:
-            resp = await self._timed(
-                "indices.get_mapping", es.indices.get_mapping(filter_path=MAPPING_FILTER)
+            resp = await self._request(
+                "indices.get_mapping",
+                "GET",
+                "/_mapping",
+                ctx,
+                params={"filter_path": MAPPING_FILTER},
             )
         except (ApiError, elastic_transport.TransportError) as exc:
             return _unreadable("index mappings", "view_index_metadata", exc)
         return parse_semantic_fields(resp.body)
 
-    async def snapshot(self, ctx: CallContext | None = None) -> ClusterSnapshot:
-        """Read deployments, aliases, pipelines, endpoints and mappings concurrently."""
-        es = self._with(ctx)
+    async def snapshot(
+        self, ctx: CallContext | None = None, ids: Sequence[str] | None = None
+    ) -> ClusterSnapshot:
+        """Read deployments, aliases, pipelines, endpoints and mappings concurrently.
+
+        `ids`: the expressions whose `_stats` are read (None: every model's).
+        """
         try:
             entries, aliases, refs, endpoints, fields = await asyncio.gather(
-                self._all_stats(es),
-                self._aliases(es),
-                self._pipelines(es),
-                self._endpoints(es),
-                self._semantic_fields(es),
+                self._stats(ctx, ids),
+                self._aliases(ctx),
+                self._pipelines(ctx),
+                self._endpoints(ctx),
+                self._semantic_fields(ctx),
             )
+        except ClusterError:
+            raise  # an unmapped run_as user: already a message for the person
         except Exception as exc:
             raise to_domain_error(
                 exc, cluster=self.name, operation="read deployment stats", timeout=self.timeout
@@ -575,7 +618,7 @@ class ClusterGateway:
 
     async def resolve(self, ids: Sequence[str], ctx: CallContext | None = None) -> Resolution:
         """Expand ids, comma lists, wildcards and `_all` into concrete deployments."""
-        snap = await self.snapshot(ctx)
+        snap = await self.snapshot(ctx, ids)
         deployments = snap.deployments()
         chosen: dict[str, Deployment] = {}
         unmatched: list[str] = []
@@ -604,8 +647,8 @@ class ClusterGateway:
 
     async def list(self, pattern: str | None, ctx: CallContext | None = None) -> list[Deployment]:
         """Deployments matching a pattern (or all), for the read-only listing."""
-        snap = await self.snapshot(ctx)
         exprs = pattern.split(",") if pattern else ["*"]
+        snap = await self.snapshot(ctx, exprs)
         return [d for d in snap.deployments() if any(_matches(e, d.deployment_id) for e in exprs)]
 
     async def stop(
