@@ -7,8 +7,12 @@ a click is one round of parallel re-check reads, the stop, and the verification.
 
 from __future__ import annotations
 
+import asyncio
+
 from conftest import Bench, text_of
 
+from bot.adapters.elasticsearch import ClusterGateway
+from bot.app.ports import CallContext
 from bot.emulator.server import RequestRecord
 
 # One of each, in one parallel round: the preview and the click's re-check read the same.
@@ -88,3 +92,27 @@ def test_a_model_id_still_gets_its_hint_from_the_narrow_read(bench: Bench) -> No
     reply = bench.command(model)
     assert "is a model, not a deployment" in text_of(reply) and "ner-prod" in text_of(reply)
     assert _stats_paths(_log(bench)) == [f"/_ml/trained_models/{model}/_stats"]
+
+
+def test_a_click_re_check_is_not_queued_behind_previews(bench: Bench) -> None:
+    # Previews and listings share a bounded number of snapshot reads; a click's re-check
+    # (urgent) goes past them, so a burst of previews cannot hold up a Stop.
+    gateway = bench.runtime.clusters.get(None)
+    assert isinstance(gateway, ClusterGateway)
+
+    async def scenario() -> tuple[list[str], bool, list[str]]:
+        held = 0
+        while not gateway._reading.locked():
+            await gateway._reading.acquire()
+            held += 1
+        preview = asyncio.create_task(gateway.resolve(["ner-prod"], CallContext()))
+        urgent = await gateway.resolve(["ner-prod"], CallContext(urgent=True))
+        queued = not preview.done()
+        for _ in range(held):
+            gateway._reading.release()
+        late = await preview
+        ids = [d.deployment_id for d in urgent.deployments]
+        return ids, queued, [d.deployment_id for d in late.deployments]
+
+    urgent, queued, late = bench.run(scenario())
+    assert urgent == ["ner-prod"] and queued and late == ["ner-prod"]

@@ -67,6 +67,8 @@ VERIFY_MAX_WAIT = 2.0
 START_TIMEOUT = 120.0
 MAX_PROCESSOR_DEPTH = 10  # Elasticsearch stops scanning nested processors here too
 FINISH_PENDING_WORK_TIMEOUT = 300.0  # a graceful drain may take up to ~5 minutes
+SNAPSHOT_READS = 5  # the parallel reads of one snapshot
+CLICK_CONNECTIONS = SNAPSHOT_READS + 2  # a click: its re-check, then the stop, then the verify
 # Only what the impact needs: the mapping of a big cluster is megabytes otherwise.
 MAPPING_FILTER = [
     "*.mappings.**.type",
@@ -409,6 +411,7 @@ class ClusterGateway:
         run_as: bool = False,
         run_as_users: Mapping[str, str] | None = None,
         metrics: Metrics | None = None,
+        connections: int = 32,
     ) -> None:
         self.name = name
         self.client = client
@@ -418,6 +421,10 @@ class ClusterGateway:
         self.metrics = metrics
         # Retry-less clients by timeout, made once: `options()` builds ~44 sub-clients.
         self._once_clients: dict[float, AsyncElasticsearch] = {}
+        # Previews and listings leave one click's worth of connections (its re-check, stop
+        # and verification) free, so a burst of previews does not queue every click.
+        previews = (connections - CLICK_CONNECTIONS) // SNAPSHOT_READS
+        self._reading = asyncio.Semaphore(max(1, previews))
 
     async def _timed(self, endpoint: str, call: Awaitable[T]) -> T:
         """Await one client call, recording its latency and status in the metrics."""
@@ -590,8 +597,17 @@ class ClusterGateway:
     ) -> ClusterSnapshot:
         """Read deployments, aliases, pipelines, endpoints and mappings concurrently.
 
-        `ids`: the expressions whose `_stats` are read (None: every model's).
+        `ids`: the expressions whose `_stats` are read (None: every model's). Only an urgent
+        call (a click's re-check) skips the queue of previews and listings.
         """
+        if ctx is not None and ctx.urgent:
+            return await self._snapshot(ctx, ids)
+        async with self._reading:
+            return await self._snapshot(ctx, ids)
+
+    async def _snapshot(
+        self, ctx: CallContext | None, ids: Sequence[str] | None
+    ) -> ClusterSnapshot:
         try:
             entries, aliases, refs, endpoints, fields = await asyncio.gather(
                 self._stats(ctx, ids),
@@ -836,6 +852,7 @@ class Clusters:
                     run_as=c.run_as,
                     run_as_users=c.run_as_users,
                     metrics=metrics,
+                    connections=c.connections_per_node,
                 )
                 for n, c in clusters.items()
             },
