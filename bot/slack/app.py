@@ -273,17 +273,8 @@ class SlackAdapter:
         self, action: PendingAction, who: Who, client: AsyncWebClient, preview: Replace | None
     ) -> None:
         """Progress, execute, then the result: one channel line, follow-ups in its thread."""
-        # The stop does not wait for the "Stopping…" line (Slack round trips); the result does.
-        showing = asyncio.create_task(self._start_progress(action, client, preview))
-        try:
-            final = await self.service.execute(action, who)
-        finally:
-            await asyncio.wait([showing])
-        root: MessageRef | None = None
-        if not showing.cancelled() and showing.exception() is None:
-            root, preview = showing.result()
-        else:  # the stop ran: its result still goes to the requester, privately
-            log.warning("could not show progress", exc_info=showing.exception())
+        root, preview = await self._start_progress(action, client, preview)
+        final = await self.service.execute(action, who)
         message = blocks.result(final, now=self.now())
         # The private preview, the approval card and the channel line change independently.
         updates: list[Awaitable[Any]] = [self._update_card(final, client)]
