@@ -116,3 +116,29 @@ def test_a_click_re_check_is_not_queued_behind_previews(bench: Bench) -> None:
 
     urgent, queued, late = bench.run(scenario())
     assert urgent == ["ner-prod"] and queued and late == ["ner-prod"]
+
+
+def test_concurrent_previews_share_cluster_wide_reads_but_a_click_never_does(
+    bench: Bench,
+) -> None:
+    gateway = bench.runtime.clusters.get(None)
+
+    async def previews_then_mixed() -> tuple[list[str], list[str]]:
+        bench.emulator.requests.clear()
+        await asyncio.gather(
+            gateway.resolve(["ner-prod"], CallContext(opaque_id="a")),
+            gateway.resolve(["elser-prod"], CallContext(opaque_id="b")),
+        )
+        two_previews = sorted(r.endpoint for r in bench.emulator.requests)
+        bench.emulator.requests.clear()
+        await asyncio.gather(
+            gateway.resolve(["ner-prod"], CallContext(opaque_id="a")),
+            gateway.resolve(["ner-prod"], CallContext(opaque_id="c", urgent=True)),
+        )
+        return two_previews, sorted(r.endpoint for r in bench.emulator.requests)
+
+    two_previews, preview_and_click = bench.run(previews_then_mixed())
+    # Each preview reads its own targets' stats; the four cluster-wide reads happen once.
+    assert two_previews == sorted([*READS, "ml.stats"])
+    # The click's re-check reads everything itself, after the click.
+    assert preview_and_click == sorted(READS * 2)

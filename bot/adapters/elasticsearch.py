@@ -13,7 +13,7 @@ import asyncio
 import fnmatch
 import time
 import urllib.parse
-from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -425,6 +425,8 @@ class ClusterGateway:
         # and verification) free, so a burst of previews does not queue every click.
         previews = (connections - CLICK_CONNECTIONS) // SNAPSHOT_READS
         self._reading = asyncio.Semaphore(max(1, previews))
+        # Cluster-wide preview reads in flight, by (what, run-as user): see `_shared`.
+        self._inflight: dict[tuple[str, str | None], asyncio.Future[Any]] = {}
 
     async def _timed(self, endpoint: str, call: Awaitable[T]) -> T:
         """Await one client call, recording its latency and status in the metrics."""
@@ -500,6 +502,32 @@ class ClusterGateway:
         )
         assert isinstance(response, ObjectApiResponse)
         return response
+
+    async def _shared(
+        self, what: str, ctx: CallContext | None, read: Callable[[], Awaitable[T]]
+    ) -> T:
+        """Join the same cluster-wide read if one is in flight for the same run-as user.
+
+        In a burst of previews most of their reads are the same few requests. A click's
+        re-check (urgent) never joins: it must see the cluster as it is after the click.
+        """
+        if ctx is not None and ctx.urgent:
+            return await read()
+        key = (what, self._headers(ctx).get("es-security-runas-user"))
+        running = self._inflight.get(key)
+        if running is None:
+            running = asyncio.ensure_future(read())
+            self._inflight[key] = running
+            running.add_done_callback(lambda done: self._forget(key, done))
+        # One caller giving up (cancelled) must not cancel the read for the others.
+        result: T = await asyncio.shield(running)
+        return result
+
+    def _forget(self, key: tuple[str, str | None], done: asyncio.Future[Any]) -> None:
+        if self._inflight.get(key) is done:
+            del self._inflight[key]
+        if not done.cancelled():
+            done.exception()  # retrieved: every caller may have given up meanwhile
 
     async def _stats(
         self, ctx: CallContext | None, ids: Sequence[str] | None
@@ -611,10 +639,10 @@ class ClusterGateway:
         try:
             entries, aliases, refs, endpoints, fields = await asyncio.gather(
                 self._stats(ctx, ids),
-                self._aliases(ctx),
-                self._pipelines(ctx),
-                self._endpoints(ctx),
-                self._semantic_fields(ctx),
+                self._shared("aliases", ctx, lambda: self._aliases(ctx)),
+                self._shared("pipelines", ctx, lambda: self._pipelines(ctx)),
+                self._shared("endpoints", ctx, lambda: self._endpoints(ctx)),
+                self._shared("mappings", ctx, lambda: self._semantic_fields(ctx)),
             )
         except ClusterError:
             raise  # an unmapped run_as user: already a message for the person
