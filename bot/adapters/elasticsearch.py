@@ -67,8 +67,8 @@ VERIFY_MAX_WAIT = 2.0
 START_TIMEOUT = 120.0
 MAX_PROCESSOR_DEPTH = 10  # Elasticsearch stops scanning nested processors here too
 FINISH_PENDING_WORK_TIMEOUT = 300.0  # a graceful drain may take up to ~5 minutes
-SNAPSHOT_READS = 5  # the parallel reads of one snapshot
-CLICK_CONNECTIONS = SNAPSHOT_READS + 2  # a click: its re-check, then the stop, then the verify
+# A click's requests: its re-check (5 reads in parallel), then the stop, then the verify.
+CLICK_CONNECTIONS = 7
 # Only what the impact needs: the mapping of a big cluster is megabytes otherwise.
 MAPPING_FILTER = [
     "*.mappings.**.type",
@@ -421,10 +421,12 @@ class ClusterGateway:
         self.metrics = metrics
         # Retry-less clients by timeout, made once: `options()` builds ~44 sub-clients.
         self._once_clients: dict[float, AsyncElasticsearch] = {}
-        # Previews and listings leave one click's worth of connections (its re-check, stop
-        # and verification) free, so a burst of previews does not queue every click.
-        previews = (connections - CLICK_CONNECTIONS) // SNAPSHOT_READS
-        self._reading = asyncio.Semaphore(max(1, previews))
+        # Previews' and listings' requests leave one click's worth of connections free, so
+        # a burst of previews (or a slow cluster) does not queue a click behind them.
+        self._reading = asyncio.Semaphore(max(1, connections - CLICK_CONNECTIONS))
+        # And at most half as many previews at once: in a burst the rest wait their turn
+        # instead of all holding memory and CPU (a click's re-check never waits here).
+        self._previews = asyncio.Semaphore(max(1, connections // 2))
         # Cluster-wide preview reads in flight, by (what, run-as user): see `_shared`.
         self._inflight: dict[tuple[str, str | None], asyncio.Future[Any]] = {}
 
@@ -485,21 +487,31 @@ class ClusterGateway:
         params: Mapping[str, Any] | None = None,
         body: Mapping[str, Any] | None = None,
         once: float | None = None,
+        urgent: bool = False,
     ) -> ObjectApiResponse[Any]:
         """One request on the long-lived client with per-request headers (no `options()`).
 
-        `once`: send it at most once, waiting this many seconds for the answer.
+        `once`: send it at most once, waiting this many seconds for the answer. A stop, start,
+        verification or urgent `ctx` is a click's request: it never waits for previews'.
         """
         headers = self._headers(ctx)
         if body is not None:
             headers["content-type"] = "application/json"
         es = self.client if once is None else self._once(once)
-        response = await self._timed(
-            endpoint,
-            es.perform_request(
-                method, path, params=params, headers=headers, body=body, endpoint_id=endpoint
-            ),
-        )
+
+        async def send() -> Any:
+            return await self._timed(
+                endpoint,
+                es.perform_request(
+                    method, path, params=params, headers=headers, body=body, endpoint_id=endpoint
+                ),
+            )
+
+        if urgent or once is not None or (ctx is not None and ctx.urgent):
+            response = await send()
+        else:
+            async with self._reading:
+                response = await send()
         assert isinstance(response, ObjectApiResponse)
         return response
 
@@ -626,11 +638,11 @@ class ClusterGateway:
         """Read deployments, aliases, pipelines, endpoints and mappings concurrently.
 
         `ids`: the expressions whose `_stats` are read (None: every model's). Only an urgent
-        call (a click's re-check) skips the queue of previews and listings.
+        call (a click's re-check) skips the queue of previews' and listings' requests.
         """
         if ctx is not None and ctx.urgent:
             return await self._snapshot(ctx, ids)
-        async with self._reading:
+        async with self._previews:
             return await self._snapshot(ctx, ids)
 
     async def _snapshot(
@@ -813,6 +825,7 @@ class ClusterGateway:
                 "GET",
                 f"/_ml/trained_models/{_quote(deployment_id)}/_stats",
                 ctx,
+                urgent=True,  # the verification of a stop that ran
             )
         except NotFoundError:
             return None
