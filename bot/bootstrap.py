@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -168,11 +169,23 @@ class Runtime:
     inflight: InFlight = field(default_factory=InFlight)
     audit: AuditLog = field(default_factory=lambda: AuditLog([], time.time))
 
+    def open_http(self) -> None:
+        """Give the Slack client one HTTP session (inside the running loop) for every call.
+
+        Without it slack_sdk opens a session and a connection per Web API call and per
+        response_url message; Bolt's per-request clients and our webhooks share this one.
+        """
+        if self.slack.session is None or self.slack.session.closed:
+            timeout = aiohttp.ClientTimeout(total=self.slack.timeout)
+            self.slack.session = aiohttp.ClientSession(timeout=timeout)
+
     async def close(self) -> None:
         """Release connections and files."""
-        await self.audit.close()  # its last flush may still need a cluster
+        await self.audit.close()  # its last flush may still need a cluster (or Slack)
         await self.clusters.close()
         await self.store.close()
+        if self.slack.session is not None:
+            await self.slack.session.close()
 
 
 @dataclass

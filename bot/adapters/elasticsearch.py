@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import time
-from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sequence
+import urllib.parse
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import elastic_transport
+from elastic_transport import ObjectApiResponse
 from elasticsearch import (
     ApiError,
     AsyncElasticsearch,
@@ -65,11 +67,20 @@ VERIFY_MAX_WAIT = 2.0
 START_TIMEOUT = 120.0
 MAX_PROCESSOR_DEPTH = 10  # Elasticsearch stops scanning nested processors here too
 FINISH_PENDING_WORK_TIMEOUT = 300.0  # a graceful drain may take up to ~5 minutes
+# A click's requests: its re-check (5 reads in parallel), then the stop, then the verify.
+CLICK_CONNECTIONS = 7
 # Only what the impact needs: the mapping of a big cluster is megabytes otherwise.
 MAPPING_FILTER = [
     "*.mappings.**.type",
     "*.mappings.**.inference_id",
     "*.mappings.**.search_inference_id",
+]
+STATS_ALL = "/_ml/trained_models/_stats"
+# Of a model's config only its id and aliases are used; the rest can be large.
+MODELS_FILTER = [
+    "count",
+    "trained_model_configs.model_id",
+    "trained_model_configs.metadata.model_aliases",
 ]
 ENDPOINT_FILTER = [
     "endpoints.inference_id",
@@ -400,6 +411,7 @@ class ClusterGateway:
         run_as: bool = False,
         run_as_users: Mapping[str, str] | None = None,
         metrics: Metrics | None = None,
+        connections: int = 32,
     ) -> None:
         self.name = name
         self.client = client
@@ -407,6 +419,16 @@ class ClusterGateway:
         self.run_as = run_as
         self.run_as_users = dict(run_as_users or {})
         self.metrics = metrics
+        # Retry-less clients by timeout, made once: `options()` builds ~44 sub-clients.
+        self._once_clients: dict[float, AsyncElasticsearch] = {}
+        # Previews' and listings' requests leave one click's worth of connections free, so
+        # a burst of previews (or a slow cluster) does not queue a click behind them.
+        self._reading = asyncio.Semaphore(max(1, connections - CLICK_CONNECTIONS))
+        # And at most half as many previews at once: in a burst the rest wait their turn
+        # instead of all holding memory and CPU (a click's re-check never waits here).
+        self._previews = asyncio.Semaphore(max(1, connections // 2))
+        # Cluster-wide preview reads in flight, by (what, run-as user): see `_shared`.
+        self._inflight: dict[tuple[str, str | None], asyncio.Future[Any]] = {}
 
     async def _timed(self, endpoint: str, call: Awaitable[T]) -> T:
         """Await one client call, recording its latency and status in the metrics."""
@@ -430,11 +452,12 @@ class ClusterGateway:
         """Close the HTTP connections."""
         await self.client.close()
 
-    def _with(self, ctx: CallContext | None, **extra: Any) -> AsyncElasticsearch:
-        """The client with this call's opaque id and run-as user; ElasticError if unmapped."""
+    def _headers(self, ctx: CallContext | None) -> dict[str, str]:
+        """This call's opaque id and run-as user; ClusterForbidden if the user is unmapped."""
         ctx = ctx or CallContext()
+        headers = {"accept": "application/json"}
         if ctx.opaque_id:
-            extra["opaque_id"] = ctx.opaque_id
+            headers["x-opaque-id"] = ctx.opaque_id
         if self.run_as:
             user = self.run_as_users.get(ctx.slack_user or "")
             if user is None:
@@ -443,28 +466,128 @@ class ClusterGateway:
                     f"none is mapped for <@{ctx.slack_user}>; ask an admin to add you to "
                     f"`clusters.{self.name}.run_as_users`",
                 )
-            extra["headers"] = {"es-security-runas-user": user}
-        return self.client.options(**extra) if extra else self.client
+            headers["es-security-runas-user"] = user
+        return headers
 
-    async def _all_stats(self, es: AsyncElasticsearch) -> list[Mapping[str, Any]]:
+    def _once(self, timeout: float) -> AsyncElasticsearch:
+        """The client that never resends, with this timeout (a stop or start runs once)."""
+        client = self._once_clients.get(timeout)
+        if client is None:
+            client = self.client.options(max_retries=0, request_timeout=timeout)
+            self._once_clients[timeout] = client
+        return client
+
+    async def _request(
+        self,
+        endpoint: str,
+        method: str,
+        path: str,
+        ctx: CallContext | None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | None = None,
+        once: float | None = None,
+        urgent: bool = False,
+    ) -> ObjectApiResponse[Any]:
+        """One request on the long-lived client with per-request headers (no `options()`).
+
+        `once`: send it at most once, waiting this many seconds for the answer. A stop, start,
+        verification or urgent `ctx` is a click's request: it never waits for previews'.
+        """
+        headers = self._headers(ctx)
+        if body is not None:
+            headers["content-type"] = "application/json"
+        es = self.client if once is None else self._once(once)
+
+        async def send() -> Any:
+            return await self._timed(
+                endpoint,
+                es.perform_request(
+                    method, path, params=params, headers=headers, body=body, endpoint_id=endpoint
+                ),
+            )
+
+        if urgent or once is not None or (ctx is not None and ctx.urgent):
+            response = await send()
+        else:
+            async with self._reading:
+                response = await send()
+        assert isinstance(response, ObjectApiResponse)
+        return response
+
+    async def _shared(
+        self, what: str, ctx: CallContext | None, read: Callable[[], Awaitable[T]]
+    ) -> T:
+        """Join the same cluster-wide read if one is in flight for the same run-as user.
+
+        In a burst of previews most of their reads are the same few requests. A click's
+        re-check (urgent) never joins: it must see the cluster as it is after the click.
+        """
+        if ctx is not None and ctx.urgent:
+            return await read()
+        key = (what, self._headers(ctx).get("es-security-runas-user"))
+        running = self._inflight.get(key)
+        if running is None:
+            running = asyncio.ensure_future(read())
+            self._inflight[key] = running
+            running.add_done_callback(lambda done: self._forget(key, done))
+        # One caller giving up (cancelled) must not cancel the read for the others.
+        result: T = await asyncio.shield(running)
+        return result
+
+    def _forget(self, key: tuple[str, str | None], done: asyncio.Future[Any]) -> None:
+        if self._inflight.get(key) is done:
+            del self._inflight[key]
+        if not done.cancelled():
+            done.exception()  # retrieved: every caller may have given up meanwhile
+
+    async def _stats(
+        self, ctx: CallContext | None, ids: Sequence[str] | None
+    ) -> list[Mapping[str, Any]]:
+        """`_stats` of what `ids` name (a model id, deployment id or wildcard each), paged.
+
+        None, `_all` or `*` read every model. An explicit id that matches nothing makes
+        Elasticsearch answer 404 for the whole list; then every model is read, so the
+        caller can still say which id matched nothing (and whether it names a model).
+        """
+        everything = ids is None or any(e in ("_all", "*") for e in ids)
+        expression = None if ids is None or everything else ",".join(ids)
+        try:
+            return await self._stats_pages(ctx, expression)
+        except NotFoundError:
+            if expression is None:
+                raise
+            return await self._stats_pages(ctx, None)
+
+    async def _stats_pages(
+        self, ctx: CallContext | None, expression: str | None
+    ) -> list[Mapping[str, Any]]:
+        path = f"/_ml/trained_models/{_quote(expression)}/_stats" if expression else STATS_ALL
         entries: list[Mapping[str, Any]] = []
         start = 0
         while True:
-            page = await self._timed(
+            page = await self._request(
                 "ml.get_trained_models_stats",
-                es.ml.get_trained_models_stats(from_=start, size=PAGE_SIZE),
+                "GET",
+                path,
+                ctx,
+                params={"from": start, "size": PAGE_SIZE},
             )
             entries.extend(page.body.get("trained_model_stats", []))
             start += PAGE_SIZE
             if start >= int(page.body.get("count", 0)):
                 return entries
 
-    async def _aliases(self, es: AsyncElasticsearch) -> dict[str, tuple[str, ...]]:
+    async def _aliases(self, ctx: CallContext | None) -> dict[str, tuple[str, ...]]:
         aliases: dict[str, tuple[str, ...]] = {}
         start = 0
         while True:
-            page = await self._timed(
-                "ml.get_trained_models", es.ml.get_trained_models(from_=start, size=PAGE_SIZE)
+            page = await self._request(
+                "ml.get_trained_models",
+                "GET",
+                "/_ml/trained_models",
+                ctx,
+                params={"from": start, "size": PAGE_SIZE, "filter_path": MODELS_FILTER},
             )
             for cfg in page.body.get("trained_model_configs", []):
                 found = (cfg.get("metadata") or {}).get("model_aliases") or []
@@ -474,44 +597,67 @@ class ClusterGateway:
             if start >= int(page.body.get("count", 0)):
                 return aliases
 
-    async def _pipelines(self, es: AsyncElasticsearch) -> dict[str, set[str]]:
+    async def _pipelines(self, ctx: CallContext | None) -> dict[str, set[str]]:
         try:
-            resp = await self._timed("ingest.get_pipeline", es.ingest.get_pipeline())
+            resp = await self._request("ingest.get_pipeline", "GET", "/_ingest/pipeline", ctx)
         except NotFoundError:
             return {}  # 404 with `{}`: the cluster has no pipelines at all
         return pipeline_references(resp.body)
 
-    async def _endpoints(self, es: AsyncElasticsearch) -> tuple[Endpoint, ...] | str:
+    async def _endpoints(self, ctx: CallContext | None) -> tuple[Endpoint, ...] | str:
         """Inference endpoints, or why they could not be read."""
         try:
-            resp = await self._timed(
-                "inference.get", es.inference.get(inference_id="_all", filter_path=ENDPOINT_FILTER)
+            resp = await self._request(
+                "inference.get",
+                "GET",
+                "/_inference/_all",
+                ctx,
+                params={"filter_path": ENDPOINT_FILTER},
             )
         except (ApiError, elastic_transport.TransportError) as exc:
             return _unreadable("inference endpoints", "monitor_inference", exc)
         return parse_endpoints(resp.body)
 
-    async def _semantic_fields(self, es: AsyncElasticsearch) -> tuple[SemanticField, ...] | str:
+    async def _semantic_fields(self, ctx: CallContext | None) -> tuple[SemanticField, ...] | str:
         """Every semantic_text field the bot may see, or why the mappings could not be read."""
         try:
-            resp = await self._timed(
-                "indices.get_mapping", es.indices.get_mapping(filter_path=MAPPING_FILTER)
+            resp = await self._request(
+                "indices.get_mapping",
+                "GET",
+                "/_mapping",
+                ctx,
+                params={"filter_path": MAPPING_FILTER},
             )
         except (ApiError, elastic_transport.TransportError) as exc:
             return _unreadable("index mappings", "view_index_metadata", exc)
         return parse_semantic_fields(resp.body)
 
-    async def snapshot(self, ctx: CallContext | None = None) -> ClusterSnapshot:
-        """Read deployments, aliases, pipelines, endpoints and mappings concurrently."""
-        es = self._with(ctx)
+    async def snapshot(
+        self, ctx: CallContext | None = None, ids: Sequence[str] | None = None
+    ) -> ClusterSnapshot:
+        """Read deployments, aliases, pipelines, endpoints and mappings concurrently.
+
+        `ids`: the expressions whose `_stats` are read (None: every model's). Only an urgent
+        call (a click's re-check) skips the queue of previews' and listings' requests.
+        """
+        if ctx is not None and ctx.urgent:
+            return await self._snapshot(ctx, ids)
+        async with self._previews:
+            return await self._snapshot(ctx, ids)
+
+    async def _snapshot(
+        self, ctx: CallContext | None, ids: Sequence[str] | None
+    ) -> ClusterSnapshot:
         try:
             entries, aliases, refs, endpoints, fields = await asyncio.gather(
-                self._all_stats(es),
-                self._aliases(es),
-                self._pipelines(es),
-                self._endpoints(es),
-                self._semantic_fields(es),
+                self._stats(ctx, ids),
+                self._shared("aliases", ctx, lambda: self._aliases(ctx)),
+                self._shared("pipelines", ctx, lambda: self._pipelines(ctx)),
+                self._shared("endpoints", ctx, lambda: self._endpoints(ctx)),
+                self._shared("mappings", ctx, lambda: self._semantic_fields(ctx)),
             )
+        except ClusterError:
+            raise  # an unmapped run_as user: already a message for the person
         except Exception as exc:
             raise to_domain_error(
                 exc, cluster=self.name, operation="read deployment stats", timeout=self.timeout
@@ -528,7 +674,7 @@ class ClusterGateway:
 
     async def resolve(self, ids: Sequence[str], ctx: CallContext | None = None) -> Resolution:
         """Expand ids, comma lists, wildcards and `_all` into concrete deployments."""
-        snap = await self.snapshot(ctx)
+        snap = await self.snapshot(ctx, ids)
         deployments = snap.deployments()
         chosen: dict[str, Deployment] = {}
         unmatched: list[str] = []
@@ -557,8 +703,8 @@ class ClusterGateway:
 
     async def list(self, pattern: str | None, ctx: CallContext | None = None) -> list[Deployment]:
         """Deployments matching a pattern (or all), for the read-only listing."""
-        snap = await self.snapshot(ctx)
         exprs = pattern.split(",") if pattern else ["*"]
+        snap = await self.snapshot(ctx, exprs)
         return [d for d in snap.deployments() if any(_matches(e, d.deployment_id) for e in exprs)]
 
     async def stop(
@@ -582,10 +728,13 @@ class ClusterGateway:
         try:
             # A retried stop could hit a deployment the first attempt already stopped (404),
             # or stop it twice; retries are the person's decision, not the transport's.
-            es = self._with(ctx, max_retries=0, request_timeout=timeout)
-            await self._timed(
+            await self._request(
                 "ml.stop_trained_model_deployment",
-                es.ml.stop_trained_model_deployment(model_id=deployment.deployment_id, body=body),
+                "POST",
+                f"/_ml/trained_models/{_quote(deployment.deployment_id)}/deployment/_stop",
+                ctx,
+                body=body,
+                once=timeout,
             )
         except Exception as exc:
             return self._failed(exc, "stop", deployment, timeout, started)
@@ -618,6 +767,7 @@ class ClusterGateway:
 
     async def start(self, deployment: Deployment, ctx: CallContext | None = None) -> StartOutcome:
         """Start a deployment with the captured settings; waits until it is started."""
+        body: dict[str, Any] | None = None
         params: dict[str, Any] = {
             "deployment_id": deployment.deployment_id,
             "priority": deployment.priority,
@@ -625,7 +775,7 @@ class ClusterGateway:
             "timeout": f"{int(START_TIMEOUT)}s",
         }
         if deployment.adaptive_allocations:
-            params["adaptive_allocations"] = deployment.adaptive_allocations
+            body = {"adaptive_allocations": deployment.adaptive_allocations}
         elif deployment.target_allocations:
             params["number_of_allocations"] = deployment.target_allocations
         if deployment.threads_per_allocation:
@@ -636,10 +786,14 @@ class ClusterGateway:
             params["cache_size"] = deployment.cache_size
         started = time.monotonic()
         try:
-            es = self._with(ctx, max_retries=0, request_timeout=START_TIMEOUT + 10)
-            await self._timed(
+            await self._request(
                 "ml.start_trained_model_deployment",
-                es.ml.start_trained_model_deployment(model_id=deployment.model_id, **params),
+                "POST",
+                f"/_ml/trained_models/{_quote(deployment.model_id)}/deployment/_start",
+                ctx,
+                params=params,
+                body=body,
+                once=START_TIMEOUT + 10,
             )
         except Exception as exc:
             failed = self._failed(exc, "start", deployment, START_TIMEOUT, started)
@@ -666,9 +820,17 @@ class ClusterGateway:
 
     async def _deployment_state(self, deployment_id: str, ctx: CallContext | None) -> str | None:
         try:
-            resp = await self._with(ctx).ml.get_trained_models_stats(model_id=deployment_id)
+            resp = await self._request(
+                "ml.get_trained_models_stats",
+                "GET",
+                f"/_ml/trained_models/{_quote(deployment_id)}/_stats",
+                ctx,
+                urgent=True,  # the verification of a stop that ran
+            )
         except NotFoundError:
             return None
+        except ClusterError:
+            raise
         except Exception as exc:
             raise to_domain_error(
                 exc, cluster=self.name, operation="read deployment stats"
@@ -686,6 +848,11 @@ class ClusterGateway:
         except Exception as exc:
             raise to_domain_error(exc, cluster=self.name, operation="read cluster info") from exc
         return str(info.body["version"]["number"])
+
+
+def _quote(value: str) -> str:
+    """A path part as the client quotes it (`,` and `*` stay: lists and wildcards)."""
+    return urllib.parse.quote(value, ",*")
 
 
 def _model_hint(
@@ -726,6 +893,7 @@ class Clusters:
                     run_as=c.run_as,
                     run_as_users=c.run_as_users,
                     metrics=metrics,
+                    connections=c.connections_per_node,
                 )
                 for n, c in clusters.items()
             },

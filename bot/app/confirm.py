@@ -151,7 +151,8 @@ async def recheck_targets(
     try:
         gateway = deps.clusters.get(action.cluster)
         fresh = await gateway.resolve(
-            action.spec.expression.split(","), context.call_context(deps, who, action.id)
+            action.spec.expression.split(","),
+            context.call_context(deps, who, action.id, urgent=True),
         )
     except ClusterError as exc:
         return Failed(exc.message)

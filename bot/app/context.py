@@ -145,9 +145,9 @@ def gateway(deps: Deps, name: str | None) -> Gateway | Failed:
         return Failed(exc.message)
 
 
-def call_context(deps: Deps, who: Who, action_id: str) -> CallContext:
+def call_context(deps: Deps, who: Who, action_id: str, *, urgent: bool = False) -> CallContext:
     """The opaque id and run-as user for this person's calls about this action."""
-    return CallContext(opaque_id=opaque_id(who, action_id), slack_user=who.user_id)
+    return CallContext(opaque_id=opaque_id(who, action_id), slack_user=who.user_id, urgent=urgent)
 
 
 async def frozen(deps: Deps) -> Frozen | None:

@@ -93,6 +93,8 @@ class CallContext:
 
     opaque_id: str | None = None
     slack_user: str | None = None
+    # A click's re-check: never queued behind previews' reads (a burst must not delay it).
+    urgent: bool = False
 
 
 @dataclass(frozen=True)

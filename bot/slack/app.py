@@ -23,7 +23,7 @@ from bot.slack.listeners.base import NAME_MAX, permalink, who_from_action, who_f
 from bot.slack.listeners.clicks import ClickListeners
 from bot.slack.listeners.commands import CommandListeners
 from bot.slack.listeners.step import StepListener
-from bot.slack.notices import LoggedRespond
+from bot.slack.respond import Respond, Responder
 from bot.slack.workflow import STEP_CALLBACK_ID
 
 __all__ = [
@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 COMMANDS, ACTION_IDS, FUNCTIONS = ids.COMMANDS, ids.ACTION_IDS, ids.FUNCTIONS
 
 # What a listener does after the ack: (body, respond, client, who).
-Work = Callable[[dict[str, Any], AsyncRespond, AsyncWebClient, Who], Awaitable[None]]
+Work = Callable[[dict[str, Any], Respond, AsyncWebClient, Who], Awaitable[None]]
 Listener = Callable[..., Awaitable[None]]
 
 
@@ -66,22 +66,25 @@ class SlackAdapter(CommandListeners, ClickListeners, ApprovalListeners, StepList
             context: AsyncBoltContext,
         ) -> None:
             await ack()
-            respond = LoggedRespond.wrap(respond)  # Slack's refusals are returned, not raised
+            url = body.get("response_url")
+            # Bolt's `respond` opens a new HTTP session per message; ours shares the client's
+            # and logs Slack's refusals, which come back as a status, not an exception.
+            answer: Respond = Responder(str(url), client.session) if url else respond
 
             async def run() -> None:
                 who = who_from_command(body) if "command" in body else who_from_action(body)
                 if incident:
                     who = await self._in_incident(who, client)
                 context["who"] = who
-                await work(body, respond, client, who)
+                await work(body, answer, client, who)
 
-            await _guarded(run(), respond)
+            await _guarded(run(), answer)
 
         listener.__name__ = listener.__qualname__ = getattr(work, "__name__", "listener")
         return listener
 
 
-async def _apologise(error: Exception, respond: AsyncRespond | None) -> None:
+async def _apologise(error: Exception, respond: Respond | None) -> None:
     error_id = secrets.token_hex(4)
     log.error("unhandled error", extra={"error_id": error_id}, exc_info=error)
     if respond is None:
@@ -95,7 +98,7 @@ async def _apologise(error: Exception, respond: AsyncRespond | None) -> None:
         log.warning("could not deliver the error message", extra={"error_id": error_id})
 
 
-async def _guarded(work: Awaitable[None], respond: AsyncRespond | None) -> None:
+async def _guarded(work: Awaitable[None], respond: Respond | None) -> None:
     # Our own error boundary after ack(): Bolt's runner overwrites an early ack with
     # None when a listener fails within its 10 ms polling step, answering Slack 404.
     try:

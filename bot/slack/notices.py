@@ -10,19 +10,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
-from urllib.parse import urlsplit
 
-from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.webhook import WebhookResponse
-from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.app.ports import PermanentDeliveryError, PostLine
 from bot.core.model import MessageRef, PendingAction
 from bot.slack import blocks
 from bot.slack.blocks import Message
+from bot.slack.respond import post_response_url
 from bot.slack.workflow import error_for
 
 log = logging.getLogger(__name__)
@@ -34,59 +30,6 @@ SAFETY_MARGIN = 60.0  # do not race the response_url's expiry
 PERMANENT_POST_ERRORS = frozenset(
     {"channel_not_found", "not_in_channel", "is_archived", "msg_too_long", "invalid_blocks"}
 )
-
-
-def _host(url: str | None) -> str:
-    """Only the host of a response_url: the rest of it is a bearer capability."""
-    return urlsplit(url or "").hostname or "?"
-
-
-def log_response_post(url: str | None, response: WebhookResponse) -> bool:
-    """True if Slack took the post; else log one warning with status and error, host only."""
-    if response.status_code == 200:
-        return True
-    log.warning(
-        "response_url post refused: %s %s (host %s)",
-        response.status_code,
-        str(response.body or "")[:200],
-        _host(url),
-        extra={"slack_status": response.status_code, "response_url_host": _host(url)},
-    )
-    return False
-
-
-async def post_response_url(url: str, body: dict[str, Any]) -> bool:
-    """POST `body` to a response_url; True if Slack took it (failures are logged, not raised)."""
-    try:
-        response = await AsyncWebhookClient(url).send_dict(body)
-    except Exception as exc:  # aiohttp's errors name host and port at most
-        log.warning("response_url post failed: %s (host %s)", type(exc).__name__, _host(url))
-        return False
-    return log_response_post(url, response)
-
-
-class LoggedRespond(AsyncRespond):
-    """Bolt's `respond()`, which returns Slack's refusal silently, with the refusal logged."""
-
-    @classmethod
-    def wrap(cls, respond: AsyncRespond) -> LoggedRespond:
-        """The same respond, logging."""
-        return cls(response_url=respond.response_url, proxy=respond.proxy, ssl=respond.ssl)
-
-    async def __call__(self, *args: Any, **kwargs: Any) -> WebhookResponse:
-        """Post as Bolt does; log a refusal or a failed connection (then raise it on)."""
-        try:
-            response = await super().__call__(*args, **kwargs)
-        except Exception as exc:
-            if self.response_url is not None:
-                log.warning(
-                    "response_url post failed: %s (host %s)",
-                    type(exc).__name__,
-                    _host(self.response_url),
-                )
-            raise
-        log_response_post(self.response_url, response)
-        return response
 
 
 def channel_poster(client: AsyncWebClient) -> PostLine:
@@ -153,7 +96,7 @@ class SlackNotices:
                 "replace_original": bool(ref.ts),
                 "response_type": "ephemeral",
             }
-            return await post_response_url(ref.response_url, body)
+            return await post_response_url(ref.response_url, body, self.client.session)
         if not ref.ephemeral and ref.channel_id and ref.ts:
             return await self._update(ref, message)
         return False

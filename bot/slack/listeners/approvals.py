@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.async_app import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app.service import Approved, Ended, Started, Who
@@ -12,13 +11,14 @@ from bot.slack import blocks
 from bot.slack.listeners.base import button_value, tell, to_requester
 from bot.slack.listeners.running import Running
 from bot.slack.render import click_message
+from bot.slack.respond import Respond
 
 
 class ApprovalListeners(Running):
     """Four eyes: approve or reject a pending action from its card."""
 
     async def on_approve(
-        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, who: Who
+        self, body: dict[str, Any], respond: Respond, client: AsyncWebClient, who: Who
     ) -> None:
         """An approver approved; update the card, tell the requester, maybe run."""
         outcome = await self.service.approve(button_value(body), who)
@@ -27,7 +27,7 @@ class ApprovalListeners(Running):
             return
         action = outcome.action
         await self._update_card(action, client)
-        await to_requester(action, blocks.approval_recorded(action, who.user_id))
+        await to_requester(action, blocks.approval_recorded(action, who.user_id), client)
         if action.approved and action.auto_run:
             started = await self.service.run_approved(action, who)
             if isinstance(started, Started):
@@ -36,17 +36,17 @@ class ApprovalListeners(Running):
                 await self._answer_click(started, body, respond, client)
 
     async def on_reject(
-        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, who: Who
+        self, body: dict[str, Any], respond: Respond, client: AsyncWebClient, who: Who
     ) -> None:
         """An approver rejected: the action ends."""
         outcome = await self.service.reject(button_value(body), who)
         await self._answer_card_click(outcome, body, respond, client)
         if isinstance(outcome, Ended):
-            await to_requester(outcome.action, blocks.final_preview(outcome.action))
+            await to_requester(outcome.action, blocks.final_preview(outcome.action), client)
             await self._finish_step(outcome.action, client, None)
 
     async def _answer_card_click(
-        self, outcome: object, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+        self, outcome: object, body: dict[str, Any], respond: Respond, client: AsyncWebClient
     ) -> None:
         if isinstance(outcome, Ended):
             await self._update_card(outcome.action, client)

@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-from slack_bolt.async_app import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -18,7 +17,8 @@ from bot.core.model import MessageRef, PendingAction
 from bot.core.text import cap
 from bot.slack import blocks
 from bot.slack.blocks import Message
-from bot.slack.notices import complete_step_error, post_response_url, update_card
+from bot.slack.notices import complete_step_error, update_card
+from bot.slack.respond import Respond, post_response_url
 from bot.slack.workflow import error_for, outputs_for
 
 log = logging.getLogger("bot.slack.app")  # one logger name for every listener, as before
@@ -65,7 +65,9 @@ def permalink(team_domain: str | None, ref: MessageRef | None) -> str | None:
     return f"{host}/archives/{ref.channel_id}/p{ref.ts.replace('.', '')}"
 
 
-async def to_requester(action: PendingAction, message: Message) -> None:
+async def to_requester(
+    action: PendingAction, message: Message, client: AsyncWebClient
+) -> None:
     """A new private message to the requester through their command's response_url."""
     url = action.message.response_url
     if not url:
@@ -76,10 +78,11 @@ async def to_requester(action: PendingAction, message: Message) -> None:
         "response_type": "ephemeral",
         "replace_original": False,
     }
-    await post_response_url(url, body)  # logs a refusal; a lost notice must not break the flow
+    # Logs a refusal; a notice that cannot be delivered must not break the flow.
+    await post_response_url(url, body, client.session)
 
 
-def replacer(body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient) -> Replace:
+def replacer(body: dict[str, Any], respond: Respond, client: AsyncWebClient) -> Replace:
     """How to replace the message a click came from."""
     if body.get("response_url"):
         return lambda m: respond(**m, replace_original=True)
@@ -89,7 +92,7 @@ def replacer(body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
 
 
 async def tell(
-    body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, message: Message
+    body: dict[str, Any], respond: Respond, client: AsyncWebClient, message: Message
 ) -> None:
     """A private answer to whoever clicked."""
     if body.get("response_url"):
@@ -197,7 +200,7 @@ class ListenerBase:
         channel: str,
         message: Message,
         client: AsyncWebClient,
-        respond: AsyncRespond | None,
+        respond: Respond | None,
     ) -> None:
         """Post in the channel; if the bot may not, give it privately with a hint."""
         try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.async_app import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app.service import Proposed, Started, Who
@@ -12,13 +11,14 @@ from bot.core.model import MessageRef
 from bot.slack.listeners.base import button_value, replacer, tell
 from bot.slack.listeners.running import Running
 from bot.slack.render import outcome_message
+from bot.slack.respond import Respond
 
 
 class ClickListeners(Running):
     """Confirm, cancel and restart."""
 
     async def on_confirm(
-        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, who: Who
+        self, body: dict[str, Any], respond: Respond, client: AsyncWebClient, who: Who
     ) -> None:
         """Run, exactly once, then replace the preview and report in the channel."""
         outcome = await self.service.confirm(button_value(body), who)
@@ -38,14 +38,14 @@ class ClickListeners(Running):
             await self._answer_click(outcome, body, respond, client)
 
     async def on_cancel(
-        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, who: Who
+        self, body: dict[str, Any], respond: Respond, client: AsyncWebClient, who: Who
     ) -> None:
         """Cancel the pending action."""
         outcome = await self.service.cancel(button_value(body), who)
         await self._answer_click(outcome, body, respond, client)
 
     async def on_restart(
-        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, who: Who
+        self, body: dict[str, Any], respond: Respond, client: AsyncWebClient, who: Who
     ) -> None:
         """Restart with previous settings: a start preview for the clicker, privately."""
         outcome = await self.service.propose_restart(button_value(body), who)

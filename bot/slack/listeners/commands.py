@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.async_app import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app.service import FreezeChanged, Proposed, Timeline, Who
@@ -14,13 +13,14 @@ from bot.slack import blocks
 from bot.slack.blocks import Message
 from bot.slack.listeners.base import ListenerBase, permalink
 from bot.slack.render import outcome_label, outcome_message
+from bot.slack.respond import Respond
 
 
 class CommandListeners(ListenerBase):
     """`/ml-stop`, `/ml-deployments`, `/ml-start`, `/ml-audit`."""
 
     async def on_command(
-        self, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, who: Who
+        self, command: dict[str, Any], respond: Respond, client: AsyncWebClient, who: Who
     ) -> None:
         """Parse, decide and answer privately."""
         name, text = command.get("command", ""), command.get("text", "")

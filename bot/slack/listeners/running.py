@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Any
 
-from slack_bolt.async_app import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -24,6 +23,7 @@ from bot.slack.listeners.base import (
     with_invite_hint,
 )
 from bot.slack.render import click_message
+from bot.slack.respond import Respond
 
 
 class Running(ListenerBase):
@@ -43,7 +43,7 @@ class Running(ListenerBase):
         if root is not None and root.channel_id and root.ts:
             updates.append(client.chat_update(channel=root.channel_id, ts=root.ts, **message))
         else:
-            updates.append(self._post_privately(final, message))
+            updates.append(self._post_privately(final, message, client))
         await asyncio.gather(*updates)
         await self._finish_step(final, client, root)
 
@@ -86,11 +86,13 @@ class Running(ListenerBase):
         await self.service.attach_result(action.id, ref)
         return ref
 
-    async def _post_privately(self, action: PendingAction, message: Message) -> None:
-        await to_requester(action, with_invite_hint(message, None))
+    async def _post_privately(
+        self, action: PendingAction, message: Message, client: AsyncWebClient
+    ) -> None:
+        await to_requester(action, with_invite_hint(message, None), client)
 
     async def _answer_click(
-        self, outcome: object, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+        self, outcome: object, body: dict[str, Any], respond: Respond, client: AsyncWebClient
     ) -> None:
         message = click_message(outcome, self.now())
         if isinstance(outcome, Ended | Changed):
