@@ -25,6 +25,7 @@ from bot.emulator import (
 )
 from bot.emulator.errors import EsError, RawError
 from bot.emulator.faults import Faults
+from bot.emulator.filtering import filter_body
 from bot.emulator.lifecycle import Lifecycle
 from bot.emulator.routing import Call, Route, find_route
 from bot.emulator.security import RUN_AS_HEADER, Principal, Security
@@ -309,6 +310,8 @@ class Emulator:
             response.headers.update(exc.headers)
             return response
         record.status = status
+        # Only here: ES writes error bodies unfiltered (AbstractRestChannel.newErrorBuilder).
+        body = filter_body(body, request.query.get("filter_path"))
         return self._respond(request, status, body, compat)
 
     def _respond(
