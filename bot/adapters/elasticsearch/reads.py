@@ -9,12 +9,19 @@ from typing import Any
 import elastic_transport
 from elasticsearch import ApiError, NotFoundError
 
+from bot.adapters.elasticsearch import privileges
 from bot.adapters.elasticsearch.client import ClusterClient, _quote
 from bot.adapters.elasticsearch.errors import _unreadable, to_domain_error
 from bot.adapters.elasticsearch.snapshot import ClusterSnapshot, pipeline_references
 from bot.app.ports import CallContext
 from bot.core.errors import ClusterError
-from bot.core.impact import Endpoint, SemanticField, parse_endpoints, parse_semantic_fields
+from bot.core.impact import (
+    Endpoint,
+    MappingScan,
+    mapping_coverage,
+    parse_endpoints,
+    scan_mappings,
+)
 
 PAGE_SIZE = 1000
 # Only what the impact needs: the mapping of a big cluster is megabytes otherwise.
@@ -40,6 +47,11 @@ ENDPOINT_FILTER = [
 
 class SnapshotReads(ClusterClient):
     """The reads a preview, listing or click re-check is computed from."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Whether each run-as user (None: the bot itself) may view every index.
+        self._views: privileges.TtlCache[str | None, bool] = privileges.TtlCache(privileges.TTL)
 
     async def _stats(
         self, ctx: CallContext | None, ids: Sequence[str] | None
@@ -118,7 +130,7 @@ class SnapshotReads(ClusterClient):
             return _unreadable("inference endpoints", "monitor_inference", exc)
         return parse_endpoints(resp.body)
 
-    async def _semantic_fields(self, ctx: CallContext | None) -> tuple[SemanticField, ...] | str:
+    async def _semantic_fields(self, ctx: CallContext | None) -> MappingScan | str:
         """Every semantic_text field the bot may see, or why the mappings could not be read."""
         try:
             resp = await self._request(
@@ -130,7 +142,31 @@ class SnapshotReads(ClusterClient):
             )
         except (ApiError, elastic_transport.TransportError) as exc:
             return _unreadable("index mappings", "view_index_metadata", exc)
-        return parse_semantic_fields(resp.body)
+        return scan_mappings(resp.body)
+
+    async def _views_every_index(self, ctx: CallContext | None) -> bool | str:
+        """Whether the mappings read covers every index (a str: why unknown); cached."""
+        user = self._headers(ctx).get("es-security-runas-user")
+        cached = self._views.get(user)
+        if cached is not None:
+            return cached
+        found = await self._shared("privileges", ctx, lambda: self._read_views(ctx))
+        if isinstance(found, bool):
+            self._views.put(user, found)
+        return found
+
+    async def _read_views(self, ctx: CallContext | None) -> bool | str:
+        try:
+            resp = await self._request(
+                "security.has_privileges",
+                "GET",  # a read (ES takes GET or POST): every read the bot makes is a GET
+                privileges.PATH,
+                ctx,
+                body=privileges.VIEW_EVERY_INDEX,
+            )
+        except (ApiError, elastic_transport.TransportError) as exc:
+            return privileges.unchecked(exc)
+        return privileges.views_every_index(resp.body)
 
     async def snapshot(
         self, ctx: CallContext | None = None, ids: Sequence[str] | None = None
@@ -149,12 +185,13 @@ class SnapshotReads(ClusterClient):
         self, ctx: CallContext | None, ids: Sequence[str] | None
     ) -> ClusterSnapshot:
         try:
-            entries, aliases, refs, endpoints, fields = await asyncio.gather(
+            entries, aliases, refs, endpoints, scan, views = await asyncio.gather(
                 self._stats(ctx, ids),
                 self._shared("aliases", ctx, lambda: self._aliases(ctx)),
                 self._shared("pipelines", ctx, lambda: self._pipelines(ctx)),
                 self._shared("endpoints", ctx, lambda: self._endpoints(ctx)),
                 self._shared("mappings", ctx, lambda: self._semantic_fields(ctx)),
+                self._views_every_index(ctx),
             )
         except ClusterError:
             raise  # an unmapped run_as user: already a message for the person
@@ -162,12 +199,14 @@ class SnapshotReads(ClusterClient):
             raise to_domain_error(
                 exc, cluster=self.name, operation="read deployment stats", timeout=self.timeout
             ) from exc
-        unknown = tuple(r for r in (endpoints, fields) if isinstance(r, str))
+        mappings = mapping_coverage(scan, views)
+        unknown = (endpoints,) if isinstance(endpoints, str) else ()
         return ClusterSnapshot(
             tuple(entries),
             aliases,
             refs,
             None if isinstance(endpoints, str) else endpoints,
-            None if isinstance(fields, str) else fields,
-            unknown,
+            mappings.fields,
+            unknown + mappings.unknown,
+            mappings.partial,
         )

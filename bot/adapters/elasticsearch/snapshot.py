@@ -93,6 +93,7 @@ class ClusterSnapshot:
     endpoints: tuple[Endpoint, ...] | None = ()  # None: could not be read
     fields: tuple[SemanticField, ...] | None = ()
     unknown: tuple[str, ...] = ()
+    partial: tuple[str, ...] = ()  # reads that covered only part of the cluster
 
     def facts(self) -> ClusterFacts:
         """The reads the impact of a stop is computed from."""
@@ -102,6 +103,7 @@ class ClusterSnapshot:
             endpoints=self.endpoints,
             fields=self.fields,
             unknown=self.unknown,
+            partial=self.partial,
         )
 
     def pipelines_for(self, deployment_id: str) -> tuple[str, ...]:
