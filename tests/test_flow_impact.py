@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from conftest import Bench, text_of
+from elasticsearch import AsyncElasticsearch
 from pydantic import SecretStr
 from support.loop import BackgroundLoop
 
@@ -257,3 +258,87 @@ def test_ml_start_under_the_endpoint_id_follows_its_settings(bench: Bench) -> No
     reply = bench.command(f"{model} --deployment-id elser-endpoint", command="/ml-start")
     assert "brings back inference endpoint `elser-endpoint`" in text_of(reply)
     assert "ml_start.confirm" in _buttons(reply)
+
+
+# ------------------------------------------- mappings the bot may not view (issue 12)
+
+SECURED = pytest.mark.parametrize("es_auth", [("elastic", "changeme")])
+DOCS_ONLY = ("docs-bot", "docs-bot-password")
+
+
+def _semantic_faq(bench: Bench) -> None:
+    """An index outside `docs-*` whose semantic_text field uses `elser-endpoint`, as admin."""
+
+    async def create() -> None:
+        async with AsyncElasticsearch(bench.es_url, basic_auth=("elastic", "changeme")) as es:
+            await es.indices.create(
+                index="faq",
+                mappings={
+                    "properties": {
+                        "answer": {"type": "semantic_text", "inference_id": "elser-endpoint"}
+                    }
+                },
+            )
+
+    bench.run(create())
+
+
+@SECURED
+@pytest.mark.parametrize("bot_es_user", [("ml-bot", "ml-bot-password")])
+def test_a_bot_that_may_view_no_index_says_unknown_not_nothing(bench: Bench) -> None:
+    # `GET _mapping` answers `{}` (no 403) to a user without view_index_metadata anywhere.
+    text = text_of(bench.command("elser-endpoint --force"))
+    assert "unknown: could not read index mappings: missing view_index_metadata" in text
+    assert "semantic_text `" not in text
+    assert "ml_stop.confirm" in text  # the stop itself is still offered
+
+
+@SECURED
+@pytest.mark.parametrize("bot_es_user", [DOCS_ONLY])
+def test_a_bot_that_may_view_some_indices_says_its_check_was_partial(bench: Bench) -> None:
+    state = bench.emulator.state
+    state.add_role(
+        "ml-docs",
+        cluster=["manage_ml", "monitor", "read_pipeline"],
+        indices=[{"names": ["docs-*"], "privileges": ["view_index_metadata"]}],
+    )
+    state.add_user(*DOCS_ONLY, ["ml-docs"])
+    _semantic_faq(bench)
+    text = text_of(bench.command("elser-endpoint --force"))
+    assert "semantic_text `docs-semantic.content`" in text  # the index it may view
+    assert "faq.answer" not in text  # the one it may not: hence the note
+    assert (
+        "semantic_text usage: checked only the indices the bot may view "
+        "(`view_index_metadata` is not granted on every index)"
+    ) in text
+    assert "could not read index mappings" not in text
+
+
+@SECURED
+@pytest.mark.parametrize("bot_es_user", [("elastic", "changeme")])
+def test_a_bot_that_may_view_every_index_says_nothing_partial(bench: Bench) -> None:
+    _semantic_faq(bench)
+    text = text_of(bench.command("elser-endpoint --force"))
+    assert "semantic_text `faq.answer`" in text and "docs-semantic.content" in text
+    assert "checked only" not in text and "unknown:" not in text
+
+
+def test_a_cluster_without_security_shows_every_index_as_checked(bench: Bench) -> None:
+    # Security off: `_has_privileges` answers 500, and every index is visible anyway.
+    text = text_of(bench.command("elser-endpoint --force"))
+    assert "semantic_text `docs-semantic.content`" in text
+    assert "checked only" not in text and "unknown:" not in text
+
+
+@SECURED
+@pytest.mark.parametrize("bot_es_user", [("ml-bot", "ml-bot-password")])
+def test_the_privilege_read_is_cached_across_previews(bench: Bench) -> None:
+    bench.emulator.requests.clear()
+    first = text_of(bench.command("elser-endpoint --force"))
+    second = text_of(bench.command("ner-prod"))
+    reads = [r for r in bench.emulator.requests if r.endpoint == "security.has_privileges"]
+    assert len(reads) == 1
+    assert [r.method for r in reads] == ["GET"]
+    assert len([r for r in bench.emulator.requests if r.endpoint == "indices.get_mapping"]) == 2
+    # The cached answer still shapes the second preview.
+    assert "missing view_index_metadata" in first and "missing view_index_metadata" in second

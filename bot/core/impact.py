@@ -17,6 +17,12 @@ from typing import Any
 ML_SERVICES = frozenset({"elasticsearch", "elser"})
 # A semantic_text field without `inference_id` uses this default endpoint.
 DEFAULT_SEMANTIC_ENDPOINT = ".elser-2-elasticsearch"
+# `GET _mapping` answers only the indices the bot may view (`{}` when none), never 403.
+NO_INDEX_VISIBLE = "could not read index mappings: missing view_index_metadata"
+SOME_INDICES_VISIBLE = (
+    "semantic_text usage: checked only the indices the bot may view "
+    "(`view_index_metadata` is not granted on every index)"
+)
 
 
 class Reach(StrEnum):
@@ -93,6 +99,7 @@ class Impact:
     semantic: tuple[SemanticUse, ...] = ()
     pipelines: tuple[PipelineUse, ...] = ()
     unknown: tuple[str, ...] = ()
+    partial: tuple[str, ...] = ()  # reads that covered only part of the cluster
 
     @property
     def refuses(self) -> bool:
@@ -101,8 +108,10 @@ class Impact:
 
     @property
     def empty(self) -> bool:
-        """Nothing known to break and nothing unread."""
-        return not (self.endpoints or self.semantic or self.pipelines or self.unknown)
+        """Nothing known to break and nothing unread or only partly read."""
+        return not (
+            self.endpoints or self.semantic or self.pipelines or self.unknown or self.partial
+        )
 
     def refusal_reasons(self, deployment_id: str) -> list[str]:
         """One line per reason Elasticsearch gives for refusing a plain stop."""
@@ -137,6 +146,7 @@ class Impact:
                 PipelineUse(**{**p, "reach": Reach(p["reach"])}) for p in data.get("pipelines", ())
             ),
             unknown=tuple(data.get("unknown", ())),
+            partial=tuple(data.get("partial", ())),
         )
 
 
@@ -149,6 +159,37 @@ class ClusterFacts:
     endpoints: tuple[Endpoint, ...] | None = ()
     fields: tuple[SemanticField, ...] | None = ()
     unknown: tuple[str, ...] = ()
+    partial: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MappingScan:
+    """The semantic_text fields of one `GET _mapping` answer, and how many indices it held."""
+
+    fields: tuple[SemanticField, ...]
+    indices: int
+
+
+@dataclass(frozen=True)
+class MappingCoverage:
+    """The semantic_text fields to trust, and why they may be none or only some."""
+
+    fields: tuple[SemanticField, ...] | None
+    unknown: tuple[str, ...] = ()
+    partial: tuple[str, ...] = ()
+
+
+def mapping_coverage(scan: MappingScan | str, views_every_index: bool | str) -> MappingCoverage:
+    """Judge a mapping read by whether the bot may view every index (a str: why unknown)."""
+    if isinstance(scan, str):
+        return MappingCoverage(None, unknown=(scan,))
+    if views_every_index is True:
+        return MappingCoverage(scan.fields)
+    if isinstance(views_every_index, str):
+        return MappingCoverage(scan.fields, partial=(f"semantic_text usage: {views_every_index}",))
+    if scan.indices == 0:
+        return MappingCoverage(None, unknown=(NO_INDEX_VISIBLE,))
+    return MappingCoverage(scan.fields, partial=(SOME_INDICES_VISIBLE,))
 
 
 def _int(value: Any) -> int | None:
@@ -179,6 +220,11 @@ def parse_endpoints(body: Mapping[str, Any]) -> tuple[Endpoint, ...]:
             )
         )
     return tuple(out)
+
+
+def scan_mappings(body: Mapping[str, Any]) -> MappingScan:
+    """The semantic_text fields of a `GET _mapping` answer and the number of indices in it."""
+    return MappingScan(parse_semantic_fields(body), len(body))
 
 
 def parse_semantic_fields(body: Mapping[str, Any]) -> tuple[SemanticField, ...]:
@@ -229,6 +275,7 @@ def impact_of(deployment_id: str, model_id: str, facts: ClusterFacts) -> Impact:
         semantic=semantic,
         pipelines=_pipelines(deployment_id, model_id, endpoint_ids, facts),
         unknown=facts.unknown,
+        partial=facts.partial,
     )
 
 

@@ -71,6 +71,7 @@ def impact_lines(impact: Impact, *, force: bool) -> list[str]:
     ]
     pipes = [_pipeline_line(p, force) for p in impact.pipelines]
     unknown = [f"❔ unknown: {escape(clip(u, 300))}" for u in impact.unknown]
+    unknown += [f"❔ {escape(clip(p, 300))}" for p in impact.partial]
     return [
         *_bounded(ends, "inference endpoints"),
         *_bounded(fields, "semantic_text fields"),
