@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from elasticsearch import BadRequestError, Elasticsearch, NotFoundError
 
-from bot.adapters.elasticsearch import ENDPOINT_FILTER, MAPPING_FILTER, MODELS_FILTER
+from bot.adapters.elasticsearch.reads import ENDPOINT_FILTER, MAPPING_FILTER, MODELS_FILTER
 from bot.core.impact import parse_endpoints, parse_semantic_fields
 from bot.emulator import ClusterState, Emulator, demo_state
 from bot.emulator.testing import ThreadedEmulator
