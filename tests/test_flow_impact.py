@@ -335,10 +335,21 @@ def test_a_cluster_without_security_shows_every_index_as_checked(bench: Bench) -
 def test_the_privilege_read_is_cached_across_previews(bench: Bench) -> None:
     bench.emulator.requests.clear()
     first = text_of(bench.command("elser-endpoint --force"))
-    second = text_of(bench.command("ner-prod"))
+    # Only a deployment an endpoint uses carries mapping notes: preview it again, unlocked.
+    bench.driver.click_button("ml_stop.cancel", user_id="U0ADMIN1", channel_id="C0INCIDENTS")
+    bench.slack.wait_for(lambda: "cancelled" in text_of(bench.ephemeral()) or None)
+    second = text_of(bench.command("elser-endpoint --force"))
     reads = [r for r in bench.emulator.requests if r.endpoint == "security.has_privileges"]
     assert len(reads) == 1
     assert [r.method for r in reads] == ["GET"]
     assert len([r for r in bench.emulator.requests if r.endpoint == "indices.get_mapping"]) == 2
     # The cached answer still shapes the second preview.
     assert "missing view_index_metadata" in first and "missing view_index_metadata" in second
+
+
+@SECURED
+@pytest.mark.parametrize("bot_es_user", [("ml-bot", "ml-bot-password")])
+def test_a_deployment_no_endpoint_uses_carries_no_mapping_note(bench: Bench) -> None:
+    # The endpoints were read and none uses ner-prod: no semantic_text can depend on it.
+    text = text_of(bench.command("ner-prod"))
+    assert "view_index_metadata" not in text and "checked only" not in text

@@ -159,7 +159,8 @@ class ClusterFacts:
     endpoints: tuple[Endpoint, ...] | None = ()
     fields: tuple[SemanticField, ...] | None = ()
     unknown: tuple[str, ...] = ()
-    partial: tuple[str, ...] = ()
+    partial: tuple[str, ...] = ()  # mapping reads that covered only some indices
+    mapping_unknown: tuple[str, ...] = ()  # why the mappings could not be read at all
 
 
 @dataclass(frozen=True)
@@ -270,12 +271,15 @@ def impact_of(deployment_id: str, model_id: str, facts: ClusterFacts) -> Impact:
         for f in facts.fields or ()
         for used in f.uses(endpoint_ids)
     )
+    # semantic_text reaches a deployment only through an endpoint: with none (and the
+    # endpoints read), what the mapping read missed cannot concern this deployment.
+    mapping_notes = bool(endpoint_ids)
     return Impact(
         endpoints=uses,
         semantic=semantic,
         pipelines=_pipelines(deployment_id, model_id, endpoint_ids, facts),
-        unknown=facts.unknown,
-        partial=facts.partial,
+        unknown=facts.unknown + (facts.mapping_unknown if mapping_notes else ()),
+        partial=facts.partial if mapping_notes else (),
     )
 
 

@@ -7,6 +7,7 @@ from bot.core.impact import (
     NO_INDEX_VISIBLE,
     SOME_INDICES_VISIBLE,
     ClusterFacts,
+    Endpoint,
     Impact,
     MappingScan,
     SemanticField,
@@ -45,10 +46,24 @@ def test_a_failed_mapping_read_stays_unknown_whatever_the_privileges() -> None:
 
 
 def test_partial_reaches_the_impact_and_survives_json() -> None:
-    impact = impact_of("d", "m", ClusterFacts(fields=(), partial=(SOME_INDICES_VISIBLE,)))
+    endpoint = Endpoint("d", "d", "m", "sparse_embedding", created=True)
+    facts = ClusterFacts(endpoints=(endpoint,), fields=(), partial=(SOME_INDICES_VISIBLE,))
+    impact = impact_of("d", "m", facts)
     assert impact.partial == (SOME_INDICES_VISIBLE,) and not impact.empty
     assert Impact.from_json(impact.to_json()) == impact
     assert Impact.from_json({}).partial == ()  # stored before the field existed
+
+
+def test_mapping_notes_stay_off_a_deployment_no_endpoint_uses() -> None:
+    # semantic_text reaches a deployment only through an endpoint; none here, all read.
+    facts = ClusterFacts(
+        fields=None, partial=(SOME_INDICES_VISIBLE,), mapping_unknown=(NO_INDEX_VISIBLE,)
+    )
+    assert impact_of("d", "m", facts).partial == ()
+    assert impact_of("d", "m", facts).unknown == ()
+    # Endpoints unreadable: an endpoint may use it, so the notes stay.
+    unread = ClusterFacts(endpoints=None, fields=None, mapping_unknown=(NO_INDEX_VISIBLE,))
+    assert impact_of("d", "m", unread).unknown == (NO_INDEX_VISIBLE,)
 
 
 def test_the_cache_forgets_after_its_ttl() -> None:

@@ -207,6 +207,7 @@ class SnapshotReads(ClusterClient):
             refs,
             None if isinstance(endpoints, str) else endpoints,
             mappings.fields,
-            unknown + mappings.unknown,
+            unknown,
             mappings.partial,
+            mappings.unknown,
         )

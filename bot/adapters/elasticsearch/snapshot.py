@@ -94,6 +94,7 @@ class ClusterSnapshot:
     fields: tuple[SemanticField, ...] | None = ()
     unknown: tuple[str, ...] = ()
     partial: tuple[str, ...] = ()  # reads that covered only part of the cluster
+    mapping_unknown: tuple[str, ...] = ()  # why the mappings could not be read at all
 
     def facts(self) -> ClusterFacts:
         """The reads the impact of a stop is computed from."""
@@ -104,6 +105,7 @@ class ClusterSnapshot:
             fields=self.fields,
             unknown=self.unknown,
             partial=self.partial,
+            mapping_unknown=self.mapping_unknown,
         )
 
     def pipelines_for(self, deployment_id: str) -> tuple[str, ...]:
