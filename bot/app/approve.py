@@ -96,18 +96,4 @@ async def reject(deps: Deps, action_id: str, who: Who) -> ApproveResult:
         decision = await may_approve(deps, action, who)
         if not decision.allowed:
             return Denied(decision)
-    moved = await context.settled(
-        deps,
-        action_id,
-        await deps.store.transition(
-            action_id,
-            ActionState.PROPOSED,
-            ActionState.REJECTED,
-            actor_id=who.user_id,
-            finished_at=deps.clock(),
-        ),
-    )
-    if not isinstance(moved, PendingAction):
-        return moved
-    await context.record(deps, who, "reject", "success", action_id=action_id, cluster=moved.cluster)
-    return Ended(moved)
+    return await context.end(deps, action_id, who, ActionState.REJECTED, "reject")

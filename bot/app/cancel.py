@@ -10,7 +10,6 @@ from bot.core.model import (
 )
 from bot.core.outcomes import (
     ClickResult,
-    Ended,
     Who,
 )
 
@@ -21,18 +20,4 @@ async def cancel(deps: Deps, action_id: str, who: Who) -> ClickResult:
     found = await context.clickable(deps, action_id, who)
     if not isinstance(found, PendingAction):
         return found
-    moved = await context.settled(
-        deps,
-        action_id,
-        await deps.store.transition(
-            action_id,
-            ActionState.PROPOSED,
-            ActionState.CANCELLED,
-            actor_id=who.user_id,
-            finished_at=deps.clock(),
-        ),
-    )
-    if not isinstance(moved, PendingAction):
-        return moved
-    await context.record(deps, who, "cancel", "success", action_id=action_id, cluster=moved.cluster)
-    return Ended(moved)
+    return await context.end(deps, action_id, who, ActionState.CANCELLED, "cancel")

@@ -179,6 +179,27 @@ async def settled(
     return Unknown(action_id) if latest is None else Already(latest)
 
 
+async def end(
+    deps: Deps, action_id: str, who: Who, state: ActionState, event: str
+) -> Ended | Already | Unknown:
+    """Move a proposed action to the final `state` once (cancel, reject), audited as `event`."""
+    moved = await settled(
+        deps,
+        action_id,
+        await deps.store.transition(
+            action_id,
+            ActionState.PROPOSED,
+            state,
+            actor_id=who.user_id,
+            finished_at=deps.clock(),
+        ),
+    )
+    if not isinstance(moved, PendingAction):
+        return moved
+    await record(deps, who, event, "success", action_id=action_id, cluster=moved.cluster)
+    return Ended(moved)
+
+
 async def clickable(deps: Deps, action_id: str, who: Who) -> PendingAction | ClickResult:
     """The action if `who` may press its buttons now, or the outcome that says why not."""
     action = await deps.store.get(action_id)
