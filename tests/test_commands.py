@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot.core import commands
@@ -537,8 +537,20 @@ def test_valid_requests_round_trip(case: tuple[StopRequest, str]) -> None:
     assert parse_stop(req.as_text()) == req
 
 
+@pytest.mark.parametrize("flag", ["--reason", "--cluster"])
+@pytest.mark.parametrize("help_flag", ["--help", "-h"])
+def test_a_help_flag_in_a_value_slot_is_a_missing_value_not_help(flag: str, help_flag: str) -> None:
+    # Found by hypothesis: `--reason --help` showed help, silently dropping the command.
+    got = parse(STOP, f"x {flag} {help_flag}")
+    assert isinstance(got, UsageError)
+    assert f"needs a value but got the flag `{help_flag}`" in got.message
+    assert isinstance(parse(STOP, f"x {flag} v {help_flag}"), HelpRequest)
+
+
 @settings(max_examples=200, deadline=None)
 @given(_REASONS)
+@example("--help")
+@example("-h")
 def test_any_reason_survives_shell_quoting(reason: str) -> None:
     req = StopRequest(ids=("x",), reason=reason)
     assert parse_stop(req.as_text()) == req

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -96,6 +96,16 @@ class Parsed:
     values: dict[str, str]
 
 
+def _asks_for_help(words: list[str], value_flags: Collection[str]) -> bool:
+    """`-h`/`--help` where a flag may stand; right after `--reason` it is a missing value."""
+    after_value_flag = False
+    for word in words:
+        if word in _HELP_FLAGS and not after_value_flag:
+            return True
+        after_value_flag = word in value_flags
+    return False
+
+
 def scan(command: str, text: str) -> Parsed | HelpRequest | str:
     """Split and classify words; a str result is the usage error message."""
     if not text.strip():
@@ -103,10 +113,10 @@ def scan(command: str, text: str) -> Parsed | HelpRequest | str:
     words = split_words(text)
     if isinstance(words, str):
         return words
-    if not words or words == ["help"] or any(w in _HELP_FLAGS for w in words):
-        return HelpRequest(command)
     bool_flags = _BOOL_FLAGS[command]
     value_flags = _VALUE_FLAGS[command]
+    if not words or words == ["help"] or _asks_for_help(words, value_flags):
+        return HelpRequest(command)
     parsed = Parsed(positionals=[], bools=set(), values={})
     after_reason = False
     i = 0
