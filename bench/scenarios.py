@@ -126,7 +126,7 @@ async def seed_pending(state_url: str, count: int) -> None:
     Through the bot's own store API, as `propose` saves them: each holds its deployment lock.
     """
     from bot.adapters.store_sqlite import open_store
-    from bot.app.service import lock_keys
+    from bot.app.context import lock_keys
     from bot.core.model import Deployment, PendingAction, StopSpec
 
     store = open_store(state_url)

@@ -162,8 +162,8 @@ async def _serve(settings: Settings) -> int:
 
 
 async def _shell(demo: bool, user: str, channel: str) -> int:
-    from bot.app.service import Who
     from bot.bootstrap import build_runtime
+    from bot.core.outcomes import Who
     from bot.settings import load_settings
     from bot.shell.session import ShellSession, repl
 

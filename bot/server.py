@@ -248,7 +248,7 @@ class _Edge:
         verdict = verify(request.headers, raw, self.secret, time.time())
         if isinstance(verdict, Refused):
             return self._refuse(verdict, {}, started)
-        if await self._seen(f"signature:{verdict}", SIGNATURE_TTL):
+        if await _seen(self.runtime.store, f"signature:{verdict}", SIGNATURE_TTL):
             return self._refuse(Refused(401, "replayed signature"), {}, started)
         body = parse(raw, request.content_type)
         if isinstance(body, Refused):
@@ -265,10 +265,6 @@ class _Edge:
             bolt_response = await self.bolt.async_dispatch(bolt_request)
             _answered(self.runtime.metrics, body, "http", bolt_response.status, started)
         return await to_aiohttp_response(bolt_response)
-
-    async def _seen(self, key: str, ttl: float) -> bool:
-        """Whether `key` was marked before; False when the store cannot tell."""
-        return await _seen(self.runtime.store, key, ttl)
 
     def _refuse(self, refused: Refused, body: Mapping[str, Any], started: float) -> web.Response:
         """The edge's own answer, with one log line (attributed only when verified)."""

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from bot.app.service import Who
+from bot.core.outcomes import Who
 from bot.demo import demo_runtime
 from bot.shell.session import ShellSession
 from bot.slack import blocks

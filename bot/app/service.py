@@ -1,7 +1,6 @@
 """The use cases behind one object, for the adapters that hold a `service` (Slack, shell).
 
-Each method delegates to its use-case module; the outcome types live in `bot.core.outcomes`
-and are re-exported here so `from bot.app.service import Proposed` keeps working.
+Each method delegates to its use-case module; the outcome types are in `bot.core.outcomes`.
 """
 
 from __future__ import annotations
@@ -13,8 +12,7 @@ from collections.abc import Callable
 from bot.app import approve as approve_uc
 from bot.app import audit_query, cancel, confirm, context, dispatch, expire, freeze, listing, start
 from bot.app import propose as propose_uc
-from bot.app.confirm import STOP_CONCURRENCY, describe_change
-from bot.app.context import FREEZE_FLAG, Deps, lock_keys, new_action_id, opaque_id
+from bot.app.context import Deps
 from bot.app.ports import ActionStore, AuditRecorder, ClusterDirectory, Directory
 from bot.core.commands import (
     AuditRequest,
@@ -27,64 +25,21 @@ from bot.core.commands import (
 from bot.core.errors import StoreUnavailable
 from bot.core.model import MessageRef, PendingAction
 from bot.core.outcomes import (
-    Already,
-    Approved,
     ApproveResult,
-    Changed,
     ClickResult,
     Denied,
-    Ended,
     Failed,
-    ForceNeeded,
     FreezeChanged,
     Frozen,
     Listing,
-    Locked,
-    NeedsApproval,
-    NothingMatched,
-    NotRequester,
-    Proposed,
     ProposeResult,
-    SelfApproval,
-    Started,
     Timeline,
     Unknown,
     Who,
 )
 from bot.core.policy import Caller, RoleMap
 
-__all__ = [
-    "FREEZE_FLAG",
-    "STOP_CONCURRENCY",
-    "Already",
-    "ApproveResult",
-    "Approved",
-    "Changed",
-    "ClickResult",
-    "Denied",
-    "Ended",
-    "Failed",
-    "ForceNeeded",
-    "FreezeChanged",
-    "Frozen",
-    "Listing",
-    "Locked",
-    "NeedsApproval",
-    "NotRequester",
-    "NothingMatched",
-    "ProposeResult",
-    "Proposed",
-    "SelfApproval",
-    "Service",
-    "Started",
-    "Timeline",
-    "Unknown",
-    "Who",
-    "describe_change",
-    "lock_keys",
-    "new_action_id",
-    "opaque_id",
-]
+__all__ = ["Service"]
 
 log = logging.getLogger(__name__)
 

@@ -7,12 +7,13 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from bot.app.service import Approved, Proposed, Service, Started, Timeline, Who
+from bot.app.service import Service
 from bot.core.commands import (
     HelpRequest,
     UsageError,
 )
 from bot.core.model import ActionState, PendingAction
+from bot.core.outcomes import Approved, Proposed, Started, Timeline, Who
 from bot.slack import blocks
 from bot.slack.blocks import Message
 from bot.slack.render import click_message, outcome_message

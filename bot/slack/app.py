@@ -15,8 +15,9 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncResp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app.ports import CommandMetrics as Metrics
-from bot.app.service import Service, Who
+from bot.app.service import Service
 from bot.core.incidents import IncidentConfig
+from bot.core.outcomes import Who
 from bot.slack import blocks, ids
 from bot.slack.listeners.approvals import ApprovalListeners
 from bot.slack.listeners.base import NAME_MAX, permalink, who_from_action, who_from_command

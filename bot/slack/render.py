@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.app.service import (
+from bot.core.outcomes import (
     Already,
     Approved,
     Changed,

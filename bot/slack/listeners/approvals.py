@@ -6,7 +6,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app.service import Approved, Ended, Started, Who
+from bot.core.outcomes import Approved, Ended, Started, Who
 from bot.slack import blocks
 from bot.slack.listeners.base import button_value, tell, to_requester
 from bot.slack.listeners.running import Running

@@ -11,9 +11,10 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app.ports import CommandMetrics as Metrics
-from bot.app.service import Service, Who
+from bot.app.service import Service
 from bot.core.incidents import IncidentConfig, incident_id
 from bot.core.model import MessageRef, PendingAction
+from bot.core.outcomes import Who
 from bot.core.text import cap
 from bot.slack import blocks
 from bot.slack.blocks import Message
@@ -65,9 +66,7 @@ def permalink(team_domain: str | None, ref: MessageRef | None) -> str | None:
     return f"{host}/archives/{ref.channel_id}/p{ref.ts.replace('.', '')}"
 
 
-async def to_requester(
-    action: PendingAction, message: Message, client: AsyncWebClient
-) -> None:
+async def to_requester(action: PendingAction, message: Message, client: AsyncWebClient) -> None:
     """A new private message to the requester through their command's response_url."""
     url = action.message.response_url
     if not url:

@@ -6,8 +6,8 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app.service import Proposed, Started, Who
 from bot.core.model import MessageRef
+from bot.core.outcomes import Proposed, Started, Who
 from bot.slack.listeners.base import button_value, replacer, tell
 from bot.slack.listeners.running import Running
 from bot.slack.render import outcome_message

@@ -6,9 +6,9 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app.service import FreezeChanged, Proposed, Timeline, Who
 from bot.core.commands import HelpRequest, UsageError
 from bot.core.model import MessageRef
+from bot.core.outcomes import FreezeChanged, Proposed, Timeline, Who
 from bot.slack import blocks
 from bot.slack.blocks import Message
 from bot.slack.listeners.base import ListenerBase, permalink

@@ -9,8 +9,8 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app.service import Changed, Ended, NeedsApproval, Who
 from bot.core.model import MessageRef, PendingAction
+from bot.core.outcomes import Changed, Ended, NeedsApproval, Who
 from bot.slack import blocks
 from bot.slack.blocks import Message
 from bot.slack.listeners.base import (

@@ -7,9 +7,9 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app.service import Proposed, Who
 from bot.core.commands import UsageError
 from bot.core.model import MessageRef
+from bot.core.outcomes import Proposed, Who
 from bot.slack import blocks
 from bot.slack.listeners.base import ListenerBase, log
 from bot.slack.notices import complete_step_error
