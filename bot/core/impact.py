@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from bot.core.suggest import nearest
+
 # The ML-node services whose endpoints run on trained-model deployments.
 ML_SERVICES = frozenset({"elasticsearch", "elser"})
 # A semantic_text field without `inference_id` uses this default endpoint.
@@ -341,6 +343,7 @@ class StartPlan:
     model_known: bool  # False: no such model (or alias) on the cluster; offer no Start
     restores: tuple[Endpoint, ...] = ()  # endpoints on this deployment id: they come back
     elsewhere: tuple[Endpoint, ...] = ()  # endpoints of this model that stay down
+    near: tuple[str, ...] = ()  # model ids close to an unknown one ("did you mean")
 
 
 def plan_start(
@@ -361,7 +364,9 @@ def plan_start(
         for e in endpoints
         if e.model_id == model_id and e.deployment_id != deployment_id and e.deployment_id not in up
     )
-    return StartPlan(model_id in set(models), restores, elsewhere)
+    known = set(models)
+    near = () if model_id in known else nearest(model_id, known)
+    return StartPlan(model_id in known, restores, elsewhere, near)
 
 
 def follow_endpoint(

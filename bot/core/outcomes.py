@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from bot.core.model import Deployment, PendingAction
 from bot.core.policy import Decision
+from bot.core.stopped import Stopped
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class Proposed:
     """A preview is ready to show, with its pending action saved."""
 
     action: PendingAction
+    note: str | None = None  # mrkdwn from our own code shown above the preview
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,8 @@ class Listing:
     pattern: str | None
     deployments: tuple[Deployment, ...]
     hidden: int = 0
+    stopped: tuple[Stopped, ...] = ()  # the bot's recent stops still down (newest first)
+    stopped_note: str | None = None  # why `stopped` could not be read
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,13 @@ from bot.core.outcomes import (
 )
 from bot.slack import blocks, impact_blocks
 from bot.slack.blocks import Message
+from bot.slack.blocks.stopped import with_recently_stopped
 
 
 def outcome_message(outcome: object, command_text: str, now: float) -> Message:
     """The message for any result of proposing, listing or freezing."""
     if isinstance(outcome, Proposed):
-        return blocks.proposal(outcome.action, now=now)
+        return blocks.proposal(outcome.action, now=now, note=outcome.note)
     if isinstance(outcome, Denied):
         return blocks.denied(outcome.decision, command_text)
     if isinstance(outcome, NothingMatched):
@@ -42,7 +43,8 @@ def outcome_message(outcome: object, command_text: str, now: float) -> Message:
             outcome.cluster, outcome.deployments, may_force=outcome.may_force, note=outcome.note
         )
     if isinstance(outcome, Listing):
-        return blocks.deployments_table(outcome.cluster, outcome.pattern, outcome.deployments)
+        table = blocks.deployments_table(outcome.cluster, outcome.pattern, outcome.deployments)
+        return with_recently_stopped(table, outcome.stopped, outcome.stopped_note)
     if isinstance(outcome, Locked):
         return blocks.locked(outcome.holder, outcome.deployment_ids, now=now)
     if isinstance(outcome, Frozen):

@@ -27,7 +27,7 @@ _STOP_HELP = f"""\
 Usage: {USAGE_LINES[STOP]}
 
 Stop an Elasticsearch trained-model deployment. You get a preview (what will stop, which
-ingest pipelines use it) and a Confirm button; nothing stops until you confirm.
+ingest pipelines use it) and a Stop button; nothing stops until you press it.
 
 <deployment_id>          one id (`elser-prod`), a comma list without spaces (`a,b`),
                          a wildcard (`elser-*`) or `_all`. Ids are lowercase letters,

@@ -46,7 +46,9 @@ def _block_text(block: Block) -> list[str]:
     if kind == "section":
         lines = [mrkdwn_to_text(block["text"]["text"])] if "text" in block else []
         fields = [str(f["text"]).replace("\n", " ", 1) for f in block.get("fields", [])]
-        return lines + [mrkdwn_to_text(f) for f in fields]
+        button = block.get("accessory") or {}
+        beside = [f"  [{button['text']['text']}]"] if button.get("type") == "button" else []
+        return lines + [mrkdwn_to_text(f) for f in fields] + beside
     return []
 
 

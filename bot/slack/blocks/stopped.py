@@ -1,0 +1,79 @@
+"""`/ml-deployments`' second part: what the bot stopped lately and is still down, with Restart."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.core.stopped import Stopped
+from bot.slack.blocks.common import (
+    MAX_BLOCKS,
+    Block,
+    Message,
+    _code,
+    _context,
+    _ids_md,
+    _mention,
+    _plural,
+    _reason_md,
+    _section,
+    _slack_date,
+    escape,
+)
+from bot.slack.blocks.preview import _button
+from bot.slack.ids import RESTART_ACTION_ID
+
+STOPPED_ROWS = 10  # stops shown with their own Restart button; the rest are counted
+
+
+def _stopped_row(entry: Stopped) -> Block:
+    """One stop: what it stopped, by whom, when, why; its Restart button beside it."""
+    action = entry.action
+    ids = [d.deployment_id for d in entry.deployments]
+    models = sorted({d.model_id for d in entry.deployments})
+    model = f" (model {_code(models[0])})" if len(models) == 1 else ""
+    by = _mention(action.actor_id or action.requester_id)
+    text = (
+        f"⏹ {_ids_md(ids, 800)}{model} — stopped by {by} {_slack_date(entry.when)}"
+        f" · *Reason:* {_reason_md(action.spec)}"
+    )
+    block = _section(text)
+    block["accessory"] = _button("Restart", RESTART_ACTION_ID, action.id)
+    return block
+
+
+def recently_stopped(stopped: Sequence[Stopped], note: str | None, *, room: int) -> list[Block]:
+    """At most `room` blocks: a heading, one row per stop (with Restart), a count of the rest."""
+    if note:
+        return [_context(f"⚠ {escape(note)}")][:room]
+    if not stopped or room < 2:
+        return []
+    rows = min(len(stopped), STOPPED_ROWS, room - 1)
+    if rows < len(stopped) and rows + 2 > room:
+        rows -= 1  # keep a block for the count of the rest
+    head = _context(
+        f"*Stopped by the bot and still down* ({_plural(len(stopped), 'stop')}): "
+        "Restart brings a deployment back with its previous settings, "
+        "as `/ml-start <deployment_id>` does"
+    )
+    blocks = [head, *(_stopped_row(s) for s in stopped[:rows])]
+    rest = stopped[rows:]
+    if rest:
+        ids = [d.deployment_id for s in rest for d in s.deployments]
+        blocks.append(_context(f"… and {_plural(len(rest), 'more stop')}: {_ids_md(ids, 1500)}"))
+    return blocks
+
+
+def with_recently_stopped(
+    message: Message, stopped: Sequence[Stopped], note: str | None
+) -> Message:
+    """The deployments table followed by what the bot stopped lately (within 50 blocks)."""
+    room = MAX_BLOCKS - len(message["blocks"])
+    extra = recently_stopped(stopped, note, room=room)
+    if not extra:
+        return message
+    ids = [d.deployment_id for s in stopped for d in s.deployments]
+    text = message["text"]
+    if ids:
+        text += f" Stopped by the bot and still down: {', '.join(escape(i) for i in ids[:20])}"
+        text += f" +{len(ids) - 20} more" if len(ids) > 20 else ""
+    return {"text": text[:3000], "blocks": [*message["blocks"], *extra]}
