@@ -129,7 +129,7 @@ def test_an_endpoint_deployment_stopped_elsewhere_gets_the_command_that_brings_i
     # Starting the model under its own id leaves the endpoint down: the preview says how.
     preview = text_of(bench.command(model, command="/ml-start"))
     assert "ml_start.confirm" in preview
-    assert f"--deployment-id elser-endpoint" in preview
+    assert "--deployment-id elser-endpoint" in preview
 
 
 def test_restart_starts_only_what_is_still_down(bench: Bench) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.app import context
 from bot.app.context import Deps
+from bot.app.ports import Gateway
 from bot.core.commands import StopRequest
 from bot.core.errors import ClusterError
 from bot.core.model import (
@@ -27,10 +28,13 @@ from bot.core.outcomes import (
 )
 from bot.core.policy import (
     ApprovalRule,
+    Caller,
     Decision,
     approvals_required,
     authorize,
 )
+from bot.core.stopped import RECENT_SECONDS, last_stops
+from bot.core.suggest import did_you_mean
 
 
 async def save(
@@ -101,6 +105,40 @@ def new_action(
     )
 
 
+async def _suggestions(
+    deps: Deps,
+    gateway: Gateway,
+    who: Who,
+    action_id: str,
+    unmatched: Sequence[str],
+    caller: Caller,
+) -> tuple[str, ...]:
+    """For ids that matched nothing: the nearest deployment ids the caller may see, and
+    whether the bot itself stopped one (then `/ml-start` brings it back)."""
+    try:
+        running = await gateway.list(None, context.call_context(deps, who, action_id))
+    except ClusterError:
+        running = []  # a hint is a courtesy: the answer stands without it
+    role_map = deps.role_map()
+    visible = [
+        d.deployment_id
+        for d in running
+        if authorize(role_map, caller, "status", gateway.name, [d.deployment_id]).allowed
+    ]
+    stopped = last_stops(await deps.store.history(deps.clock() - RECENT_SECONDS), gateway.name)
+    hints: list[str] = []
+    for typed in unmatched:
+        stop = stopped.get(typed)
+        if stop is not None and typed not in visible:
+            hints.append(
+                f"`{typed}` was stopped by the bot (action `{stop.id}`); "
+                f"`/ml-start {typed}` brings it back with its previous settings"
+            )
+        elif hint := did_you_mean(typed, visible):
+            hints.append(hint)
+    return tuple(hints)
+
+
 async def propose(
     deps: Deps, request: StopRequest, who: Who, *, execution_id: str | None = None
 ) -> ProposeResult:
@@ -128,13 +166,17 @@ async def propose(
         return Failed(exc.message)
     if not resolution.deployments:
         await context.record(deps, who, "resolve", "failure", error="nothing matched", **ctx)
-        return NothingMatched(request.expression, cluster, resolution.unmatched, resolution.hints)
+        hints = await _suggestions(deps, gateway, who, action_id, resolution.unmatched, caller)
+        return NothingMatched(
+            request.expression, cluster, resolution.unmatched, resolution.hints + hints
+        )
     if resolution.unmatched and not request.allow_no_match:
         missing = ", ".join(f"`{u}`" for u in resolution.unmatched)
         await context.record(deps, who, "resolve", "failure", error="partial match", **ctx)
+        hints = await _suggestions(deps, gateway, who, action_id, resolution.unmatched, caller)
         return Failed(
             f"{missing} matched no deployment on `{cluster}`; with `--no-allow-no-match` "
-            "nothing is stopped unless every id matches"
+            "nothing is stopped unless every id matches" + "".join(f"; {h}" for h in hints)
         )
     ids = [d.deployment_id for d in resolution.deployments]
     decision = authorize(role_map, caller, "stop", cluster, ids, options)
