@@ -3,8 +3,7 @@ say what to do next. Real Bolt over signed HTTP, the real client against the emu
 
 from __future__ import annotations
 
-from typing import Any
-
+import pytest
 from conftest import Bench, button_value, text_of
 
 ADMIN, ADMIN2, OPS = "U0ADMIN1", "U0ADMIN2", "U0OPS1"
@@ -39,3 +38,72 @@ def test_stopping_what_the_bot_already_stopped_says_how_to_bring_it_back(bench: 
 
 def test_an_unrelated_id_gets_no_suggestion(bench: Bench) -> None:
     assert "did you mean" not in text_of(bench.command("totally-different"))
+
+
+# --------------------------------------------------------------------------- who can help
+
+
+def test_a_denial_names_the_roles_that_would_allow_it_and_who_holds_them(bench: Bench) -> None:
+    reply = bench.command("ner-*", user=OPS)
+    text = text_of(reply)
+    assert "denied" in text and "wildcards" in text
+    for mention in ("<@U0ADMIN1>", "<@U0ADMIN2>", "<!subteam^S0SRE>"):
+        assert mention in text
+    assert "ml-admin" in text
+    assert "(ml-operator)" not in text  # the caller's own role does not grant it
+    assert stop_paths(bench) == []
+
+
+def test_a_denial_in_the_wrong_channel_says_where_it_would_work(bench: Bench) -> None:
+    text = text_of(bench.command("", command="/ml-deployments", user="U0RANDOM", channel="C0X"))
+    assert "denied" in text
+    assert "<#C0INCIDENTS>" in text and "ml-viewer" in text  # anyone there may list
+    assert "<!subteam^S0MLOPS> in <#C0INCIDENTS>" in text
+
+
+def test_a_freeze_denial_names_the_admins(bench: Bench) -> None:
+    text = text_of(bench.command("freeze", user=OPS))
+    assert "denied" in text and "<@U0ADMIN1>" in text and "ml-admin" in text
+
+
+STOP_ONLY = """
+roles:
+  ml-operator:
+    - {action: [stop], deployments: ["ner-*"]}
+bindings:
+  - {role: ml-operator, users: [U0ADMIN1]}
+"""
+
+
+@pytest.mark.parametrize("role_map_text", [STOP_ONLY])
+def test_a_denial_no_role_could_lift_says_so(bench: Bench) -> None:
+    text = text_of(bench.command("", command="/ml-deployments"))
+    assert "denied" in text and "No role in the role map allows this" in text
+
+
+def test_a_non_approver_is_told_who_may_approve(bench: Bench) -> None:
+    bench.config_path.write_text(
+        bench.config_path.read_text()
+        + 'approvals:\n  - {actions: [stop], deployments: ["ner-*"], approvers: [ml-admin]}\n'
+    )
+    bench.command("ner-prod")
+    card = bench.slack.wait_for(
+        lambda: next(
+            (m for m in bench.slack.messages(CHANNEL) if "ml_stop.approve" in text_of(m)), None
+        )
+    )
+    bench.driver.click(
+        "ml_stop.approve",
+        button_value(card, "ml_stop.approve"),
+        user_id=OPS,
+        channel_id=CHANNEL,
+        message_ts=card["ts"],
+        message=card,
+        ephemeral=False,
+    )
+    refusal = bench.slack.wait_for(
+        lambda: next(
+            (t for e in bench.slack.ephemerals(user=OPS) if "denied" in (t := text_of(e))), None
+        )
+    )
+    assert "<@U0ADMIN2>" in refusal and "ml-admin" in refusal

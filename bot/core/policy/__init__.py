@@ -44,6 +44,7 @@ from bot.core.policy.decide import (
     roles_of,
 )
 from bot.core.policy.load import PolicyError, load_role_map, parse_role_map
+from bot.core.policy.remedy import Holder, who_can
 from bot.core.policy.schema import (
     OPTIONS,
     Action,
@@ -64,6 +65,7 @@ __all__ = [
     "Caller",
     "Decision",
     "Grant",
+    "Holder",
     "Option",
     "PolicyError",
     "RoleMap",
@@ -76,4 +78,5 @@ __all__ = [
     "option_label",
     "parse_role_map",
     "roles_of",
+    "who_can",
 ]

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
+from bot.core.policy.remedy import Holder, holders, who_can
 from bot.core.policy.schema import (
     OPTIONS,
     Action,
@@ -32,6 +33,8 @@ class Decision:
     explanation: str
     role: str | None = None
     via: str | None = None
+    # A denial: who holds a role that would allow it (see `remedy`); empty when none does.
+    helpers: tuple[Holder, ...] = ()
 
     def __bool__(self) -> bool:
         return self.allowed
@@ -232,11 +235,13 @@ def authorize(
         assumed = _Match(m.index, m.binding, "match", via=f"usergroup {m.unknown_group}")
         trial = _decide(role_map, caller, [*matched, assumed], action, cluster, deployments, opts)
         if trial.allowed:
-            return _deny(
+            decision = _deny(
                 f"could not check membership of usergroup {m.unknown_group} (Slack error); "
                 "failing closed"
             )
-    return decision
+            break
+    helpers = who_can(role_map, action, cluster, deployments, opts, exclude=caller.user_id)
+    return replace(decision, helpers=helpers)
 
 
 def approvals_required(
@@ -264,10 +269,11 @@ def can_approve(role_map: RoleMap, caller: Caller, rule: ApprovalRule, cluster: 
             )
     held = _unique(m.role for m in checks if m.status == "match")
     holds = ", ".join(held) if held else "no role"
-    return _deny(
+    denied = _deny(
         f"approving {what} needs role {' or '.join(rule.approvers)} "
         f"(user {caller.user_id} holds {holds}{_in_channel(caller)})"
     )
+    return replace(denied, helpers=holders(role_map, rule.approvers, exclude=caller.user_id))
 
 
 def roles_of(role_map: RoleMap, caller: Caller) -> list[tuple[str, str]]:
