@@ -304,6 +304,17 @@ def _pipelines(
     return tuple(sorted(found.values(), key=lambda p: (not p.refuses, p.name)))
 
 
+def pipeline_names(impact: Impact | None, known: Iterable[str] = ()) -> tuple[str, ...]:
+    """The ingest pipelines a stop breaks, whatever route reaches the deployment.
+
+    The one answer to "which pipelines use this deployment" for the listing, the preview,
+    the confirmation dialog and the approval card: the impact's when it was read, else
+    `known` (a deployment stored before impacts were read)."""
+    if impact is None:
+        return tuple(known)
+    return tuple(p.name for p in impact.pipelines)
+
+
 def impact_changes(deployment_id: str, old: Impact | None, new: Impact | None) -> list[str]:
     """What appeared or went since the preview, one note each (none if either is unknown)."""
     if old is None or new is None:

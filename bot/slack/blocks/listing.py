@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
+from bot.core.impact import pipeline_names
 from bot.core.model import Deployment
 from bot.slack.blocks.common import (
     EXPRESSION_MAX,
@@ -41,8 +42,8 @@ def _table_row(dep: Deployment) -> str:
         _word(dep.priority),
         _plural(dep.inference_count, "inference"),
     ]
-    if dep.pipelines:
-        facts.append(f"⚠ pipelines {_pipelines_md(dep.pipelines, 300)}")
+    if pipelines := pipeline_names(dep.impact, dep.pipelines):
+        facts.append(f"⚠ pipelines {_pipelines_md(pipelines, 300)}")
     facts.append(endpoint_marker(dep))
     return " · ".join(f for f in facts if f)
 

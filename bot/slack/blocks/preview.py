@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from bot.core.impact import pipeline_names
 from bot.core.model import Deployment, PendingAction, StartSpec, StopSpec
 from bot.slack.blocks.common import (
     BUTTON_TEXT_MAX,
@@ -186,7 +187,8 @@ def proposal(action: PendingAction, *, now: float, note: str | None = None) -> M
 
 def _more_targets_md(action: PendingAction, rest: Sequence[Deployment]) -> str:
     """`… and 180 more (12 used by ingest pipelines): a, b, … +150 more`."""
-    used = sum(1 for d in rest if d.pipelines) if not isinstance(action.spec, StartSpec) else 0
+    stop = not isinstance(action.spec, StartSpec)
+    used = sum(1 for d in rest if pipeline_names(d.impact, d.pipelines)) if stop else 0
     note = f" ({used:,} used by ingest pipelines)" if used else ""
     head = f"*… and {len(rest):,} more{note}:* "
     return head + _ids_md([d.deployment_id for d in rest], SECTION_TEXT_MAX - len(head))
@@ -258,7 +260,7 @@ def _confirm_dialog(action: PendingAction) -> dict[str, Any]:
         if action.source_action_id:
             notes.append("They get their previous settings.")
     else:
-        if any(d.pipelines for d in action.targets):
+        if any(pipeline_names(d.impact, d.pipelines) for d in action.targets):
             notes.append("Ingest pipelines that use them stop working.")
         if not action.spec.finish_pending_work:
             notes.append("Queued inference requests will fail.")
