@@ -13,6 +13,7 @@ from bot.slack.blocks.common import (
     _code,
     _flags_md,
     _header,
+    _ids_md,
     _make_message,
     _mention,
     _packed_sections,
@@ -41,17 +42,31 @@ def _timeline_row(action: PendingAction, link: str | None) -> str:
     parts = [
         _slack_date(_timeline_when(action)),
         _mention(action.requester_id),
-        f"{_verbs(action).verb} {_target_name_md(action)} on {_code(action.cluster)}",
+        f"{_verbs(action).verb} {_targets_md(action)} on {_code(action.cluster)}",
     ]
     if action.spec.flags_text():  # a start has none
         parts.append(_flags_md(action.spec))
-    parts.append(f"_{_reason_md(action.spec)}_")
+    parts.append(_timeline_reason(action))
     if action.approvals:
         parts.append("approved by " + ", ".join(_mention(a.user_id) for a in action.approvals))
     parts.append(f"{_EMOJI[action.state]} {_state_phrase(action)}")
     if link:
         parts.append(f"<{link}|message>")
     return " · ".join(parts)
+
+
+def _targets_md(action: PendingAction) -> str:
+    """Every deployment by id (`a`, `b`, … +N more), not just how many there were."""
+    return _ids_md(action.deployment_ids, 600) or _target_name_md(action)
+
+
+def _timeline_reason(action: PendingAction) -> str:
+    """The reason in italics, or `no reason given` (already italic: not wrapped twice)."""
+    return (
+        f"_{_reason_md(action.spec)}_"
+        if (action.spec.reason or "").strip()
+        else (_reason_md(action.spec))
+    )
 
 
 def _markdown_cell(text: str) -> str:
