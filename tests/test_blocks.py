@@ -1117,25 +1117,29 @@ def test_locked_by_a_pending_stop() -> None:
     assert (
         "`b`, `c` already have a stop pending by <@U123> since "
         "<!date^1700000000^{time}|22:13 UTC> (expires <!date^1700000600^{time}|22:23 UTC>, "
-        "in 9 min); try again when it ends or expires." in text
+        "in 9 min); ask <@U123> to Cancel it, or it expires at "
+        "<!date^1700000600^{time}|22:23 UTC>." in text
     )
     assert "`x`" not in text
     assert "action `act-9`" in text
     assert message["text"] == (
         "b, c already have a stop pending by <@U123> since 22:13 UTC "
-        "(expires 22:23 UTC); try again when it ends or expires."
+        "(expires 22:23 UTC); ask <@U123> to Cancel it, or it expires at 22:23 UTC."
     )
     one = blocks.locked(holder, ["a"], now=NOW)
     assert one["text"].startswith("a already has a stop pending")
+    mine = blocks.locked(holder, ["a"], now=NOW, asker_id="U123")
+    assert "pending by you" in mine["text"] and "press Stop or Cancel" in mine["text"]
 
 
 def test_locked_by_a_running_action() -> None:
     holder = make_action(state=ActionState.EXECUTING, started_at=NOW + 120)
     message = blocks.locked(holder, ["elser-prod"], now=NOW + 130)
     validate(message)
-    assert "running since <!date^1700000120^{time}|22:15 UTC>; try again when it ends." in (
+    assert "running since <!date^1700000120^{time}|22:15 UTC>; its result is posted" in (
         all_text(message)
     )
+    assert "try again when it ends." in all_text(message)
     assert "expires" not in message["text"]
     no_start = blocks.locked(make_action(state=ActionState.EXECUTING), ["elser-prod"], now=NOW)
     assert "running since 22:13 UTC" in no_start["text"]

@@ -107,3 +107,15 @@ def test_a_non_approver_is_told_who_may_approve(bench: Bench) -> None:
         )
     )
     assert "<@U0ADMIN2>" in refusal and "ml-admin" in refusal
+
+
+# --------------------------------------------------------------------------- locks
+
+
+def test_a_locked_deployment_names_the_holder_and_what_to_do(bench: Bench) -> None:
+    bench.command("ner-prod")
+    text = text_of(bench.command("ner-prod", user=ADMIN2))
+    assert f"ask <@{ADMIN}> to Cancel" in text and "expires at" in text
+    assert "ml_stop.confirm" not in text
+    mine = text_of(bench.command("ner-prod"))
+    assert "pending by you" in mine and "Cancel" in mine

@@ -56,7 +56,7 @@ async def save(
             deployments=ids,
             error=f"locked by action {holder.id}",
         )
-        return Locked(holder, busy)
+        return Locked(holder, busy, who.user_id)
     await context.record(
         deps,
         who,

@@ -69,6 +69,7 @@ class Locked:
 
     holder: PendingAction
     deployment_ids: tuple[str, ...]
+    asker_id: str | None = None  # who asked now (the holder's requester: their own preview)
 
 
 @dataclass(frozen=True)

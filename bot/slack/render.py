@@ -46,7 +46,9 @@ def outcome_message(outcome: object, command_text: str, now: float) -> Message:
         table = blocks.deployments_table(outcome.cluster, outcome.pattern, outcome.deployments)
         return with_recently_stopped(table, outcome.stopped, outcome.stopped_note)
     if isinstance(outcome, Locked):
-        return blocks.locked(outcome.holder, outcome.deployment_ids, now=now)
+        return blocks.locked(
+            outcome.holder, outcome.deployment_ids, now=now, asker_id=outcome.asker_id
+        )
     if isinstance(outcome, Frozen):
         return blocks.frozen(outcome.by, outcome.since, outcome.reason)
     if isinstance(outcome, FreezeChanged):
