@@ -3,6 +3,8 @@ say what to do next. Real Bolt over signed HTTP, the real client against the emu
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from conftest import Bench, button_value, text_of
 
@@ -119,3 +121,64 @@ def test_a_locked_deployment_names_the_holder_and_what_to_do(bench: Bench) -> No
     assert "ml_stop.confirm" not in text
     mine = text_of(bench.command("ner-prod"))
     assert "pending by you" in mine and "Cancel" in mine
+
+
+# --------------------------------------------------------------------------- partly refused
+
+
+def _accessory(message: dict[str, Any], action_id: str) -> dict[str, Any]:
+    for block in message["blocks"]:
+        if block.get("accessory", {}).get("action_id") == action_id:
+            return dict(block["accessory"])
+    raise AssertionError(f"no {action_id} in {message}")
+
+
+def test_a_partly_refused_wildcard_names_every_match_and_previews_the_others(
+    bench: Bench,
+) -> None:
+    reply = bench.command('elser-* --reason "INC-9 shed load"')
+    text = text_of(reply)
+    assert "ml_stop.confirm" not in text  # still no Stop bound to fail
+    for dep in ("elser-prod", "elser-endpoint", "elser-search"):
+        assert dep in text
+    button = _accessory(reply, "ml_stop.narrow")
+    assert "elser-search" in button["value"] and "elser-prod" not in button["value"]
+    click = bench.driver.click(
+        "ml_stop.narrow", button["value"], user_id=ADMIN, channel_id=CHANNEL, ephemeral=True
+    )
+    assert click.status == 200
+    preview = bench.slack.wait_for(
+        lambda: next(
+            (
+                e
+                for e in reversed(bench.slack.ephemerals(user=ADMIN))
+                if "ml_stop.confirm" in text_of(e)
+            ),
+            None,
+        )
+    )
+    assert "INC-9 shed load" in text_of(preview)
+    assert "elser-prod" not in text_of(preview)
+    bench.confirm()
+    assert [p.split("/")[3] for p in stop_paths(bench)] == ["elser-search"]
+    assert "elser-prod" in bench.emulator.state.deployments
+    # The click went through the one audit point, as a typed command does.
+    commands = [d for d in bench.audit.docs if d["event"]["action"] == "command"]
+    assert len(commands) == 2
+
+
+ALL_ONLY = """
+roles:
+  sweeper:
+    - {action: [stop, status], deployments: ["*"], options: [all]}
+bindings:
+  - {role: sweeper, users: [U0ADMIN1]}
+"""
+
+
+@pytest.mark.parametrize("role_map_text", [ALL_ONLY])
+def test_the_narrower_preview_is_offered_only_if_the_role_allows_it(bench: Bench) -> None:
+    # `_all` is granted, a comma list is not: the others are named, but no button.
+    text = text_of(bench.command("_all"))
+    assert "elser-search" in text and "can be stopped without `--force`" in text
+    assert "ml_stop.narrow" not in text and "does not grant" in text

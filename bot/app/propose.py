@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from bot.app import context
@@ -30,11 +31,14 @@ from bot.core.policy import (
     ApprovalRule,
     Caller,
     Decision,
+    RoleMap,
     approvals_required,
     authorize,
 )
 from bot.core.stopped import RECENT_SECONDS, last_stops
 from bot.core.suggest import did_you_mean
+
+NARROW_TEXT_MAX = 2000  # a button value holds at most 2,000 characters
 
 
 async def save(
@@ -103,6 +107,19 @@ def new_action(
         incident_id=who.incident_id,
         **extra,
     )
+
+
+def _narrower(
+    request: StopRequest, ids: Sequence[str], role_map: RoleMap, caller: Caller, cluster: str
+) -> str | None:
+    """The command that previews only `ids` (the ones a plain stop may stop), if allowed."""
+    if not ids:
+        return None
+    narrow = replace(request, ids=tuple(ids))
+    if not authorize(role_map, caller, "stop", cluster, ids, narrow.options()).allowed:
+        return None
+    text = narrow.as_text()
+    return text if len(text) <= NARROW_TEXT_MAX else None
 
 
 async def _suggestions(
@@ -198,7 +215,14 @@ async def propose(
         await context.record(
             deps, who, "propose", "failure", error="force needed", deployments=ids, **ctx
         )
-        return ForceNeeded(cluster, refused, forced.allowed)
+        ids_ok = [i for i in ids if i not in {d.deployment_id for d in refused}]
+        return ForceNeeded(
+            cluster,
+            refused,
+            forced.allowed,
+            matched=tuple(ids),
+            narrower=_narrower(request, ids_ok, role_map, caller, cluster),
+        )
     spec = StopSpec(
         expression=request.expression,
         force=request.force,

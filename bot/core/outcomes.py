@@ -43,6 +43,8 @@ class ForceNeeded:
     deployments: tuple[Deployment, ...]  # the ones it would refuse, with their impact
     may_force: bool  # the caller's role grants `--force` for this stop
     note: str | None = None  # what changed since an earlier preview (at a click)
+    matched: tuple[str, ...] = ()  # every deployment the request matched, refused or not
+    narrower: str | None = None  # `/ml-stop` text for only the others, if the caller may
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,7 @@ class ShellSession:
         for label, action_id, value in reversed(self.buttons):
             if line.casefold() != label.casefold():
                 continue
-            if action_id == blocks.RESTART_ACTION_ID:  # proposes a new start: never stale
+            if action_id in _NEVER_STALE:  # proposes something new: never stale
                 return await self._press(action_id, value)
             action = await self.service.get(value)
             if action is not None and action.state is ActionState.PROPOSED:
@@ -100,6 +100,8 @@ class ShellSession:
         if action_id == blocks.REJECT_ACTION_ID:
             rejected = await service.reject(value, who)
             return self._show(click_message(rejected, service.clock()))
+        if action_id == blocks.NARROW_ACTION_ID:  # its value is the command to preview
+            return await self._command("/ml-stop", value)
         if action_id == blocks.RESTART_ACTION_ID:
             outcome = await service.propose_restart(value, who)
             return self._show(outcome_message(outcome, "Restart", service.clock()))
@@ -133,6 +135,9 @@ class ShellSession:
             self.buttons.extend(blocks.button_labels(message))
         return list(messages)
 
+
+# Buttons that propose something new rather than answer a pending action.
+_NEVER_STALE = (blocks.RESTART_ACTION_ID, blocks.NARROW_ACTION_ID)
 
 # What became of an action whose button is no longer live, as "which ..." reads on.
 _FINISHED = {

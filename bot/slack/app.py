@@ -140,6 +140,7 @@ def create_bolt_app(
     app.action(ids.APPROVE_ACTION_ID)(wrap(adapter.on_approve))
     app.action(ids.REJECT_ACTION_ID)(wrap(adapter.on_reject))
     app.action(ids.RESTART_ACTION_ID)(wrap(adapter.on_restart, incident=True))
+    app.action(ids.NARROW_ACTION_ID)(wrap(adapter.on_narrow, incident=True))
     app.function(STEP_CALLBACK_ID)(adapter.on_step)
     app.error(on_error)
     return app

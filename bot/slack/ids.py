@@ -12,6 +12,8 @@ START_CANCEL_ACTION_ID = "ml_start.cancel"
 APPROVE_ACTION_ID = "ml_stop.approve"
 REJECT_ACTION_ID = "ml_stop.reject"
 RESTART_ACTION_ID = "ml_deployment.restart"
+# A partly refused stop: the preview of only the deployments that can stop (value: the text).
+NARROW_ACTION_ID = "ml_stop.narrow"
 
 STEP_CALLBACK_ID = "stop_ml_deployment"  # the workflow step (manifest `functions`)
 
@@ -24,5 +26,6 @@ ACTION_IDS = (
     APPROVE_ACTION_ID,
     REJECT_ACTION_ID,
     RESTART_ACTION_ID,
+    NARROW_ACTION_ID,
 )
 FUNCTIONS = (STEP_CALLBACK_ID,)

@@ -23,6 +23,7 @@ from bot.core.outcomes import (
 )
 from bot.slack import blocks, impact_blocks
 from bot.slack.blocks import Message
+from bot.slack.blocks.narrow import with_the_others
 from bot.slack.blocks.stopped import with_recently_stopped
 
 
@@ -39,9 +40,10 @@ def outcome_message(outcome: object, command_text: str, now: float) -> Message:
     if isinstance(outcome, Failed):
         return blocks.error(outcome.message)
     if isinstance(outcome, ForceNeeded):
-        return impact_blocks.force_needed(
+        message = impact_blocks.force_needed(
             outcome.cluster, outcome.deployments, may_force=outcome.may_force, note=outcome.note
         )
+        return with_the_others(message, outcome.matched, outcome.deployments, outcome.narrower)
     if isinstance(outcome, Listing):
         table = blocks.deployments_table(outcome.cluster, outcome.pattern, outcome.deployments)
         return with_recently_stopped(table, outcome.stopped, outcome.stopped_note)

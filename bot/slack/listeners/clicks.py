@@ -6,8 +6,11 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.core.commands import HelpRequest, UsageError
+from bot.core.commands.tokens import STOP
 from bot.core.model import MessageRef
 from bot.core.outcomes import Proposed, Started, Who
+from bot.slack import blocks
 from bot.slack.listeners.base import button_value, replacer, tell
 from bot.slack.listeners.running import Running
 from bot.slack.render import outcome_message
@@ -50,6 +53,30 @@ class ClickListeners(Running):
         """Restart with previous settings: a start preview for the clicker, privately."""
         outcome = await self.service.propose_restart(button_value(body), who)
         message = outcome_message(outcome, "Restart with previous settings", self.now())
+        await tell(body, respond, client, message)
+        if isinstance(outcome, Proposed):
+            ref = MessageRef(
+                channel_id=who.channel_id, response_url=body.get("response_url"), ephemeral=True
+            )
+            await self._proposed(outcome.action, ref, client)
+
+    async def on_narrow(
+        self, body: dict[str, Any], respond: Respond, client: AsyncWebClient, who: Who
+    ) -> None:
+        """A partly refused stop's button: the preview of the others, as if the clicker typed it.
+
+        The value is `/ml-stop` text, so the click goes through the one dispatch table (the
+        audit, the gate, the resolution): it can do nothing the clicker could not type."""
+        text = button_value(body)
+        outcome = await self.service.dispatch(STOP, text, who)
+        if isinstance(outcome, HelpRequest | UsageError):
+            message = (
+                blocks.usage_error(outcome)
+                if isinstance(outcome, UsageError)
+                else (blocks.help_message(outcome.command))
+            )
+        else:
+            message = outcome_message(outcome, f"{STOP} {text}", self.now())
         await tell(body, respond, client, message)
         if isinstance(outcome, Proposed):
             ref = MessageRef(
