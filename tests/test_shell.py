@@ -85,3 +85,48 @@ def test_demo_shell_shows_what_stopping_the_endpoint_deployment_breaks() -> None
     assert "[Stop]" not in refused  # ES would refuse: no button bound to fail
     assert "semantic_text `docs-semantic.content`" in proc.stdout
     assert "[Stop]" in forced
+
+
+async def test_a_non_command_lists_each_live_button_once() -> None:
+    # Issue 20: two previews show two Stop and two Cancel buttons; a finished one is not live.
+    async with demo_runtime() as (runtime, _):
+        session = ShellSession(runtime.service, Who("U0ADMIN1", "admin", "T0LOCAL", "C0DEMO"))
+        await session.handle("/ml-stop ner-prod")
+        await session.handle("/ml-stop search-e5")
+        hint = texts(await session.handle("clear"))
+        assert hint.count("`Stop`") == 1 and hint.count("`Cancel`") == 1
+        await session.handle("Cancel")  # the newest: search-e5
+        await session.handle("Cancel")  # then ner-prod
+        assert "press" not in texts(await session.handle("clear"))  # nothing live is left
+
+
+async def test_a_label_presses_the_newest_live_button_never_a_finished_one() -> None:
+    async with demo_runtime() as (runtime, emulator):
+        session = ShellSession(runtime.service, Who("U0ADMIN1", "admin", "T0LOCAL", "C0DEMO"))
+        await session.handle("/ml-stop ner-prod")
+        await session.handle("/ml-stop search-e5")
+        assert "search-e5" in texts(await session.handle("Cancel"))  # the newest
+        stopped = texts(await session.handle("Stop"))  # search-e5's is finished: ner-prod's
+        assert "ner-prod" in stopped and "stopped" in stopped
+        assert emulator.stop_calls("search-e5") == []
+        again = texts(await session.handle("Stop"))
+        assert "run the command again" in again and len(emulator.stop_calls("ner-prod")) == 1
+
+
+def test_the_banner_names_the_demo_users_and_the_approval_rule() -> None:
+    script = "quit\n"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ELASTICSEARCH_"))}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "shell", "--demo"],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for user in ("U0ADMIN1", "U0ADMIN2", "U0OPER1"):
+        assert user in proc.stdout
+    assert "elser-prod" in proc.stdout and "approval" in proc.stdout
+    assert "/as U0ADMIN2" in proc.stdout
