@@ -182,3 +182,10 @@ def test_the_narrower_preview_is_offered_only_if_the_role_allows_it(bench: Bench
     text = text_of(bench.command("_all"))
     assert "elser-search" in text and "can be stopped without `--force`" in text
     assert "ml_stop.narrow" not in text and "does not grant" in text
+
+
+def test_a_typo_of_a_deployment_the_bot_stopped_is_suggested_as_stopped(bench: Bench) -> None:
+    bench.command("ner-prod")
+    bench.confirm()
+    text = text_of(bench.command("ner-prdo"))
+    assert "did you mean `ner-prod` (stopped by the bot)" in text

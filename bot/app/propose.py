@@ -36,7 +36,7 @@ from bot.core.policy import (
     authorize,
 )
 from bot.core.stopped import RECENT_SECONDS, last_stops
-from bot.core.suggest import did_you_mean
+from bot.core.suggest import nearest
 
 NARROW_TEXT_MAX = 2000  # a button value holds at most 2,000 characters
 
@@ -151,8 +151,10 @@ async def _suggestions(
                 f"`{typed}` was stopped by the bot (action `{stop.id}`); "
                 f"`/ml-start {typed}` brings it back with its previous settings"
             )
-        elif hint := did_you_mean(typed, visible):
-            hints.append(hint)
+        elif close := nearest(typed, [*visible, *stopped]):
+            down = set(stopped) - set(visible)
+            shown = [f"`{c}`" + (" (stopped by the bot)" if c in down else "") for c in close]
+            hints.append(f"`{typed}`: did you mean {' or '.join(shown)}?")
     return tuple(hints)
 
 

@@ -15,10 +15,3 @@ def nearest(word: str, known: Iterable[str], n: int = 3) -> tuple[str, ...]:
     candidates = sorted({k for k in known if k != word})
     return tuple(difflib.get_close_matches(word, candidates, n=n, cutoff=CUTOFF))
 
-
-def did_you_mean(word: str, known: Iterable[str]) -> str | None:
-    """ "`ner-prdo`: did you mean `ner-prod`?", or None when nothing is close."""
-    close = nearest(word, known)
-    if not close:
-        return None
-    return f"`{word}`: did you mean {' or '.join(f'`{c}`' for c in close)}?"
