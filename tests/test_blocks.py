@@ -92,6 +92,8 @@ def mrkdwn_texts(message: Message) -> list[str]:
 
 ALLOWED_MARKUP = re.compile(
     r"<@U[A-Z0-9]+>"
+    r"|<!subteam\^S[A-Z0-9]+>"  # a user group, named by a denial (who can help)
+    r"|<#C[A-Z0-9]+>"  # a channel, named by a denial (where it would work)
     r"|<!date\^\d+\^\{time\}\|[0-9:]+ UTC>"
     r"|<!date\^\d+\^\{date_short_pretty\} \{time\}\|[0-9-]+ [0-9:]+ UTC>"
 )

@@ -53,7 +53,7 @@ def recently_stopped(stopped: Sequence[Stopped], note: str | None, *, room: int)
     head = _context(
         f"*Stopped by the bot and still down* ({_plural(len(stopped), 'stop')}): "
         "Restart brings a deployment back with its previous settings, "
-        "as `/ml-start <deployment_id>` does"
+        "as `/ml-start &lt;deployment_id&gt;` does"
     )
     blocks = [head, *(_stopped_row(s) for s in stopped[:rows])]
     rest = stopped[rows:]
