@@ -189,3 +189,16 @@ def test_a_typo_of_a_deployment_the_bot_stopped_is_suggested_as_stopped(bench: B
     bench.confirm()
     text = text_of(bench.command("ner-prdo"))
     assert "did you mean `ner-prod` (stopped by the bot)" in text
+
+
+def test_help_names_the_button_the_preview_shows(bench: Bench) -> None:
+    text = text_of(bench.command("help"))
+    assert "a Stop button" in text and "Confirm button" not in text
+    preview = bench.command("ner-prod")
+    labels = [
+        e["text"]["text"]
+        for b in preview["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+    ]
+    assert "Stop" in labels

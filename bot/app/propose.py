@@ -132,6 +132,8 @@ async def _suggestions(
 ) -> tuple[str, ...]:
     """For ids that matched nothing: the nearest deployment ids the caller may see, and
     whether the bot itself stopped one (then `/ml-start` brings it back)."""
+    if not unmatched:
+        return ()
     try:
         running = await gateway.list(None, context.call_context(deps, who, action_id))
     except ClusterError:
@@ -185,7 +187,13 @@ async def propose(
         return Failed(exc.message)
     if not resolution.deployments:
         await context.record(deps, who, "resolve", "failure", error="nothing matched", **ctx)
-        hints = await _suggestions(deps, gateway, who, action_id, resolution.unmatched, caller)
+        # An id the cluster already explained (a model id, say) needs no second read.
+        unexplained = [
+            u
+            for u in resolution.unmatched
+            if not any(h.startswith(f"`{u}`") for h in resolution.hints)
+        ]
+        hints = await _suggestions(deps, gateway, who, action_id, unexplained, caller)
         return NothingMatched(
             request.expression, cluster, resolution.unmatched, resolution.hints + hints
         )
