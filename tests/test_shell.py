@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -130,3 +131,16 @@ def test_the_banner_names_the_demo_users_and_the_approval_rule() -> None:
         assert user in proc.stdout
     assert "elser-prod" in proc.stdout and "approval" in proc.stdout
     assert "/as U0ADMIN2" in proc.stdout
+
+
+async def test_a_preview_past_its_expiry_is_not_offered_nor_pressed() -> None:
+    async with demo_runtime() as (runtime, emulator):
+        now = [runtime.service.clock()]
+        runtime.service.deps = dataclasses.replace(runtime.service.deps, clock=lambda: now[0])
+        session = ShellSession(runtime.service, Who("U0ADMIN1", "admin", "T0LOCAL", "C0DEMO"))
+        await session.handle("/ml-stop ner-prod")
+        now[0] += 601  # past the demo's 600 s expiry; no sweep has run yet
+        assert "press" not in texts(await session.handle("clear"))
+        pressed = texts(await session.handle("Stop"))
+        assert "expired" in pressed and "run the command again" in pressed
+        assert emulator.stop_calls("ner-prod") == []

@@ -62,11 +62,8 @@ def _targets_md(action: PendingAction) -> str:
 
 def _timeline_reason(action: PendingAction) -> str:
     """The reason in italics, or `no reason given` (already italic: not wrapped twice)."""
-    return (
-        f"_{_reason_md(action.spec)}_"
-        if (action.spec.reason or "").strip()
-        else (_reason_md(action.spec))
-    )
+    shown = _reason_md(action.spec)
+    return f"_{shown}_" if (action.spec.reason or "").strip() else shown
 
 
 def _markdown_cell(text: str) -> str:
