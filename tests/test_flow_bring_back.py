@@ -151,3 +151,4 @@ def test_restart_starts_only_what_is_still_down(bench: Bench) -> None:
         )
     )
     assert "search-e5" not in text_of(preview).split("Reason")[-1]
+    assert "Already running again" in text_of(preview)  # said, not silently dropped

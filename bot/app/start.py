@@ -178,7 +178,9 @@ async def propose_start_of(
     missing = [t for t in targets if not plans[t.deployment_id].model_known]
     if missing:
         return Failed(no_model(cluster, missing, plans, history))
-    note = stays_down(targets, plans)
+    skipped = [f"`{i}`" for i in sorted(up)] if source is not None else []
+    notes = [f"↺ Already running again, left as it is: {', '.join(skipped)}."] if skipped else []
+    note = "\n".join([*notes, stays_down(targets, plans) or ""]).strip() or None
     targets = [follow(t, plans[t.deployment_id], typed=typed) for t in targets]
     spec = StartSpec(expression=",".join(ids), reason=reason or who.incident_id)
     rule = approvals_required(role_map, "start", cluster, ids)
