@@ -152,3 +152,14 @@ def test_restart_starts_only_what_is_still_down(bench: Bench) -> None:
     )
     assert "search-e5" not in text_of(preview).split("Reason")[-1]
     assert "Already running again" in text_of(preview)  # said, not silently dropped
+
+
+def test_ml_start_of_the_endpoint_deployment_the_bot_stopped_brings_the_endpoint_back(
+    bench: Bench,
+) -> None:
+    _stop(bench, "elser-endpoint --force")
+    preview = text_of(bench.command("elser-endpoint", command="/ml-start"))
+    assert "brings back inference endpoint `elser-endpoint`" in preview
+    assert "ml_start.confirm" in preview
+    bench.confirm(action_id="ml_start.confirm")
+    assert bench.emulator.state.deployments["elser-endpoint"].state == "started"
