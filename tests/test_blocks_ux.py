@@ -11,7 +11,7 @@ from bot.core.policy import Decision, Holder
 from bot.core.stopped import recently_stopped
 from bot.slack import blocks
 from bot.slack.blocks.narrow import with_the_others
-from bot.slack.blocks.stopped import with_recently_stopped
+from bot.slack.blocks.stopped import _text_size, with_recently_stopped
 from bot.slack.impact_blocks import force_needed
 
 
@@ -35,11 +35,27 @@ def test_a_long_table_and_many_stops_stay_within_fifty_blocks() -> None:
     message = with_recently_stopped(table, stopped, None)
     validate(message)
     assert len(message["blocks"]) <= 50
-    assert "ml_deployment.restart" in str(message["blocks"])
+    assert "Stopped by the bot and still down" in str(message["blocks"][-1])  # one short line
+    shorter = with_recently_stopped(blocks.deployments_table("prod", None, many(20)), stopped, None)
+    validate(shorter)
+    assert "ml_deployment.restart" in str(shorter["blocks"])
     alone = with_recently_stopped(blocks.deployments_table("prod", None, ()), stopped, None)
     validate(alone)
     assert "more stop" in str(alone["blocks"])  # the rest are counted, not dropped
     assert "<!channel>" not in str(alone["blocks"])  # a reason cannot ping
+
+
+def test_the_stops_keep_the_message_within_slacks_total_text() -> None:
+    long_reason = "x" * 1800
+    stops = [
+        _stop(i, tuple(f"gone-{i:03d}-{j}" for j in range(40)), long_reason) for i in range(30)
+    ]
+    stopped = recently_stopped(stops, "prod", running=[])  # type: ignore[arg-type]
+    for table in (blocks.deployments_table("prod", None, many(n)) for n in (0, 30, 60)):
+        before = _text_size(table["blocks"])
+        message = with_recently_stopped(table, stopped, None)
+        validate(message)
+        assert _text_size(message["blocks"]) <= max(before, 12_000)
 
 
 def test_a_deployment_running_again_is_not_listed_as_stopped() -> None:

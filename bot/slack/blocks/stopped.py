@@ -17,12 +17,17 @@ from bot.slack.blocks.common import (
     _reason_md,
     _section,
     _slack_date,
+    clip,
     escape,
 )
 from bot.slack.blocks.preview import _button
 from bot.slack.ids import RESTART_ACTION_ID
 
 STOPPED_ROWS = 10  # stops shown with their own Restart button; the rest are counted
+ROW_MAX = 600  # characters of one row (ids and reason are clipped to fit)
+# Slack refuses a message whose blocks hold more than ~12,000 characters of text in all
+# (reference/slack.md §8): rows are added only while the whole message stays below this.
+MESSAGE_TEXT_BUDGET = 11_000
 
 
 def _stopped_row(entry: Stopped) -> Block:
@@ -33,21 +38,44 @@ def _stopped_row(entry: Stopped) -> Block:
     model = f" (model {_code(models[0])})" if len(models) == 1 else ""
     by = _mention(action.actor_id or action.requester_id)
     text = (
-        f"⏹ {_ids_md(ids, 800)}{model} — stopped by {by} {_slack_date(entry.when)}"
-        f" · *Reason:* {_reason_md(action.spec)}"
+        f"⏹ {_ids_md(ids, 200)}{model} — stopped by {by} {_slack_date(entry.when)}"
+        f" · *Reason:* {clip(_reason_md(action.spec), 200)}"
     )
     block = _section(text)
     block["accessory"] = _button("Restart", RESTART_ACTION_ID, action.id)
     return block
 
 
-def recently_stopped(stopped: Sequence[Stopped], note: str | None, *, room: int) -> list[Block]:
-    """At most `room` blocks: a heading, one row per stop (with Restart), a count of the rest."""
+def _text_size(blocks: Sequence[Block]) -> int:
+    """Characters of text in blocks, as Slack counts them against its total."""
+    size = 0
+    for block in blocks:
+        texts = [block.get("text"), *block.get("elements", []), *block.get("fields", [])]
+        size += sum(len(str(t.get("text", ""))) for t in texts if isinstance(t, dict))
+        accessory = block.get("accessory") or {}
+        size += len(str((accessory.get("text") or {}).get("text", "")))
+    return size
+
+
+def recently_stopped(
+    stopped: Sequence[Stopped], note: str | None, *, room: int, chars: int = MESSAGE_TEXT_BUDGET
+) -> list[Block]:
+    """At most `room` blocks and `chars` characters of text: a heading, one row per stop
+    (with Restart), a count of the rest."""
     if note:
         return [_context(f"⚠ {escape(note)}")][:room]
-    if not stopped or room < 2:
+    if not stopped or room < 1:
         return []
-    rows = min(len(stopped), STOPPED_ROWS, room - 1)
+    if room < 2 or chars < 2 * ROW_MAX:  # a long table: name them in one short line
+        ids = [d.deployment_id for s in stopped for d in s.deployments]
+        return [
+            _context(
+                f"⏹ *Stopped by the bot and still down:* {_ids_md(ids, 300)} — "
+                "`/ml-start &lt;deployment_id&gt;` brings one back"
+            )
+        ]
+    fits = (chars - ROW_MAX) // ROW_MAX - 1  # the heading and the count take one row each
+    rows = max(0, min(len(stopped), STOPPED_ROWS, room - 1, fits))
     if rows < len(stopped) and rows + 2 > room:
         rows -= 1  # keep a block for the count of the rest
     head = _context(
@@ -59,7 +87,7 @@ def recently_stopped(stopped: Sequence[Stopped], note: str | None, *, room: int)
     rest = stopped[rows:]
     if rest:
         ids = [d.deployment_id for s in rest for d in s.deployments]
-        blocks.append(_context(f"… and {_plural(len(rest), 'more stop')}: {_ids_md(ids, 1500)}"))
+        blocks.append(_context(f"… and {_plural(len(rest), 'more stop')}: {_ids_md(ids, 500)}"))
     return blocks
 
 
@@ -68,7 +96,8 @@ def with_recently_stopped(
 ) -> Message:
     """The deployments table followed by what the bot stopped lately (within 50 blocks)."""
     room = MAX_BLOCKS - len(message["blocks"])
-    extra = recently_stopped(stopped, note, room=room)
+    chars = MESSAGE_TEXT_BUDGET - _text_size(message["blocks"])
+    extra = recently_stopped(stopped, note, room=room, chars=chars)
     if not extra:
         return message
     ids = [d.deployment_id for s in stopped for d in s.deployments]
