@@ -29,8 +29,8 @@ def with_the_others(
     if not others:
         return message
     head = (
-        f"*Matched {_plural(len(matched), 'deployment')}:* {_ids_md(list(matched), 1200)}\n"
-        f"*{len(others):,} of them can be stopped without `--force`:* {_ids_md(others, 1200)}"
+        f"*Matched {_plural(len(matched), 'deployment')}:* {_ids_md(list(matched), 600)}\n"
+        f"*{len(others):,} of them can be stopped without `--force`:* {_ids_md(others, 600)}"
     )
     block = _section(head)
     if narrower is not None:
