@@ -5,7 +5,8 @@ After ES x-pack/plugin/inference: TransportPutInferenceModelAction, Elasticsearc
 TransportDeleteInferenceEndpointAction and ModelConfigurations#toXContent. An endpoint put with
 `service_settings.model_id` starts a deployment whose id is the endpoint id and stops it when
 deleted; one put with `service_settings.deployment_id` only uses that deployment.
-Other services (openai, ...) and `_infer`/`_update` are not emulated: they answer
+`_update` is in inference_update.py. Other services (openai, ...) and `_infer` are not
+emulated: they answer
 `Unknown service [x]` / no handler. See docs/elasticsearch-inference.md for what is verified.
 """
 
@@ -21,7 +22,7 @@ from bot.emulator.errors import (
     validation_exception,
 )
 from bot.emulator.ml_definitions import ELASTIC_MODELS, elastic_model_bytes, elastic_model_config
-from bot.emulator.ml_deployments import DEFAULT_QUEUE_CAPACITY, validate_start
+from bot.emulator.ml_deployments import DEFAULT_QUEUE_CAPACITY, adaptive_view, validate_start
 from bot.emulator.routing import Call, Reply, Route
 from bot.emulator.state import ClusterState, Deployment, InferenceEndpoint, Model
 
@@ -95,7 +96,10 @@ def service_settings(endpoint: InferenceEndpoint, state: ClusterState | None = N
     allocations, threads = endpoint.num_allocations, endpoint.num_threads
     dep = state.deployments.get(endpoint.deployment_id) if state is not None else None
     if dep is not None:
-        allocations, threads = dep.number_of_allocations, dep.threads_per_allocation
+        # An adaptive endpoint without a count shows none (its count belongs to the scaler).
+        if allocations is not None or endpoint.adaptive_allocations is None:
+            allocations = dep.number_of_allocations
+        threads = dep.threads_per_allocation
     out: JSON = {}
     if allocations is not None:
         out["num_allocations"] = allocations
@@ -104,7 +108,7 @@ def service_settings(endpoint: InferenceEndpoint, state: ClusterState | None = N
     if not endpoint.created_deployment:
         out["deployment_id"] = endpoint.deployment_id
     if endpoint.adaptive_allocations is not None:
-        out["adaptive_allocations"] = endpoint.adaptive_allocations
+        out["adaptive_allocations"] = adaptive_view(endpoint.adaptive_allocations)
     return out
 
 
