@@ -166,9 +166,10 @@ def buttons(message: Message) -> dict[str, dict[str, Any]]:
 # --------------------------------------------------------------------------- helpers
 
 
-def test_escape_neutralises_markup_and_keeps_slack_entities() -> None:
+def test_escape_neutralises_markup_and_escapes_every_ampersand() -> None:
     assert blocks.escape("<!channel> & <@U1>") == "&lt;!channel&gt; &amp; &lt;@U1&gt;"
-    assert blocks.escape("a &lt; b &amp; c") == "a &lt; b &amp; c"  # Slack already escaped it
+    # Text arrives unescaped (bot/slack/slash_text.py): a typed `&lt;` is shown as typed.
+    assert blocks.escape("a &lt; b &amp; c") == "a &amp;lt; b &amp;amp; c"
     assert blocks.escape("&foo;") == "&amp;foo;"
 
 

@@ -42,6 +42,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from . import slack_limits
 from .loop import BackgroundLoop
 from .socket_mode import SOCKET_PATH, SocketModeServer
 
@@ -63,6 +64,12 @@ _SCOPE_NEEDED = {
     "conversations.info": "channels:read",
 }
 DEFAULT_SCOPES = ("commands", "chat:write", "usergroups:read", "users:read", "channels:read")
+# Methods whose `blocks` (or `view`) the stand-in checks against Slack's limits.
+_BLOCK_METHODS = frozenset(
+    {"chat.postMessage", "chat.postEphemeral", "chat.update", "views.open", "views.update"}
+)
+# Longer request URIs (path and query) are answered 414, as front-end servers do (~8 KB).
+URI_MAX = 8192
 # Methods that take the app-level token (xapp-, scope connections:write) and no other.
 _APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 
@@ -191,6 +198,8 @@ class SlackStandIn:
         self._last_ts_us = 0
         self._loop: BackgroundLoop | None = None
         self._strays: list[str] = []
+        # Every message-limit problem the bot caused (tests/support/slack_limits.py).
+        self._limit_problems: list[tuple[str, slack_limits.Problem]] = []
         self.add_user("U0ADMIN1", "admin")
         self.add_channel("C0INCIDENTS", "incidents")
 
@@ -203,7 +212,8 @@ class SlackStandIn:
 
     def web_app(self) -> web.Application:
         """The aiohttp application answering the Web API and response_url routes."""
-        app = web.Application()
+        # A URI up to 64 KB reaches the handlers, which answer 414 beyond URI_MAX like Slack.
+        app = web.Application(handler_args={"max_line_size": 65536})
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{id}", self._handle_response_url)
         app.router.add_get(SOCKET_PATH, self._handle_socket_mode)
@@ -412,6 +422,8 @@ class SlackStandIn:
         return url
 
     async def _handle_response_url(self, request: web.Request) -> web.StreamResponse:
+        if len(request.raw_path) > URI_MAX:
+            return web.Response(status=414, text="Request-URI Too Long")
         raw = await request.text()
         body = _json_object(raw)
         with self._lock:
@@ -439,6 +451,9 @@ class SlackStandIn:
             return 400, "invalid_payload", ("rejected",)
         if not _has_content(body) and not body.get("delete_original"):
             return 400, "no_text", ("rejected",)
+        refusal = self._limits_refusal("response_url", body)
+        if refusal is not None:  # UNVERIFIED: Slack's exact answer; we answer 400 + the error
+            return 400, refusal, ("rejected",)
         entry.uses += 1
         return 200, "ok", self._apply_response(entry, body)
 
@@ -487,6 +502,8 @@ class SlackStandIn:
 
     async def _handle_api(self, request: web.Request) -> web.StreamResponse:
         method = request.match_info["method"]
+        if len(request.raw_path) > URI_MAX:
+            return web.Response(status=414, text="Request-URI Too Long")
         params, token = await _read_params(request)
         with self._lock:
             self._store.calls.append(
@@ -507,6 +524,7 @@ class SlackStandIn:
             if handler is None:
                 raise _SlackError("unknown_method")
             self._check_auth(method, token)
+            self._check_limits(method, params)
             return {"ok": True} | handler(params, token)
         except _SlackError as err:
             return {"ok": False, "error": err.error} | err.extra
@@ -539,6 +557,45 @@ class SlackStandIn:
         needed = _SCOPE_NEEDED.get(method)
         if token == self.bot_token and needed and needed not in self.scopes:
             raise _SlackError("missing_scope", needed=needed, provided=",".join(self.scopes))
+
+    # ---- message limits (tests/support/slack_limits.py) -------------------------------------
+
+    def limit_problems(self, *, clear: bool = False) -> list[tuple[str, slack_limits.Problem]]:
+        """(method, problem) for every message Slack would refuse, truncate or warn about."""
+        with self._lock:
+            found = list(self._limit_problems)
+            if clear:
+                self._limit_problems.clear()
+            return found
+
+    def _check_limits(self, method: str, params: JSONDict) -> None:
+        if method not in _BLOCK_METHODS:
+            return
+        if method.startswith("views."):
+            view = params.get("view")
+            view = _json_or_str(view) if isinstance(view, str) else view
+            params["view"] = view
+            content = view if isinstance(view, dict) else {}
+            problems = slack_limits.check_message(content, surface="view")
+        else:
+            truncates = method == "chat.postMessage"
+            problems = slack_limits.check_message(
+                params, long_text="truncate" if truncates else "refuse"
+            )
+        self._limit_problems += [(method, p) for p in problems]
+        answer = slack_limits.slack_answer(problems)
+        if answer is not None:
+            raise _SlackError(answer.pop("error"), **answer)
+        if isinstance(params.get("text"), str):  # chat.postMessage keeps the first 40,000
+            params["text"] = params["text"][: slack_limits.TEXT_MAX]
+
+    def _limits_refusal(self, method: str, body: JSONDict) -> str | None:
+        problems = slack_limits.check_message(body, long_text="refuse")
+        kind = slack_limits.check_response_type(body)
+        problems = [kind, *problems] if kind is not None else problems
+        self._limit_problems += [(method, p) for p in problems]
+        answer = slack_limits.slack_answer(problems)
+        return None if answer is None else str(answer["error"])
 
     def _execution_for_token(self, token: str) -> _Execution | None:
         found = (e for e in self._store.executions.values() if e.info.token == token)

@@ -58,12 +58,9 @@ class Message(TypedDict):
 # --------------------------------------------------------------------------- text helpers
 
 
-_BARE_AMPERSAND = re.compile(r"&(?!(?:amp|lt|gt);)")
-
-
 def escape(text: str) -> str:
-    """Escape `&`, `<`, `>` for mrkdwn; Slack's own `&lt;` etc. (slash-command text) stay as is."""
-    return _BARE_AMPERSAND.sub("&amp;", text).replace("<", "&lt;").replace(">", "&gt;")
+    """Escape `&`, `<`, `>` for mrkdwn, every one: text arrives unescaped (bot/slack/slash_text)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 _PARTIAL_ENTITY = re.compile(r"&[a-z]*$")
