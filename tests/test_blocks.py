@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
+from support.slack_limits import check_message
 
 from bot.core.commands import UsageError
 from bot.core.model import (
@@ -108,6 +109,7 @@ def validate(message: Message) -> None:
     """Every Block Kit limit we know of, via slack_sdk's models and our own checks."""
     assert set(message) == {"text", "blocks"}
     assert message["text"].strip(), "a text fallback is required"
+    assert not check_message(dict(message)), check_message(dict(message))  # what Slack refuses
     assert len(message["text"]) <= blocks.FALLBACK_TEXT_MAX
     assert_no_markup(message["text"])
     assert 1 <= len(message["blocks"]) <= 50
@@ -157,6 +159,15 @@ def check_button(button: dict[str, Any]) -> None:
 def all_text(message: Message) -> str:
     parts = [d["text"] for d in walk(message["blocks"]) if isinstance(d.get("text"), str)]
     return "\n".join(parts)
+
+
+def shown_ids(message: Message) -> set[str]:
+    """Every id a reader finds in inline code, `prefix{a,b}` groups expanded."""
+    found: set[str] = set()
+    for span in re.findall(r"`([^`]+)`", all_text(message)):
+        group = re.fullmatch(r"(.*)\{(.*)\}", span)
+        found |= {group[1] + x for x in group[2].split(",")} if group else {span}
+    return found
 
 
 def buttons(message: Message) -> dict[str, dict[str, Any]]:
@@ -328,16 +339,16 @@ def test_proposal_respects_limits_and_summarises(n: int) -> None:
     validate(message)
     assert set(buttons(message)) == {blocks.CONFIRM_ACTION_ID, blocks.CANCEL_ACTION_ID}
     text = all_text(message)
-    detailed = min(n, blocks.DETAILED_TARGETS)
-    assert all(f"*`search-model-{i:04d}`*" in text for i in range(detailed))
-    if n > blocks.DETAILED_TARGETS:
-        rest = n - blocks.DETAILED_TARGETS
-        used = sum(1 for i in range(blocks.DETAILED_TARGETS, n) if i % 7 == 0)
-        assert f"… and {rest:,} more ({used:,} used by ingest pipelines):" in text
-        summary = next(t for t in mrkdwn_texts(message) if t.startswith("*… and"))
-        listed = re.findall(r"`(search-model-\d{4})`", summary)
-        more = re.search(r"… \+(\d+) more", summary)
-        assert len(listed) + (int(more.group(1)) if more else 0) == rest
+    # Worst first: the deployments that break something (pipelines on every 7th) lead.
+    detailed = re.findall(r"\*`(search-model-\d{4})`\*", text)
+    assert 1 <= len(detailed) <= min(n, blocks.DETAILED_TARGETS)
+    breaking = [f"search-model-{i:04d}" for i in range(n) if i % 7 == 0]
+    assert detailed[: len(breaking)] == breaking[: len(detailed)]
+    # Every target that will change is named, detailed or in the compact list after them.
+    assert shown_ids(message) >= {d.deployment_id for d in action.targets}
+    if n > 1:
+        used = len(breaking)
+        assert f"{used:,} of {n:,} break something when stopped" in text
     title = "Stop search-model-0000" if n == 1 else f"Stop {n:,} deployments"
     assert message["blocks"][0]["text"]["text"] == f"{title} on prod?"
 
@@ -596,8 +607,11 @@ def test_deployments_table_empty() -> None:
 def test_deployments_table_limits(n: int) -> None:
     message = blocks.deployments_table("prod", None, many(n))
     validate(message)
-    if n > blocks.TABLE_ROWS:
-        assert f"… and {n - blocks.TABLE_ROWS:,} more:" in all_text(message)
+    text = all_text(message)
+    rows = len(re.findall(r"^`search-model-\d{4}` · model", text, re.M))
+    assert 1 <= rows <= min(n, blocks.TABLE_ROWS)
+    if rows < n:  # the rest as an exact count, with how to narrow the list
+        assert f"… and {n - rows:,} more:" in text and "/ml-deployments elser-*" in text
 
 
 # --------------------------------------------------------------------------- terminal
@@ -706,6 +720,17 @@ def test_over_long_block_lists_keep_the_last_block() -> None:
     message = blocks._make_message("x", many_blocks)
     assert len(message["blocks"]) == 50
     assert message["blocks"][-1] == blocks._context("last")
+    assert "12 more part(s) of this message not shown" in str(message["blocks"][-2])
+
+
+def test_a_family_over_the_text_budget_is_cut_in_the_middle_as_a_last_resort() -> None:
+    section = {"type": "section", "text": {"type": "mrkdwn", "text": "x" * 2900}}
+    sections = [section] * 6  # 17,400 characters
+    header = {"type": "header", "text": {"type": "plain_text", "text": "first"}}
+    message = blocks._make_message("x", [header, *sections, blocks._divider()])
+    validate(message)
+    assert message["blocks"][0]["type"] == "header" and message["blocks"][-1]["type"] == "divider"
+    assert "3 more part(s)" in str(message["blocks"][-2])
 
 
 def test_blocks_module_imports_no_slack_or_http_library() -> None:

@@ -64,10 +64,9 @@ _SCOPE_NEEDED = {
     "conversations.info": "channels:read",
 }
 DEFAULT_SCOPES = ("commands", "chat:write", "usergroups:read", "users:read", "channels:read")
-# Methods whose `blocks` (or `view`) the stand-in checks against Slack's limits.
-_BLOCK_METHODS = frozenset(
-    {"chat.postMessage", "chat.postEphemeral", "chat.update", "views.open", "views.update"}
-)
+# Methods whose `blocks` the stand-in checks against Slack's limits (the bot opens no views;
+# a views.* handler would call `slack_limits.check_message(view, surface="view")`).
+_BLOCK_METHODS = frozenset({"chat.postMessage", "chat.postEphemeral", "chat.update"})
 # Longer request URIs (path and query) are answered 414, as front-end servers do (~8 KB).
 URI_MAX = 8192
 # Methods that take the app-level token (xapp-, scope connections:write) and no other.
@@ -571,17 +570,10 @@ class SlackStandIn:
     def _check_limits(self, method: str, params: JSONDict) -> None:
         if method not in _BLOCK_METHODS:
             return
-        if method.startswith("views."):
-            view = params.get("view")
-            view = _json_or_str(view) if isinstance(view, str) else view
-            params["view"] = view
-            content = view if isinstance(view, dict) else {}
-            problems = slack_limits.check_message(content, surface="view")
-        else:
-            truncates = method == "chat.postMessage"
-            problems = slack_limits.check_message(
-                params, long_text="truncate" if truncates else "refuse"
-            )
+        truncates = method == "chat.postMessage"
+        problems = slack_limits.check_message(
+            params, long_text="truncate" if truncates else "refuse"
+        )
         self._limit_problems += [(method, p) for p in problems]
         answer = slack_limits.slack_answer(problems)
         if answer is not None:

@@ -13,6 +13,7 @@ from typing import Any, TypedDict
 
 from bot.core.model import ActionSpec, Deployment, PendingAction, StartSpec, StopSpec
 from bot.slack import ids
+from bot.slack.blocks import budget
 
 # Re-exported so `blocks.CONFIRM_ACTION_ID` keeps working; bot.slack.ids owns them.
 APPROVE_ACTION_ID = ids.APPROVE_ACTION_ID
@@ -190,9 +191,18 @@ def _packed_sections(lines: Iterable[str], limit: int = SECTION_TEXT_MAX) -> lis
 
 
 def _make_message(text: str, blocks: list[Block]) -> Message:
-    """A message from escaped text; at most 50 blocks, always keeping the last (the buttons)."""
-    if len(blocks) > MAX_BLOCKS:
-        blocks = [*blocks[: MAX_BLOCKS - 1], blocks[-1]]
+    """A message from escaped text, within Slack's limits, always keeping the last block.
+
+    Families size themselves with `budget.fit`; this is the last resort should one not:
+    blocks from the middle give way to a count (never the first or the last, the buttons).
+    """
+    if len(blocks) > MAX_BLOCKS or budget.text_size(blocks) > budget.BLOCKS_TEXT_MAX:
+        blocks = budget.fit(
+            blocks[:1],
+            blocks[1:-1],
+            blocks[-1:],
+            more=lambda n: [_context(f"… {n:,} more part(s) of this message not shown")],
+        )
     return {"text": clip(text, FALLBACK_TEXT_MAX), "blocks": blocks}
 
 

@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from bot.core.model import Deployment, PendingAction, StartSpec, StopSpec
+from bot.slack.blocks import budget
 from bot.slack.blocks.common import (
     BUTTON_TEXT_MAX,
     CONFIRM_BUTTON_MAX,
@@ -41,7 +42,7 @@ from bot.slack.blocks.common import (
     clip,
     escape,
 )
-from bot.slack.impact_blocks import impact_md, restores_md
+from bot.slack.impact_blocks import impact_lines, impact_md, impact_tally, restores_md
 
 # --------------------------------------------------------------------------- the stop flow
 
@@ -166,15 +167,16 @@ def proposal(action: PendingAction, *, now: float, note: str | None = None) -> M
     blocks += [_header(title), _section(summary)]
     if action.required_approvals > 0:
         blocks.append(_section(_approval_lines(action)))
-    blocks += [_section(f"*Reason:* {_reason_md(spec)}"), _divider()]
-    blocks += [_section(_target_md(action, d)) for d in targets[:DETAILED_TARGETS]]
-    if len(targets) > DETAILED_TARGETS:
-        blocks.append(_section(_more_targets_md(action, targets[DETAILED_TARGETS:])))
+    blocks.append(_section(f"*Reason:* {_reason_md(spec)}"))
+    if len(targets) > 1 and (breaks := _breaks_md(action)):
+        blocks.append(_section(breaks))
+    blocks.append(_divider())
+    tail = [_divider(), _expiry_context(action, now), _confirm_buttons(action)]
     if action.unmatched:
-        blocks.append(
-            _section(f"❓ *Not found, will not be touched:* {_ids_md(action.unmatched, 2500)}")
+        tail.insert(
+            0, _section(f"❓ *Not found, will not be touched:* {_ids_md(action.unmatched, 1500)}")
         )
-    blocks += [_divider(), _expiry_context(action, now), _confirm_buttons(action)]
+    blocks = _fit_targets(action, blocks, tail)
     expires = _relative(action.expires_at - now)
     text = f"{escape(title)} Confirm or cancel (expires {expires})."
     if action.required_approvals > 0 and not action.approved:
@@ -184,12 +186,58 @@ def proposal(action: PendingAction, *, now: float, note: str | None = None) -> M
     return _make_message(text, blocks)
 
 
-def _more_targets_md(action: PendingAction, rest: Sequence[Deployment]) -> str:
-    """`… and 180 more (12 used by ingest pipelines): a, b, … +150 more`."""
+def _severity(action: PendingAction, dep: Deployment) -> int:
+    """0: a plain stop is refused; 1: the stop breaks something; 2: nothing known breaks."""
+    if isinstance(action.spec, StartSpec):
+        return 2
+    if dep.impact is not None and dep.impact.refuses:
+        return 0
+    if dep.pipelines or (dep.impact is not None and impact_lines(dep.impact, force=True)):
+        return 1
+    return 2
+
+
+def _breaks_md(action: PendingAction) -> str:
+    """`⚠ 12 of 71 break something when stopped: …` (the fact a summary never drops)."""
+    if isinstance(action.spec, StartSpec):
+        return ""
+    breaking = [d for d in action.targets if _severity(action, d) < 2]
+    if not breaking:
+        return ""
+    used = sum(1 for d in breaking if d.pipelines)
+    parts = [impact_tally(breaking)] + ([f"{used:,} used by ingest pipelines"] if used else [])
+    what = ", ".join(p for p in parts if p)
+    head = f"⚠ *{len(breaking):,} of {len(action.targets):,} break something when stopped*"
+    return f"{head}{': ' + what if what else ''} (worst first below)"
+
+
+def _fit_targets(action: PendingAction, head: list[Block], tail: list[Block]) -> list[Block]:
+    """The targets in detail, worst first, as many as fit; every other id listed after them."""
+    ordered = sorted(action.targets, key=lambda d: _severity(action, d))
+    detail = [_section(_target_md(action, d)) for d in ordered]
+    ids_room = max(budget.room(head, tail) - 1500, 500)
+
+    def more(left: int) -> list[Block]:
+        return _more_targets(action, ordered[len(ordered) - left :], ids_room)
+
+    return budget.fit(head, detail, tail, more=more, max_body=DETAILED_TARGETS)
+
+
+def _more_targets(action: PendingAction, rest: Sequence[Deployment], chars: int) -> list[Block]:
+    """`… and 51 more: a, b, …` in as many sections as the ids need, ids compacted to fit."""
     used = sum(1 for d in rest if d.pipelines) if not isinstance(action.spec, StartSpec) else 0
     note = f" ({used:,} used by ingest pipelines)" if used else ""
     head = f"*… and {len(rest):,} more{note}:* "
-    return head + _ids_md([d.deployment_id for d in rest], SECTION_TEXT_MAX - len(head))
+    expression = action.spec.expression
+    see = f"`/ml-deployments {escape(clip(expression, 80))}`" if "*" in expression else ""
+    ids = budget.compact_ids(
+        [d.deployment_id for d in rest],
+        chars - len(head),
+        code=lambda i: f"`{escape(i)}`",
+        more=lambda n: f"… +{n:,} more" + (f" (all listed by {see})" if see else ""),
+    )
+    pieces = budget.split_list(head + ids, SECTION_TEXT_MAX)
+    return [_section(p) for p in pieces[:4]]
 
 
 def _expiry_context(action: PendingAction, now: float) -> Block:
