@@ -144,8 +144,8 @@ def shown_ids(message: Message) -> set[str]:
     )
     found: set[str] = set()
     for span in re.findall(r"`([^`]+)`", text):
-        group = re.fullmatch(r"(.*)\{(.*)\}", span)
-        found |= {group[1] + x for x in group[2].split(",")} if group else {span}
+        group = re.fullmatch(r"(.*)\{(.*)\}(.*)", span)
+        found |= {group[1] + x + group[3] for x in group[2].split(",")} if group else {span}
     return found
 
 

@@ -18,6 +18,7 @@ Pure: plain dicts in, plain dicts out.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -122,6 +123,9 @@ def take_lines(lines: Sequence[str], chars: int, *, sep: int = 1) -> int:
     return len(lines)
 
 
+GLANCE = 10  # ids a person reads one by one; beyond it shared parts are written once
+
+
 def compact_ids(
     ids: Sequence[str],
     chars: int,
@@ -131,14 +135,18 @@ def compact_ids(
 ) -> str:
     """Every id in at most `chars` characters if it can be done, else as many as fit + `more(n)`.
 
-    Plain `a, b, c` first; then ids sharing a prefix as `prefix{x,y,z}` (brace expansion, as
-    a shell reads it); only when even that is too long are ids left out, with an exact count.
-    `code` formats one id (say, inline code), `more(n)` the text for the n left out.
+    Up to GLANCE ids (or when they fit no other way) as `a, b, c`; beyond, ids that differ in
+    one part are written once as `d-{001,002,003}-prod` (brace expansion, as a shell reads
+    it), which is shorter and easier to scan. Only when even that is too long are ids left
+    out, with an exact count. `code` formats one item (say, inline code), `more(n)` the text
+    for the n left out.
     """
     plain = ", ".join(code(i) for i in ids)
+    grouped = ", ".join(_grouped(ids, code))
+    if len(ids) > GLANCE and len(grouped) <= chars:
+        return grouped
     if len(plain) <= chars:
         return plain
-    grouped = ", ".join(_grouped(ids, code))
     if len(grouped) <= chars:
         return grouped
     parts = [code(i) for i in ids]
@@ -150,19 +158,48 @@ def compact_ids(
     return more(len(parts))
 
 
+_SEPARATOR = re.compile(r"([-_.])")
+Shape = tuple[str, str]  # the text before and after the one part that varies
+
+
 def _grouped(ids: Sequence[str], code: Callable[[str], str]) -> list[str]:
-    """Ids with a shared prefix (up to a `-`, `_` or `.`) as one `prefix{a,b}` item each."""
-    groups: dict[str, list[str]] = {}
-    for ident in ids:
-        groups.setdefault(_prefix(ident), []).append(ident)
+    """Ids that differ in one part (between `-`, `_` or `.`) as one `pre{a,b}post` item each.
+
+    Each id joins the most common of its "all parts but one" shapes; shapes shared by fewer
+    than three ids stay as plain ids. Order follows the first id of each group.
+    """
+    variants = [_shapes(ident) for ident in ids]
+    counts: dict[Shape, int] = {}
+    for shapes in variants:
+        for shape in {key for key, _ in shapes}:
+            counts[shape] = counts.get(shape, 0) + 1
+    groups: dict[Shape | str, list[str]] = {}
+    for ident, shapes in zip(ids, variants, strict=True):
+        best = max(shapes, key=lambda item: counts[item[0]], default=None)
+        if best is None or counts[best[0]] < 3:
+            groups[ident] = [ident]
+        else:
+            groups.setdefault(best[0], []).append(best[1])
     out: list[str] = []
-    for prefix, members in groups.items():
-        if len(members) < 3 or not prefix:
-            out += [code(m) for m in members]
+    for key, members in groups.items():
+        if isinstance(key, str):
+            out.append(code(key))
             continue
-        for chunk in _chunks([m[len(prefix) :] for m in members], _GROUP_MAX):
-            out.append(code(prefix + "{" + ",".join(chunk) + "}"))
+        pre, post = key
+        out += [code(pre + "{" + ",".join(c) + "}" + post) for c in _chunks(members, _GROUP_MAX)]
     return out
+
+
+def _shapes(ident: str) -> list[tuple[Shape, str]]:
+    """For each part of `ident`: ((text before it, text after it), the part)."""
+    tokens = _SEPARATOR.split(ident)  # parts at even indices, separators at odd ones
+    if len(tokens) == 1:
+        return []
+    return [
+        (("".join(tokens[:i]), "".join(tokens[i + 1 :])), tokens[i])
+        for i in range(0, len(tokens), 2)
+        if tokens[i]
+    ]
 
 
 _GROUP_MAX = 1000  # one `prefix{…}` item stays well inside a 3,000-character section
@@ -188,9 +225,3 @@ def split_list(text: str, limit: int, sep: str = ", ") -> list[str]:
         else:
             pieces.append(item)
     return pieces
-
-
-def _prefix(ident: str) -> str:
-    """`search-model-` for `search-model-0001`: up to and including the last separator."""
-    cut = max(ident.rfind(c) for c in "-_.")
-    return ident[: cut + 1] if cut > 0 else ""
