@@ -25,6 +25,7 @@ from bot.core.model import (
     StopOutcome,
     StopSpec,
 )
+from bot.core.policy import Decision
 from bot.slack import blocks, impact_blocks
 from bot.slack.blocks import Message
 
@@ -123,6 +124,14 @@ RENDERERS: dict[str, Callable[[int], Message]] = {
         scope="in <#C1>",
         markdown=True,
     ),
+    "denied": lambda n: blocks.denied(
+        Decision(False, "denied: " + ", ".join(d.deployment_id for d in action(n).targets)),
+        "/ml-stop dep-*",
+    ),
+    "nothing matched": lambda n: blocks.nothing_matched(
+        "dep-*", "prod", [d.deployment_id for d in action(n).targets], ["did you mean x"] * n
+    ),
+    "error": lambda n: blocks.error("; ".join(["es said no"] * n * 10), error_id="e1", hint="h"),
     "locked": lambda n: blocks.locked(
         action(n), [d.deployment_id for d in action(n).targets], now=NOW
     ),

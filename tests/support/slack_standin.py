@@ -16,6 +16,13 @@ Web API: any HTTP verb; params merged from the query string and a form or JSON b
 connections, unless `accept_socket_mode()` was called: then a URL of the stand-in's own Socket
 Mode server (`socket_mode`, tests/support/socket_mode.py), which pushes envelopes and reads acks.
 
+Message limits: every `chat.postMessage`, `chat.postEphemeral`, `chat.update` and response_url
+body is checked by `slack_limits.check_message` (Block Kit limits through slack_sdk's models,
+block/action ids unique, ~12,000 characters of block text, a `text` fallback, 40,000 of
+`text`): refusals answer `invalid_blocks` (with `errors`), `msg_blocks_too_long` or
+`msg_too_long` as Slack does; every problem, warnings included, is kept for
+`limit_problems()`, which the `slack` fixture asserts empty. A request URI over 8 KB: 414.
+
 response_url (Slack documents the rules, not the wire answers): JSON POST; 5 uses within
 30 minutes of minting. Success is 200 `ok` (text/plain). UNVERIFIED answers: 404 `used_url`
 (6th use), 404 `expired_url` (after 30 min), 404 `no_service` (unknown url), 400
