@@ -353,5 +353,11 @@ def _deployment_md(dep: Deployment, spec: ActionSpec) -> str:
 
 
 def _ids_md(ids: Sequence[str], limit: int) -> str:
-    """Ids in code, comma separated, summarised beyond `limit` characters."""
-    return _join_limited([_code(i) for i in ids], limit)
+    """Ids in code in at most `limit` characters: shared parts written once beyond a glance
+    (`d-{001,002}-prod`), then `… +N more` only if they still do not fit."""
+    return budget.compact_ids(ids, limit, code=_code_whole, more=lambda n: f"… +{n:,} more")
+
+
+def _code_whole(text: str) -> str:
+    """`_code` without the clipping: for a `prefix{a,b}` group of ids that must stay whole."""
+    return f"`{escape(text.replace('`', chr(39)).replace(chr(10), ' ')) or ' '}`"

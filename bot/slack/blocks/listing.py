@@ -15,6 +15,7 @@ from bot.slack.blocks.common import (
     Message,
     _allocations,
     _code,
+    _code_whole,
     _context,
     _header,
     _join_limited,
@@ -68,7 +69,7 @@ def _more_rows_md(rest: Sequence[Deployment], chars: int) -> str:
     ids = budget.compact_ids(
         [d.deployment_id for d in rest],
         chars - len(head) - len(tail),
-        code=lambda i: f"`{escape(i)}`",
+        code=_code_whole,
         more=lambda n: f"… +{n:,} more",
     )
     return head + ids + tail

@@ -20,6 +20,7 @@ from bot.slack.blocks.common import (
     Block,
     Message,
     _code,
+    _code_whole,
     _context,
     _deployment_md,
     _divider,
@@ -233,7 +234,7 @@ def _more_targets(action: PendingAction, rest: Sequence[Deployment], chars: int)
     ids = budget.compact_ids(
         [d.deployment_id for d in rest],
         chars - len(head),
-        code=lambda i: f"`{escape(i)}`",
+        code=_code_whole,
         more=lambda n: f"… +{n:,} more" + (f" (all listed by {see})" if see else ""),
     )
     pieces = budget.split_list(head + ids, SECTION_TEXT_MAX)

@@ -13,6 +13,7 @@ from bot.slack.blocks.common import (
     Block,
     Message,
     _code,
+    _code_whole,
     _context,
     _fields_section,
     _flags_md,
@@ -162,7 +163,7 @@ def _outcome_blocks(action: PendingAction, head: list[Block], tail: list[Block])
         return first + budget.compact_ids(
             rest,
             2500 - len(first),
-            code=lambda i: f"`{escape(i)}`",
+            code=_code_whole,
             more=lambda n: f"… +{n:,} more",
         )
 
