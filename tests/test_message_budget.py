@@ -175,3 +175,15 @@ def test_a_preview_names_every_target_and_says_what_breaks(n: int) -> None:
     if n > 1:
         assert f"{n:,} of {n:,} break something when stopped" in text
     assert blocks.button_labels(message)  # Stop and Cancel are never dropped
+
+
+def test_a_preview_of_1000_unrelated_ids_fits_and_counts_the_ones_it_cannot_name() -> None:
+    # Ids that share no part cannot be grouped: past the budget they become an exact count.
+    targets = tuple(
+        dataclasses.replace(heavy(i), deployment_id=f"{i:04d}{'x' * 59}") for i in range(1000)
+    )
+    message = blocks.proposal(action(1, targets=targets), now=NOW)
+    assert not check_message(dict(message))
+    named = {t.deployment_id for t in targets} & shown_ids(message)
+    left = re.search(r"… \+([\d,]+) more \(all listed by `/ml-deployments dep-\*`\)", str(message))
+    assert left is not None and len(named) + int(left[1].replace(",", "")) == 1000

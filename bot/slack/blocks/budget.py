@@ -9,9 +9,11 @@ docs/slack.md). A message family builds its blocks in three parts and lets `fit`
     tail: the controls and footer (buttons, expiry), always kept last
 
 `fit(head, body, tail, more=...)` keeps head and tail, as many body blocks as fit in
-order, and in their place one `more(n)` block saying how many were left out and how to see
-them. `room(head, tail)` is the text left for the body; `compact_ids` lists ids in a given
-number of characters, shortening shared prefixes before it ever drops one.
+order, and in place of the rest the block(s) `more(n)` saying how many were left out and how
+to see them; `fit_lines` does the same for one-line items packed into sections.
+`room(head, tail)` is the text left for the body; `compact_ids` lists ids in a given number
+of characters, writing the parts they share once (`d-{001,002}-prod`) before it ever drops
+one. docs/architecture.md shows the calls.
 
 Pure: plain dicts in, plain dicts out.
 """

@@ -238,7 +238,7 @@ def _more_targets(action: PendingAction, rest: Sequence[Deployment], chars: int)
         more=lambda n: f"… +{n:,} more" + (f" (all listed by {see})" if see else ""),
     )
     pieces = budget.split_list(head + ids, SECTION_TEXT_MAX)
-    return [_section(p) for p in pieces[:4]]
+    return [_section(p) for p in pieces]  # at most ~6: chars stays under the message budget
 
 
 def _expiry_context(action: PendingAction, now: float) -> Block:
