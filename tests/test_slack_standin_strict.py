@@ -195,16 +195,16 @@ def test_post_ephemeral_needs_a_user(bg_loop: BackgroundLoop, slack: SlackStandI
     assert not slack.ephemerals()
 
 
-def test_private_channel_without_the_bot_is_not_in_channel(
+def test_a_channel_without_the_bot_refuses_posts(
     bg_loop: BackgroundLoop, slack: SlackStandIn
 ) -> None:
-    slack.add_channel("G0SECRET", "secret", private=True, member=True)
-    slack.bot_not_in("G0SECRET")
-    # A private channel the bot is not in is invisible to it.
-    answer = _post(bg_loop, slack, channel="G0SECRET")
-    assert answer["error"] in ("not_in_channel", "channel_not_found")
+    # A public channel the bot has not joined (no chat:write.public): not_in_channel.
     slack.add_channel("C0PUBLIC", "public", member=False)
     assert _post(bg_loop, slack, channel="C0PUBLIC")["error"] == "not_in_channel"
+    # A private channel the bot is not in is invisible to it: Slack answers channel_not_found
+    # (reports in getsentry/sentry#119600, mishk0/slack-bot-api#97), not not_in_channel.
+    slack.add_channel("G0SECRET", "secret", private=True, member=False)
+    assert _post(bg_loop, slack, channel="G0SECRET")["error"] == "channel_not_found"
 
 
 def test_rate_limit_answers_429_with_retry_after(
