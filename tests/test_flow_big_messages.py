@@ -20,6 +20,7 @@ from bot.emulator.faults import FailRule
 
 ADMIN = "U0ADMIN1"
 CHANNEL = "C0INCIDENTS"
+OTHER = "U0ADMIN2"
 APPROVERS = ["U0ADMIN2", "U0APPR3", "U0APPR4", "U0APPR5", "U0APPR6"]
 
 
@@ -148,4 +149,48 @@ def test_a_130_deployment_workflow_step_that_fails_completes_with_a_capped_error
     assert state["state"] == "failed", state
     assert re.search(r"… and \d+ more$", state["error"]), state["error"][-200:]
     assert any(d in state["error"] for d in ids)
+    no_limit_problems(bench)
+
+
+def _click_in_view(bench: Bench, view: dict[str, Any], action_id: str, user: str) -> None:
+    """A Previous/Next click inside a modal, as Slack sends it (the view, no message)."""
+    button = next(
+        e
+        for b in view["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == action_id
+    )
+    container = {"type": "view", "view_id": view["id"]}
+    reply = bench.driver.click(
+        action_id, button["value"], user_id=user, extra={"view": view, "container": container}
+    )
+    assert reply.status == 200
+
+
+def test_show_all_opens_every_target_in_a_paged_modal(bench: Bench) -> None:
+    ids = add_deployments(bench, 71)
+    preview = bench.command("d-* --force --reason INC-71")
+    assert "ml_stop.show_all" in text_of(preview)
+    # Only the requester opens it: someone else's click is answered privately, nothing opens.
+    bench.driver.click("ml_stop.show_all", button_value(preview, "ml_stop.show_all"), user_id=OTHER)
+    bench.slack.wait_for(
+        lambda: any("not yours" in text_of(e) for e in bench.slack.ephemerals(user=OTHER)) or None
+    )
+    assert bench.slack.views() == []
+    bench.driver.click_button("ml_stop.show_all", user_id=ADMIN, channel_id=CHANNEL)
+    view = bench.slack.wait_for(lambda: (bench.slack.views() or [None])[0])
+    seen: list[str] = []
+    while True:
+        seen += re.findall(r"\*`(d-\d{3}-multilingual-e5-small-prod)`\*", text_of(view))
+        if "ml_stop.details_next" not in text_of(view):
+            break
+        before = view["hash"]
+        _click_in_view(bench, view, "ml_stop.details_next", ADMIN)
+        view = bench.slack.wait_for(
+            lambda b=before: next((v for v in bench.slack.views() if v["hash"] != b), None)
+        )
+    assert sorted(seen) == sorted(ids), "every target once, in detail"
+    assert "page 1 of" not in text_of(view)  # paged forward to the last
+    assert len(bench.slack.calls("views.update")) >= 6
     no_limit_problems(bench)

@@ -187,3 +187,19 @@ def test_a_preview_of_1000_unrelated_ids_fits_and_counts_the_ones_it_cannot_name
     named = {t.deployment_id for t in targets} & shown_ids(message)
     left = re.search(r"… \+([\d,]+) more \(all listed by `/ml-deployments dep-\*`\)", str(message))
     assert left is not None and len(named) + int(left[1].replace(",", "")) == 1000
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_the_details_modal_fits_and_its_pages_name_every_target_once(n: int) -> None:
+    pending = action(n)
+    seen: list[str] = []
+    for page in range(blocks.page_count(pending)):
+        view = blocks.details_modal(pending, page)
+        assert not check_message(view, surface="view"), (n, page)
+        assert len(view["title"]["text"]) <= 24
+        seen += re.findall(r"^\*`([^`]+)`\*", "\n".join(_mrkdwn(view["blocks"])), re.M)
+    assert sorted(seen) == sorted(d.deployment_id for d in pending.targets)
+
+
+def _mrkdwn(view_blocks: list[dict[str, object]]) -> list[str]:
+    return [str(n["text"]) for n in _walk(view_blocks) if n.get("type") == "mrkdwn"]

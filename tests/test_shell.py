@@ -8,6 +8,7 @@ import sys
 
 from bot.core.outcomes import Who
 from bot.demo import demo_runtime
+from bot.emulator.demo import E5
 from bot.shell.session import ShellSession
 from bot.slack import blocks
 
@@ -85,3 +86,18 @@ def test_demo_shell_shows_what_stopping_the_endpoint_deployment_breaks() -> None
     assert "[Stop]" not in refused  # ES would refuse: no button bound to fail
     assert "semantic_text `docs-semantic.content`" in proc.stdout
     assert "[Stop]" in forced
+
+
+async def test_show_all_prints_every_target_in_the_shell() -> None:
+    async with demo_runtime() as (runtime, emulator):
+        for i in range(40):
+            emulator.state.start_deployment(E5, f"d-{i:02d}-e5")
+            emulator.state.put_pipeline(
+                f"p-{i}", {"processors": [{"inference": {"model_id": f"d-{i:02d}-e5"}}]}
+            )
+        session = ShellSession(runtime.service, Who("U0ADMIN1", "admin", "T0LOCAL", "C0DEMO"))
+        preview = texts(await session.handle("/ml-stop d-* --force"))
+        assert "[Show all 40]" in preview
+        shown = texts(await session.handle("Show all 40"))
+        assert all(f"d-{i:02d}-e5" in shown for i in range(40))
+        assert emulator.stop_calls() == []  # showing is not stopping

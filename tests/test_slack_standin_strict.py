@@ -46,7 +46,8 @@ def _post(
 ) -> dict[str, Any]:
     """Call `method` through the real client; the Slack answer (ok or not) as a dict."""
     client = standin_client(slack)
-    args = {"channel": CHANNEL, "text": "fallback"} | kw
+    message = {"channel": CHANNEL, "text": "fallback"} if method.startswith("chat_") else {}
+    args = message | kw
 
     async def call() -> dict[str, Any]:
         try:
@@ -273,3 +274,41 @@ def test_response_url_takes_five_posts(bg_loop: BackgroundLoop, slack: SlackStan
     url = slack.new_response_url(channel=CHANNEL, user="U0ADMIN1")
     statuses = [_response_post(bg_loop, url, {"text": f"n{i}"})[0] for i in range(6)]
     assert statuses == [200] * 5 + [404]
+
+
+def _modal(blocks: list[Any], title: str = "Details") -> dict[str, Any]:
+    return {"type": "modal", "title": {"type": "plain_text", "text": title}, "blocks": blocks}
+
+
+def test_views_open_checks_the_modal_and_takes_a_trigger_once(
+    bg_loop: BackgroundLoop, slack: SlackStandIn
+) -> None:
+    too_many = _post(bg_loop, slack, "views_open", trigger_id="t1", view=_modal([_section()] * 101))
+    assert too_many["error"] == "invalid_arguments"
+    assert "less than 101 items" in str(too_many["response_metadata"])
+    long_title = _post(bg_loop, slack, "views_open", trigger_id="t1", view=_modal([], "x" * 25))
+    assert long_title["error"] == "invalid_arguments"
+    assert len(slack.limit_problems(clear=True)) == 2
+    opened = _post(bg_loop, slack, "views_open", trigger_id="t1", view=_modal([_section()] * 100))
+    assert opened["ok"] is True and slack.views()[0]["id"] == opened["view"]["id"]
+    again = _post(bg_loop, slack, "views_open", trigger_id="t1", view=_modal([_section()]))
+    assert again["error"] == "exchanged_trigger_id"
+
+
+def test_views_update_needs_a_known_view_and_its_current_hash(
+    bg_loop: BackgroundLoop, slack: SlackStandIn
+) -> None:
+    view = _post(bg_loop, slack, "views_open", trigger_id="t2", view=_modal([_section()]))["view"]
+    unknown = _post(bg_loop, slack, "views_update", view_id="V0NONE", view=_modal([_section()]))
+    assert unknown["error"] == "not_found"
+    stale = _post(bg_loop, slack, "views_update", view_id=view["id"], hash="1.0", view=_modal([]))
+    assert stale["error"] == "hash_conflict"
+    updated = _post(
+        bg_loop,
+        slack,
+        "views_update",
+        view_id=view["id"],
+        hash=view["hash"],
+        view=_modal([_section("page 2")]),
+    )
+    assert updated["ok"] is True and "page 2" in str(slack.views()[0]["blocks"])

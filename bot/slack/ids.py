@@ -12,6 +12,9 @@ START_CANCEL_ACTION_ID = "ml_start.cancel"
 APPROVE_ACTION_ID = "ml_stop.approve"
 REJECT_ACTION_ID = "ml_stop.reject"
 RESTART_ACTION_ID = "ml_deployment.restart"
+SHOW_ALL_ACTION_ID = "ml_stop.show_all"  # a long preview's targets, in a modal
+DETAILS_PREV_ACTION_ID = "ml_stop.details_prev"  # that modal's Previous
+DETAILS_NEXT_ACTION_ID = "ml_stop.details_next"  # and Next
 
 STEP_CALLBACK_ID = "stop_ml_deployment"  # the workflow step (manifest `functions`)
 
@@ -24,5 +27,8 @@ ACTION_IDS = (
     APPROVE_ACTION_ID,
     REJECT_ACTION_ID,
     RESTART_ACTION_ID,
+    SHOW_ALL_ACTION_ID,
+    DETAILS_PREV_ACTION_ID,
+    DETAILS_NEXT_ACTION_ID,
 )
 FUNCTIONS = (STEP_CALLBACK_ID,)

@@ -20,8 +20,9 @@ Message limits: every `chat.postMessage`, `chat.postEphemeral`, `chat.update` an
 body is checked by `slack_limits.check_message` (Block Kit limits through slack_sdk's models,
 block/action ids unique, ~12,000 characters of block text, a `text` fallback, 40,000 of
 `text`): refusals answer `invalid_blocks` (with `errors`), `msg_blocks_too_long` or
-`msg_too_long` as Slack does; every problem, warnings included, is kept for
-`limit_problems()`, which the `slack` fixture asserts empty. A request URI over 8 KB: 414.
+`msg_too_long` as Slack does (views.open / views.update: `invalid_arguments`); every
+problem, warnings included, is kept for `limit_problems()`, which the `slack` fixture
+asserts empty. A request URI over 8 KB: 414.
 
 response_url (Slack documents the rules, not the wire answers): JSON POST; 5 uses within
 30 minutes of minting. Success is 200 `ok` (text/plain). UNVERIFIED answers: 404 `used_url`
@@ -71,8 +72,8 @@ _SCOPE_NEEDED = {
     "conversations.info": "channels:read",
 }
 DEFAULT_SCOPES = ("commands", "chat:write", "usergroups:read", "users:read", "channels:read")
-# Methods whose `blocks` the stand-in checks against Slack's limits (the bot opens no views;
-# a views.* handler would call `slack_limits.check_message(view, surface="view")`).
+# Methods whose `blocks` the stand-in checks against Slack's limits (views.* check their
+# `view` in `_checked_view`).
 _BLOCK_METHODS = frozenset({"chat.postMessage", "chat.postEphemeral", "chat.update"})
 # Longer request URIs (path and query) are answered 414, as front-end servers do (~8 KB).
 URI_MAX = 8192
@@ -206,6 +207,8 @@ class SlackStandIn:
         self._strays: list[str] = []
         # Every message-limit problem the bot caused (tests/support/slack_limits.py).
         self._limit_problems: list[tuple[str, slack_limits.Problem]] = []
+        self._views: dict[str, JSONDict] = {}
+        self._used_triggers: set[str] = set()
         self.add_user("U0ADMIN1", "admin")
         self.add_channel("C0INCIDENTS", "incidents")
 
@@ -546,6 +549,8 @@ class SlackStandIn:
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
             "apps.connections.open": self._apps_connections_open,
+            "views.open": self._views_open,
+            "views.update": self._views_update,
             "functions.completeSuccess": self._functions_complete_success,
             "functions.completeError": self._functions_complete_error,
         }
@@ -595,6 +600,52 @@ class SlackStandIn:
         self._limit_problems += [(method, p) for p in problems]
         answer = slack_limits.slack_answer(problems)
         return None if answer is None else str(answer["error"])
+
+    # ---- views (modals) ------------------------------------------------------------------
+
+    def views(self) -> list[JSONDict]:
+        """Open modals, as last opened or updated (with `id` and `hash`), oldest first."""
+        with self._lock:
+            return [_copy(v) for v in self._views.values()]
+
+    def _views_open(self, params: JSONDict, token: str | None) -> JSONDict:
+        trigger = str(params.get("trigger_id") or "")
+        if not trigger:
+            raise _SlackError("invalid_arguments")
+        if trigger in self._used_triggers:  # a trigger opens one view
+            raise _SlackError("exchanged_trigger_id")
+        view = self._checked_view(params)
+        self._used_triggers.add(trigger)
+        stored = view | {"id": f"V{secrets.token_hex(5).upper()}", "hash": self._next_ts()}
+        self._views[stored["id"]] = stored
+        return {"view": _copy(stored)}
+
+    def _views_update(self, params: JSONDict, token: str | None) -> JSONDict:
+        current = self._views.get(str(params.get("view_id") or ""))
+        if current is None:
+            raise _SlackError("not_found")
+        if params.get("hash") and params["hash"] != current["hash"]:
+            raise _SlackError("hash_conflict")
+        view = self._checked_view(params)
+        current.clear()
+        current.update(view | {"id": params["view_id"], "hash": self._next_ts()})
+        return {"view": _copy(current)}
+
+    def _checked_view(self, params: JSONDict) -> JSONDict:
+        view = params.get("view")
+        view = _json_or_str(view) if isinstance(view, str) else view
+        if not isinstance(view, dict) or view.get("type") != "modal":
+            raise _SlackError("invalid_arguments")
+        title = view.get("title") or {}
+        problems = slack_limits.check_message(view, surface="view")
+        if title.get("type") != "plain_text" or not 0 < len(str(title.get("text", ""))) <= 24:
+            problems.append(slack_limits.Problem("invalid_arguments", "title", "/view/title"))
+        self._limit_problems += [("views", p) for p in problems]
+        if problems:
+            # UNVERIFIED wording; Slack answers views.* problems as invalid_arguments.
+            messages = [f"[ERROR] {p.message()}" for p in problems]
+            raise _SlackError("invalid_arguments", response_metadata={"messages": messages})
+        return dict(view)
 
     def _execution_for_token(self, token: str) -> _Execution | None:
         found = (e for e in self._store.executions.values() if e.info.token == token)

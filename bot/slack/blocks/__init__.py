@@ -28,6 +28,8 @@ from bot.slack.blocks.common import (
     CONTEXT_TEXT_MAX,
     DETAILED_OUTCOMES,
     DETAILED_TARGETS,
+    DETAILS_NEXT_ACTION_ID,
+    DETAILS_PREV_ACTION_ID,
     EXPRESSION_MAX,
     FALLBACK_TEXT_MAX,
     FIELD_TEXT_MAX,
@@ -40,6 +42,7 @@ from bot.slack.blocks.common import (
     REJECT_ACTION_ID,
     RESTART_ACTION_ID,
     SECTION_TEXT_MAX,
+    SHOW_ALL_ACTION_ID,
     START_CANCEL_ACTION_ID,
     START_CONFIRM_ACTION_ID,
     TABLE_ROWS,
@@ -53,6 +56,7 @@ from bot.slack.blocks.common import (
     escape,
     literal,
 )
+from bot.slack.blocks.details import details_modal, details_page, page_count, parse_page_value
 from bot.slack.blocks.freeze import freeze_notice, frozen, locked
 from bot.slack.blocks.help import denied, error, help_message, nothing_matched, usage_error
 from bot.slack.blocks.listing import deployments_table
@@ -72,6 +76,8 @@ __all__ = [
     "CONTEXT_TEXT_MAX",
     "DETAILED_OUTCOMES",
     "DETAILED_TARGETS",
+    "DETAILS_NEXT_ACTION_ID",
+    "DETAILS_PREV_ACTION_ID",
     "EXPRESSION_MAX",
     "FALLBACK_TEXT_MAX",
     "FIELDS_MAX",
@@ -84,6 +90,7 @@ __all__ = [
     "REJECT_ACTION_ID",
     "RESTART_ACTION_ID",
     "SECTION_TEXT_MAX",
+    "SHOW_ALL_ACTION_ID",
     "START_CANCEL_ACTION_ID",
     "START_CONFIRM_ACTION_ID",
     "TABLE_ROWS",
@@ -102,6 +109,8 @@ __all__ = [
     "clip",
     "denied",
     "deployments_table",
+    "details_modal",
+    "details_page",
     "error",
     "escape",
     "final_preview",
@@ -114,6 +123,8 @@ __all__ = [
     "needs_approval",
     "not_requester",
     "nothing_matched",
+    "page_count",
+    "parse_page_value",
     "progress",
     "proposal",
     "result",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -17,6 +17,7 @@ from bot.slack.blocks.common import (
     DETAILED_TARGETS,
     EXPRESSION_MAX,
     SECTION_TEXT_MAX,
+    SHOW_ALL_ACTION_ID,
     Block,
     Message,
     _code,
@@ -172,11 +173,14 @@ def proposal(action: PendingAction, *, now: float, note: str | None = None) -> M
     if len(targets) > 1 and (breaks := _breaks_md(action)):
         blocks.append(_section(breaks))
     blocks.append(_divider())
-    tail = [_divider(), _expiry_context(action, now), _confirm_buttons(action)]
-    if action.unmatched:
-        tail.insert(
-            0, _section(f"❓ *Not found, will not be touched:* {_ids_md(action.unmatched, 1500)}")
-        )
+
+    def tail(show_all: bool) -> list[Block]:
+        end = [_divider(), _expiry_context(action, now), _confirm_buttons(action, show_all)]
+        if action.unmatched:
+            missing = _ids_md(action.unmatched, 1500)
+            end.insert(0, _section(f"❓ *Not found, will not be touched:* {missing}"))
+        return end
+
     blocks = _fit_targets(action, blocks, tail)
     expires = _relative(action.expires_at - now)
     text = f"{escape(title)} Confirm or cancel (expires {expires})."
@@ -212,16 +216,23 @@ def _breaks_md(action: PendingAction) -> str:
     return f"{head}{': ' + what if what else ''} (worst first below)"
 
 
-def _fit_targets(action: PendingAction, head: list[Block], tail: list[Block]) -> list[Block]:
-    """The targets in detail, worst first, as many as fit; every other id listed after them."""
+def _fit_targets(
+    action: PendingAction, head: list[Block], tail: Callable[[bool], list[Block]]
+) -> list[Block]:
+    """The targets in detail, worst first, as many as fit; every other id listed after them,
+    and a `Show all` button (a modal with every target in detail) when some were left out."""
     ordered = sorted(action.targets, key=lambda d: _severity(action, d))
     detail = [_section(_target_md(action, d)) for d in ordered]
-    ids_room = max(budget.room(head, tail) - 1500, 500)
+    ids_room = max(budget.room(head, tail(True)) - 1500, 500)
 
     def more(left: int) -> list[Block]:
         return _more_targets(action, ordered[len(ordered) - left :], ids_room)
 
-    return budget.fit(head, detail, tail, more=more, max_body=DETAILED_TARGETS)
+    plain = tail(False)
+    fitted = budget.fit(head, detail, plain, more=more, max_body=DETAILED_TARGETS)
+    if len(fitted) == len(head) + len(detail) + len(plain):
+        return fitted  # every target in detail: nothing more to show
+    return budget.fit(head, detail, tail(True), more=more, max_body=DETAILED_TARGETS)
 
 
 def _more_targets(action: PendingAction, rest: Sequence[Deployment], chars: int) -> list[Block]:
@@ -271,8 +282,9 @@ def _button(
     return button
 
 
-def _confirm_buttons(action: PendingAction) -> Block:
-    """Stop (danger) or Start (primary), with a confirmation dialog, and Cancel."""
+def _confirm_buttons(action: PendingAction, show_all: bool = False) -> Block:
+    """Stop (danger) or Start (primary), with a confirmation dialog, Cancel, and `Show all N`
+    when the preview could not show every target in detail."""
     verbs = _verbs(action)
     go = _button(
         verbs.title,
@@ -282,7 +294,10 @@ def _confirm_buttons(action: PendingAction) -> Block:
         confirm=_confirm_dialog(action),
     )
     cancel = _button("Cancel", verbs.cancel_id, action.id)
-    return {"type": "actions", "block_id": f"ml_{verbs.verb}.buttons", "elements": [go, cancel]}
+    buttons = [go, cancel]
+    if show_all:
+        buttons.append(_button(f"Show all {len(action.targets):,}", SHOW_ALL_ACTION_ID, action.id))
+    return {"type": "actions", "block_id": f"ml_{verbs.verb}.buttons", "elements": buttons}
 
 
 def _dialog(title: str, text: str, yes: str, no: str, style: str) -> dict[str, Any]:
