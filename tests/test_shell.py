@@ -9,6 +9,7 @@ import sys
 
 from bot.core.outcomes import Who
 from bot.demo import demo_runtime
+from bot.emulator.demo import E5
 from bot.shell.session import ShellSession
 from bot.slack import blocks
 
@@ -144,3 +145,16 @@ async def test_a_preview_past_its_expiry_is_not_offered_nor_pressed() -> None:
         pressed = texts(await session.handle("Stop"))
         assert "expired" in pressed and "run the command again" in pressed
         assert emulator.stop_calls("ner-prod") == []
+async def test_show_all_prints_every_target_in_the_shell() -> None:
+    async with demo_runtime() as (runtime, emulator):
+        for i in range(40):
+            emulator.state.start_deployment(E5, f"d-{i:02d}-e5")
+            emulator.state.put_pipeline(
+                f"p-{i}", {"processors": [{"inference": {"model_id": f"d-{i:02d}-e5"}}]}
+            )
+        session = ShellSession(runtime.service, Who("U0ADMIN1", "admin", "T0LOCAL", "C0DEMO"))
+        preview = texts(await session.handle("/ml-stop d-* --force"))
+        assert "[Show all 40]" in preview
+        shown = texts(await session.handle("Show all 40"))
+        assert all(f"d-{i:02d}-e5" in shown for i in range(40))
+        assert emulator.stop_calls() == []  # showing is not stopping

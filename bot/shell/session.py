@@ -128,8 +128,19 @@ class ShellSession:
             return self._show(outcome_message(outcome, "Restart", service.clock()))
         if action_id == blocks.APPROVE_ACTION_ID:
             return await self._approve(value)
+        if action_id == blocks.SHOW_ALL_ACTION_ID:
+            return await self._show_all(value)
         started = await service.confirm(value, who)
         return await self._after_start(started)
+
+    async def _show_all(self, value: str) -> list[Message]:
+        """Slack's details modal, every page at once: a terminal has no size limit."""
+        action = await self.service.get(value)
+        if action is None:
+            return [blocks.error("this preview is no longer known")]
+        pages = range(blocks.page_count(action))
+        shown = [block for page in pages for block in blocks.details_page(action, page)]
+        return [{"text": f"All {len(action.targets)} deployments", "blocks": shown}]
 
     async def _approve(self, value: str) -> list[Message]:
         outcome = await self.service.approve(value, self.who)

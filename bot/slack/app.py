@@ -23,6 +23,7 @@ from bot.slack.listeners.approvals import ApprovalListeners
 from bot.slack.listeners.base import NAME_MAX, permalink, who_from_action, who_from_command
 from bot.slack.listeners.clicks import ClickListeners
 from bot.slack.listeners.commands import CommandListeners
+from bot.slack.listeners.details import DetailsListeners
 from bot.slack.listeners.step import StepListener
 from bot.slack.respond import Respond, Responder
 from bot.slack.workflow import STEP_CALLBACK_ID
@@ -49,7 +50,9 @@ Work = Callable[[dict[str, Any], Respond, AsyncWebClient, Who], Awaitable[None]]
 Listener = Callable[..., Awaitable[None]]
 
 
-class SlackAdapter(CommandListeners, ClickListeners, ApprovalListeners, StepListener):
+class SlackAdapter(
+    CommandListeners, ClickListeners, ApprovalListeners, StepListener, DetailsListeners
+):
     """Every listener, and the one wrapper they are registered through."""
 
     def listener(self, work: Work, *, incident: bool = False) -> Listener:
@@ -141,6 +144,9 @@ def create_bolt_app(
     app.action(ids.REJECT_ACTION_ID)(wrap(adapter.on_reject))
     app.action(ids.RESTART_ACTION_ID)(wrap(adapter.on_restart, incident=True))
     app.action(ids.NARROW_ACTION_ID)(wrap(adapter.on_narrow, incident=True))
+    app.action(ids.SHOW_ALL_ACTION_ID)(wrap(adapter.on_show_all))
+    for action_id in (ids.DETAILS_PREV_ACTION_ID, ids.DETAILS_NEXT_ACTION_ID):
+        app.action(action_id)(wrap(adapter.on_page))
     app.function(STEP_CALLBACK_ID)(adapter.on_step)
     app.error(on_error)
     return app

@@ -14,6 +14,9 @@ REJECT_ACTION_ID = "ml_stop.reject"
 RESTART_ACTION_ID = "ml_deployment.restart"
 # A partly refused stop: the preview of only the deployments that can stop (value: the text).
 NARROW_ACTION_ID = "ml_stop.narrow"
+SHOW_ALL_ACTION_ID = "ml_stop.show_all"  # a long preview's targets, in a modal
+DETAILS_PREV_ACTION_ID = "ml_stop.details_prev"  # that modal's Previous
+DETAILS_NEXT_ACTION_ID = "ml_stop.details_next"  # and Next
 
 STEP_CALLBACK_ID = "stop_ml_deployment"  # the workflow step (manifest `functions`)
 
@@ -27,5 +30,8 @@ ACTION_IDS = (
     REJECT_ACTION_ID,
     RESTART_ACTION_ID,
     NARROW_ACTION_ID,
+    SHOW_ALL_ACTION_ID,
+    DETAILS_PREV_ACTION_ID,
+    DETAILS_NEXT_ACTION_ID,
 )
 FUNCTIONS = (STEP_CALLBACK_ID,)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from bot.core.commands import FreezeRequest, HelpRequest, StopRequest, UsageError, parse_stop
 from bot.core.model import ActionState, PendingAction
@@ -63,13 +64,51 @@ def command_text(inputs: Mapping[str, Any]) -> str:
     return " ".join(words)
 
 
+# slack_sdk sends functions.complete* arguments in the query string, and servers answer 414
+# to a request URI over about 8 KB (docs/slack.md): each argument stays under this many
+# characters once URL-encoded, so error + outputs + the rest stay well under 8 KB.
+PARAM_MAX_ENCODED = 2500
+_PROBLEM_MAX = 200  # one deployment's error message in a step error
+
+
+def encoded_size(text: str) -> int:
+    """Length of `text` as a query-string value (UTF-8, percent-encoded)."""
+    return len(quote(text, safe=""))
+
+
+def cap_text(text: str, limit: int = PARAM_MAX_ENCODED) -> str:
+    """`text` cut (ending in `…`) so that its URL-encoded form fits in `limit` characters."""
+    if encoded_size(text) <= limit:
+        return text
+    low, high = 0, len(text)
+    while low < high:  # the longest prefix that fits, with room for the ellipsis
+        mid = (low + high + 1) // 2
+        if encoded_size(text[:mid] + "…") <= limit:
+            low = mid
+        else:
+            high = mid - 1
+    return text[:low].rstrip() + "…"
+
+
+def cap_list(items: list[str], sep: str, limit: int = PARAM_MAX_ENCODED) -> str:
+    """Whole items joined by `sep` while they fit, then `… and N more` (an exact count)."""
+    joined = sep.join(items)
+    if encoded_size(joined) <= limit:
+        return joined
+    for shown in range(len(items) - 1, -1, -1):
+        text = sep.join([*items[:shown], f"… and {len(items) - shown:,} more"])
+        if encoded_size(text) <= limit:
+            return text
+    return f"{len(items):,} items"
+
+
 def outputs_for(action: PendingAction, result_url: str) -> dict[str, str]:
-    """The step's outputs for a finished stop."""
+    """The step's outputs for a finished stop (the id list capped for the query string)."""
     stopped = [o.deployment_id for o in action.outcomes if o.ok]
     return {
         "outcome": action.state.value,
-        "stopped_deployments": ",".join(stopped),
-        "result_url": result_url,
+        "stopped_deployments": cap_list(stopped, ",", PARAM_MAX_ENCODED - 500),
+        "result_url": cap_text(result_url, 400),
     }
 
 
@@ -78,8 +117,14 @@ def error_for(action: PendingAction) -> str | None:
     if action.state is ActionState.SUCCEEDED:
         return None
     if action.state is ActionState.FAILED:
-        problems = "; ".join(f"{o.deployment_id}: {o.message}" for o in action.outcomes if not o.ok)
-        return f"stop failed on {action.cluster}: {problems or 'see the result message'}"
+        head = f"stop failed on {action.cluster}: "
+        problems = [
+            f"{o.deployment_id}: {cap_text(o.message, _PROBLEM_MAX)}"
+            for o in action.outcomes
+            if not o.ok
+        ]
+        listed = cap_list(problems, "; ", PARAM_MAX_ENCODED - encoded_size(head))
+        return head + (listed or "see the result message")
     if action.state is ActionState.UNKNOWN:
         return (
             "the bot restarted while stopping; the outcome is unknown: "

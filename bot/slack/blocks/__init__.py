@@ -28,6 +28,8 @@ from bot.slack.blocks.common import (
     CONTEXT_TEXT_MAX,
     DETAILED_OUTCOMES,
     DETAILED_TARGETS,
+    DETAILS_NEXT_ACTION_ID,
+    DETAILS_PREV_ACTION_ID,
     EXPRESSION_MAX,
     FALLBACK_TEXT_MAX,
     FIELD_TEXT_MAX,
@@ -41,6 +43,7 @@ from bot.slack.blocks.common import (
     REJECT_ACTION_ID,
     RESTART_ACTION_ID,
     SECTION_TEXT_MAX,
+    SHOW_ALL_ACTION_ID,
     START_CANCEL_ACTION_ID,
     START_CONFIRM_ACTION_ID,
     TABLE_ROWS,
@@ -54,6 +57,7 @@ from bot.slack.blocks.common import (
     escape,
     literal,
 )
+from bot.slack.blocks.details import details_modal, details_page, page_count, parse_page_value
 from bot.slack.blocks.freeze import freeze_notice, frozen, locked
 from bot.slack.blocks.help import denied, error, help_message, nothing_matched, usage_error
 from bot.slack.blocks.listing import deployments_table
@@ -73,6 +77,8 @@ __all__ = [
     "CONTEXT_TEXT_MAX",
     "DETAILED_OUTCOMES",
     "DETAILED_TARGETS",
+    "DETAILS_NEXT_ACTION_ID",
+    "DETAILS_PREV_ACTION_ID",
     "EXPRESSION_MAX",
     "FALLBACK_TEXT_MAX",
     "FIELDS_MAX",
@@ -86,6 +92,7 @@ __all__ = [
     "REJECT_ACTION_ID",
     "RESTART_ACTION_ID",
     "SECTION_TEXT_MAX",
+    "SHOW_ALL_ACTION_ID",
     "START_CANCEL_ACTION_ID",
     "START_CONFIRM_ACTION_ID",
     "TABLE_ROWS",
@@ -104,6 +111,8 @@ __all__ = [
     "clip",
     "denied",
     "deployments_table",
+    "details_modal",
+    "details_page",
     "error",
     "escape",
     "final_preview",
@@ -116,6 +125,8 @@ __all__ = [
     "needs_approval",
     "not_requester",
     "nothing_matched",
+    "page_count",
+    "parse_page_value",
     "progress",
     "proposal",
     "result",

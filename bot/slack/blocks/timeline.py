@@ -6,9 +6,12 @@ import time
 from collections.abc import Mapping, Sequence
 
 from bot.core.model import PendingAction
+from bot.slack.blocks import budget
 from bot.slack.blocks.common import (
+    FALLBACK_TEXT_MAX,
     MAX_BLOCKS,
     SECTION_TEXT_MAX,
+    Block,
     Message,
     _code,
     _flags_md,
@@ -106,14 +109,36 @@ def audit_timeline(
         head = "| time (UTC) | who | what | flags | reason | approvals | outcome | link |"
         rows = [head, "|---|---|---|---|---|---|---|---|"]
         rows += [_markdown_row(a, links.get(a.id)) for a in ordered]
-        table = "\n".join(rows)
-        chunks = _packed_sections([escape(r) for r in rows], SECTION_TEXT_MAX - 8)
-        blocks = [_header(title)] + [
+        body = [escape(r) for r in rows[2:]]
+        shown, earlier = _newest_that_fit([_header(title)], body, table_head=rows[:2])
+        table = "\n".join([*rows[:2], *shown])
+        chunks = _packed_sections([escape(r) for r in rows[:2]] + shown, SECTION_TEXT_MAX - 8)
+        blocks = [_header(title), *earlier] + [
             _section("```\n" + str(c["text"]["text"]) + "\n```") for c in chunks
         ]
-        return _make_message(escape(table), blocks[:MAX_BLOCKS])
+        return _make_message(clip(escape(table), FALLBACK_TEXT_MAX), blocks[:MAX_BLOCKS])
     lines = [_timeline_row(a, links.get(a.id)) for a in ordered]
-    blocks = [_header(title), *_packed_sections(lines)]
+    shown, earlier = _newest_that_fit([_header(title)], lines)
+    blocks = [_header(title), *earlier, *_packed_sections(shown)]
     return _make_message(
         f"{_plural(len(ordered), 'ML action')} {escape(scope)}", blocks[:MAX_BLOCKS]
     )
+
+
+def _newest_that_fit(
+    head: list[Block], lines: list[str], table_head: Sequence[str] = ()
+) -> tuple[list[str], list[Block]]:
+    """The newest `lines` the message holds, oldest first, and a note on the earlier ones."""
+    note_room = 200
+    spare = budget.room(head, []) - note_room - sum(len(r) + 9 for r in table_head)
+    # Each packed section costs its fence (```\n … \n```) and a block: keep 10% aside.
+    count = budget.take_lines(lines[::-1], spare - spare // 10)
+    count = min(count, (budget.MAX_BLOCKS - len(head) - 2) * 5)
+    earlier = len(lines) - count
+    if earlier == 0:
+        return lines, []
+    note = (
+        f"_{_plural(earlier, 'earlier action')} not shown: narrow with "
+        "`/ml-audit --since 2h` or `--incident ID`_"
+    )
+    return lines[len(lines) - count :], [_section(note)]
