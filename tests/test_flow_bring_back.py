@@ -163,3 +163,40 @@ def test_ml_start_of_the_endpoint_deployment_the_bot_stopped_brings_the_endpoint
     assert "ml_start.confirm" in preview
     bench.confirm(action_id="ml_start.confirm")
     assert bench.emulator.state.deployments["elser-endpoint"].state == "started"
+
+
+def test_each_listed_stop_has_its_own_restart_button_and_the_second_one_works(
+    bench: Bench,
+) -> None:
+    # Slack refuses a message whose buttons share an action_id: the rows number theirs.
+    _stop(bench, f'search-e5 --reason "{REASON}"')
+    _stop(bench, 'ner-prod --reason "second"')
+    listing = bench.command("", command="/ml-deployments")
+    rows = [
+        b
+        for b in listing["blocks"]
+        if str(b.get("accessory", {}).get("action_id", "")).startswith("ml_deployment.restart")
+    ]
+    buttons = [b["accessory"] for b in rows]
+    second = "search-e5" if "search-e5" in rows[1]["text"]["text"] else "ner-prod"
+    assert second in rows[1]["text"]["text"] and second not in rows[0]["text"]["text"]
+    assert [b["action_id"] for b in buttons] == ["ml_deployment.restart", "ml_deployment.restart#1"]
+    reply = bench.driver.click(
+        buttons[1]["action_id"],
+        buttons[1]["value"],
+        user_id=ADMIN,
+        channel_id=CHANNEL,
+        ephemeral=True,
+    )
+    assert reply.status == 200
+    preview = bench.slack.wait_for(
+        lambda: next(
+            (
+                e
+                for e in reversed(bench.slack.ephemerals(user=ADMIN))
+                if "ml_start.confirm" in text_of(e)
+            ),
+            None,
+        )
+    )
+    assert f"Start {second} on" in text_of(preview)

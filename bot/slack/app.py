@@ -142,7 +142,7 @@ def create_bolt_app(
         app.action(action_id)(wrap(adapter.on_cancel))
     app.action(ids.APPROVE_ACTION_ID)(wrap(adapter.on_approve))
     app.action(ids.REJECT_ACTION_ID)(wrap(adapter.on_reject))
-    app.action(ids.RESTART_ACTION_ID)(wrap(adapter.on_restart, incident=True))
+    app.action(ids.pattern(ids.RESTART_ACTION_ID))(wrap(adapter.on_restart, incident=True))
     app.action(ids.NARROW_ACTION_ID)(wrap(adapter.on_narrow, incident=True))
     app.action(ids.SHOW_ALL_ACTION_ID)(wrap(adapter.on_show_all))
     for action_id in (ids.DETAILS_PREV_ACTION_ID, ids.DETAILS_NEXT_ACTION_ID):

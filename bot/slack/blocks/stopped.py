@@ -21,7 +21,7 @@ from bot.slack.blocks.common import (
     escape,
 )
 from bot.slack.blocks.preview import _button
-from bot.slack.ids import RESTART_ACTION_ID
+from bot.slack.ids import RESTART_ACTION_ID, nth
 
 STOPPED_ROWS = 10  # stops shown with their own Restart button; the rest are counted
 ROW_MAX = 600  # characters of one row (ids and reason are clipped to fit)
@@ -30,8 +30,8 @@ ROW_MAX = 600  # characters of one row (ids and reason are clipped to fit)
 MESSAGE_TEXT_BUDGET = 11_000
 
 
-def _stopped_row(entry: Stopped) -> Block:
-    """One stop: what it stopped, by whom, when, why; its Restart button beside it."""
+def _stopped_row(entry: Stopped, n: int) -> Block:
+    """One stop (the n-th row): what it stopped, by whom, when, why; its Restart button."""
     action = entry.action
     ids = [d.deployment_id for d in entry.deployments]
     models = sorted({d.model_id for d in entry.deployments})
@@ -42,7 +42,7 @@ def _stopped_row(entry: Stopped) -> Block:
         f" · *Reason:* {clip(_reason_md(action.spec), 200)}"
     )
     block = _section(text)
-    block["accessory"] = _button("Restart", RESTART_ACTION_ID, action.id)
+    block["accessory"] = _button("Restart", nth(RESTART_ACTION_ID, n), action.id)
     return block
 
 
@@ -83,7 +83,7 @@ def recently_stopped(
         "Restart brings a deployment back with its previous settings, "
         "as `/ml-start &lt;deployment_id&gt;` does"
     )
-    blocks = [head, *(_stopped_row(s) for s in stopped[:rows])]
+    blocks = [head, *(_stopped_row(s, n) for n, s in enumerate(stopped[:rows]))]
     rest = stopped[rows:]
     if rest:
         ids = [d.deployment_id for s in rest for d in s.deployments]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from bot.slack.blocks.common import Block, Message
+from bot.slack.ids import routed
 
 # --------------------------------------------------------------------------- terminal rendering
 
@@ -69,6 +70,10 @@ def button_labels(message: Message) -> list[tuple[str, str, str]]:
         for element in elements:
             if element.get("type") == "button":
                 found.append(
-                    (element["text"]["text"], element["action_id"], element.get("value", ""))
+                    (
+                        element["text"]["text"],
+                        routed(element["action_id"]),
+                        element.get("value", ""),
+                    )
                 )
     return found
