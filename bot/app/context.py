@@ -6,7 +6,7 @@ import functools
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
@@ -39,6 +39,7 @@ from bot.core.policy import (
     ApprovalRule,
     Caller,
     RoleMap,
+    groups_that_matter,
 )
 from bot.core.text import cap
 
@@ -114,9 +115,21 @@ def store_down_fails(
     return guarded
 
 
-async def caller(deps: Deps, who: Who) -> Caller:
+async def caller(deps: Deps, who: Who, *, approvers: Collection[str] | None = None) -> Caller:
     """Resolve the person's user groups for the policy check."""
-    return await deps.groups.caller(who.user_id, who.channel_id, deps.role_map().usergroups())
+    return await caller_of(deps, who.user_id, who.channel_id, approvers=approvers)
+
+
+async def caller_of(
+    deps: Deps, user_id: str, channel_id: str, *, approvers: Collection[str] | None = None
+) -> Caller:
+    """A policy Caller, looking up only the user groups that could change a decision.
+
+    A person granted directly (by id or channel) never waits for Slack's group lookups;
+    `approvers`: checking an approval, which needs one of these roles.
+    """
+    groups = groups_that_matter(deps.role_map(), user_id, channel_id, approvers=approvers)
+    return await deps.groups.caller(user_id, channel_id, groups)
 
 
 async def record(deps: Deps, who: Who, event: str, outcome: str, **fields: Any) -> None:

@@ -80,6 +80,12 @@ def error_for(action: PendingAction) -> str | None:
     if action.state is ActionState.FAILED:
         problems = "; ".join(f"{o.deployment_id}: {o.message}" for o in action.outcomes if not o.ok)
         return f"stop failed on {action.cluster}: {problems or 'see the result message'}"
+    if action.state is ActionState.UNKNOWN and action.outcomes:
+        unsure = "; ".join(f"{o.deployment_id}: {o.message}" for o in action.outcomes if o.unknown)
+        return (
+            f"the outcome of the stop on {action.cluster} is unknown ({unsure}): "
+            f"check `/ml-deployments {action.spec.expression}`"
+        )
     if action.state is ActionState.UNKNOWN:
         return (
             "the bot restarted while stopping; the outcome is unknown: "
