@@ -24,9 +24,9 @@ Fetch = Callable[[str], Awaitable[frozenset[str]]]
 
 # A lookup that takes longer than this fails closed: a preview never waits on Slack longer.
 LOOKUP_DEADLINE = 3.0
-# A failed lookup (timeout, error) is not retried for this long: one slow or rate-limited
-# group must not make every request wait again. A 429 waits its Retry-After, at most
-# MAX_FAILURE_TTL.
+# A lookup that ran out of time is not retried for this long: one slow group must not make
+# every request wait again. A 429 waits its Retry-After, at most MAX_FAILURE_TTL. Failures
+# that come at once (`ok: false`, an unreadable answer) are asked again next time.
 FAILURE_TTL = 15.0
 MAX_FAILURE_TTL = 120.0
 
@@ -181,7 +181,8 @@ class UsergroupResolver:
             self._log_failure(group, f"no answer within {self._deadline:g} s")
             return None
         except Exception as exc:  # any failure of the directory means "unknown"
-            self._failed[group] = self._clock() + self._failure_ttl
+            # Answered at once (`ok: false`, a refused connection): not remembered, so a
+            # fixed scope or a Slack back up lets the member in at the next request.
             self._log_failure(group, str(exc) or type(exc).__name__)
             return None
         self._failed.pop(group, None)

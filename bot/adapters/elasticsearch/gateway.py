@@ -136,9 +136,11 @@ class ClusterGateway(SnapshotReads):
         )
         maybe_done = _maybe_done(exc)
         message = err.message
-        if maybe_done and isinstance(exc, ClusterBadAnswer):
+        if isinstance(exc, elastic_transport.ConnectionTimeout):
+            message = f"cluster `{self.name}` did not answer the {operation} within {timeout:g} s"
+        elif maybe_done and isinstance(exc, ClusterBadAnswer):
             message = f"the {operation} was sent but its answer could not be read: {message}"
-        elif maybe_done and not isinstance(exc, elastic_transport.ConnectionTimeout):
+        elif maybe_done:
             message = f"the {operation} was sent but no answer came back: {message}"
         return StopOutcome(
             deployment.deployment_id,
