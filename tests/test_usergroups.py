@@ -153,3 +153,23 @@ bindings:
 """
     )
     assert groups_that_matter(role_map, "U1", "C0") == {"SWIDE"}
+
+
+NARROW_DIRECT = ROLE_MAP.replace(
+    "  - {role: ml-admin, users: [U0ADMIN1, U0ADMIN2]}",
+    "  - {role: ml-admin, users: [U0ADMIN1, U0ADMIN2]}\n  - {role: ml-operator, users: [U0OPS2]}",
+)
+
+
+@pytest.mark.parametrize("role_map_text", [NARROW_DIRECT])
+def test_a_direct_grant_that_allows_the_request_asks_for_no_group(bench: Bench) -> None:
+    # U0OPS2 holds ml-operator by id; ml-admin (via S0SRE) would add more, so the group
+    # matters for other requests, but not for this one: it is not looked up.
+    bench.slack.rate_limit_next("usergroups.users.list", retry_after=8, count=20)
+    assert "ml_stop.confirm" in text_of(bench.command("ner-prod", user="U0OPS2"))
+    assert "stopped (verified)" in text_of(bench.confirm(user="U0OPS2"))
+    assert group_calls(bench) == []
+    # A request only the group could allow asks for it, and fails closed naming it.
+    text = text_of(bench.command("elser-prod", user="U0OPS2"))
+    assert "could not check membership of usergroup S0SRE" in text
+    assert {c.params["usergroup"] for c in group_calls(bench)} == {"S0SRE"}  # type: ignore[attr-defined]

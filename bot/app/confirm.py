@@ -39,7 +39,6 @@ from bot.core.outcomes import (
 )
 from bot.core.policy import (
     approvals_required,
-    authorize,
     can_approve,
 )
 
@@ -89,16 +88,11 @@ async def recheck_and_claim(
     """Freeze, role map, targets and approvals again; then move to `executing` once."""
     if frozen := await context.frozen(deps):
         return frozen
-    caller = await context.caller_of(deps, action.requester_id, action.channel_id)
+    policy = context.Authorizer(deps, action.requester_id, action.channel_id)
     spec = action.spec
     options = spec.request().options() if isinstance(spec, StopSpec) else frozenset()
-    decision = authorize(
-        deps.role_map(),
-        caller,
-        context.action_of(action),
-        action.cluster,
-        action.deployment_ids,
-        options,
+    decision = await policy.authorize(
+        context.action_of(action), action.cluster, action.deployment_ids, options
     )
     if not decision.allowed:
         await context.record(
@@ -211,11 +205,11 @@ async def _force_needed(
     if ended is None:
         latest = await deps.store.get(action.id)
         return Failed(f"this stop is {latest.state.value if latest else 'gone'} now")
-    caller = await context.caller_of(deps, action.requester_id, action.channel_id)
+    policy = context.Authorizer(deps, action.requester_id, action.channel_id)
     assert isinstance(action.spec, StopSpec)
     options = action.spec.request().options() | {"force"}
     ids = [d.deployment_id for d in refused]
-    forced = authorize(deps.role_map(), caller, "stop", action.cluster, ids, options)
+    forced = await policy.authorize("stop", action.cluster, ids, options)
     await context.record(deps, who, "recheck", "failure", action_id=action.id, change=note)
     return ForceNeeded(action.cluster, refused, forced.allowed, note)
 

@@ -29,7 +29,6 @@ from bot.core.policy import (
     ApprovalRule,
     Decision,
     approvals_required,
-    authorize,
 )
 
 
@@ -115,9 +114,8 @@ async def propose(
         return gateway
     cluster, options, action_id = gateway.name, request.options(), context.new_action_id()
     ctx = {"cluster": cluster, "action_id": action_id, "request": request.expression}
-    role_map = deps.role_map()
-    caller = await context.caller(deps, who)
-    pre = authorize(role_map, caller, "stop", cluster, None, options)
+    policy = context.authorizer(deps, who)
+    pre = await policy.authorize("stop", cluster, None, options)
     if not pre.allowed:
         await context.record(deps, who, "decision", "failure", explanation=pre.explanation, **ctx)
         return Denied(pre)
@@ -137,7 +135,7 @@ async def propose(
             "nothing is stopped unless every id matches"
         )
     ids = [d.deployment_id for d in resolution.deployments]
-    decision = authorize(role_map, caller, "stop", cluster, ids, options)
+    decision = await policy.authorize("stop", cluster, ids, options)
     await context.record(
         deps,
         who,
@@ -152,7 +150,7 @@ async def propose(
     refused = tuple(d for d in resolution.deployments if d.impact and d.impact.refuses)
     if refused and not request.force:
         # A Stop button bound to fail with 409 helps nobody: say why, and whether --force may.
-        forced = authorize(role_map, caller, "stop", cluster, ids, options | {"force"})
+        forced = await policy.authorize("stop", cluster, ids, options | {"force"})
         await context.record(
             deps, who, "propose", "failure", error="force needed", deployments=ids, **ctx
         )
@@ -164,7 +162,7 @@ async def propose(
         allow_no_match=request.allow_no_match,
         reason=request.reason or who.incident_id,  # in an incident, the incident is why
     )
-    rule = approvals_required(role_map, "stop", cluster, ids)
+    rule = approvals_required(policy.role_map, "stop", cluster, ids)
     action = new_action(
         deps,
         who,
