@@ -86,6 +86,11 @@ def test_the_documented_stats_answer_parses() -> None:
             "",
             "`trained_model_stats.0.deployment_stats.deployment_id` is missing (and 1 more)",
         ),
+        (
+            {"count": 1, "trained_model_stats": [{"model_id": "m", "deployment_stats": None}]},
+            "",
+            "`trained_model_stats.0`: `deployment_stats` is null",
+        ),
     ],
 )
 def test_a_wrong_shape_is_one_error_naming_cluster_and_api(

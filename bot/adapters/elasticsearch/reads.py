@@ -45,11 +45,6 @@ ENDPOINT_FILTER = [
 ]
 
 
-def _plain(entry: schemas.ModelStats) -> Mapping[str, Any]:
-    """A checked `_stats` entry as the plain mapping the snapshot is computed from."""
-    return entry.model_dump(exclude_none=True)
-
-
 class SnapshotReads(ClusterClient):
     """The reads a preview, listing or click re-check is computed from."""
 
@@ -83,7 +78,7 @@ class SnapshotReads(ClusterClient):
         entries: list[Mapping[str, Any]] = []
         start = 0
         while True:
-            page = await self._read(
+            page = await self._read_body(
                 schemas.StatsPage,
                 "ml.get_trained_models_stats",
                 "GET",
@@ -91,9 +86,9 @@ class SnapshotReads(ClusterClient):
                 ctx,
                 params={"from": start, "size": PAGE_SIZE},
             )
-            entries.extend(_plain(e) for e in page.trained_model_stats)
+            entries.extend(page["trained_model_stats"])
             start += PAGE_SIZE
-            if start >= page.count:
+            if start >= int(page["count"]):
                 return entries
 
     async def _aliases(self, ctx: CallContext | None) -> dict[str, tuple[str, ...]]:
@@ -117,17 +112,17 @@ class SnapshotReads(ClusterClient):
 
     async def _pipelines(self, ctx: CallContext | None) -> dict[str, set[str]]:
         try:
-            resp = await self._read(
+            resp = await self._read_body(
                 schemas.Pipelines, "ingest.get_pipeline", "GET", "/_ingest/pipeline", ctx
             )
         except NotFoundError:
             return {}  # 404 with `{}`: the cluster has no pipelines at all
-        return pipeline_references(resp.model_dump(exclude_none=True))
+        return pipeline_references(resp)
 
     async def _endpoints(self, ctx: CallContext | None) -> tuple[Endpoint, ...] | str:
         """Inference endpoints, or why they could not be read."""
         try:
-            resp = await self._read(
+            resp = await self._read_body(
                 schemas.InferenceEndpoints,
                 "inference.get",
                 "GET",
@@ -139,12 +134,12 @@ class SnapshotReads(ClusterClient):
             return f"could not read inference endpoints: {exc.message}"
         except (ApiError, elastic_transport.TransportError) as exc:
             return _unreadable("inference endpoints", "monitor_inference", exc)
-        return parse_endpoints(resp.model_dump(exclude_none=True))
+        return parse_endpoints(resp)
 
     async def _semantic_fields(self, ctx: CallContext | None) -> MappingScan | str:
         """Every semantic_text field the bot may see, or why the mappings could not be read."""
         try:
-            resp = await self._read(
+            resp = await self._read_body(
                 schemas.Mappings,
                 "indices.get_mapping",
                 "GET",
@@ -156,7 +151,7 @@ class SnapshotReads(ClusterClient):
             return f"could not read index mappings: {exc.message}"
         except (ApiError, elastic_transport.TransportError) as exc:
             return _unreadable("index mappings", "view_index_metadata", exc)
-        return scan_mappings(resp.model_dump(exclude_none=True))
+        return scan_mappings(resp)
 
     async def _views_every_index(self, ctx: CallContext | None) -> bool | str:
         """Whether the mappings read covers every index (a str: why unknown); cached."""

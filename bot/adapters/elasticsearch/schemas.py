@@ -3,8 +3,9 @@
 Every answer is checked against its model before anything in it is believed: a wrong shape
 (a proxy's HTML page, a JSON list, a field missing or of the wrong type) becomes one
 `ClusterBadAnswer` naming the cluster and the API, wherever it is read. Fields follow what
-Elasticsearch documents (reference §4, the REST API specs); models allow extra fields, as
-Elasticsearch adds some in every version. Only what the bot uses is required.
+Elasticsearch documents (reference §4, the REST API specs); models ignore extra fields, as
+Elasticsearch adds some in every version. Only what the bot uses is required; nothing
+declared may be null.
 
 To read a new API: a model here, its label in `APIS`, and `ClusterClient._read` with it.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError, model_validator
 
 from bot.core.errors import ClusterBadAnswer
 
@@ -33,7 +34,19 @@ APIS: dict[str, str] = {
 
 
 class _Answer(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    # Extra fields are ignored (each version adds some); the answer's own body is what the
+    # pure parsers read once it passed, so a declared field may be absent but never null:
+    # Elasticsearch leaves out what it has no value for.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            for name in cls.model_fields:
+                if name in data and data[name] is None:
+                    raise ValueError(f"`{name}` is null")
+        return data
 
 
 # ---- GET _ml/trained_models/<ids>/_stats -------------------------------------------------
@@ -193,6 +206,8 @@ def _what(exc: ValidationError, body: Any, content_type: str) -> str:
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     if first["type"] == "missing":
         return f"`{where}` is missing{more}"
+    if first["type"] == "value_error" and "error" in first.get("ctx", {}):
+        return f"`{where}`: {first['ctx']['error']}{more}"
     return f"`{where}`: {first['msg'].lower()}{more}"
 
 
