@@ -6,12 +6,13 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -25,6 +26,7 @@ from bot.adapters.store_sqlite import ActionStore, open_store
 from bot.adapters.usergroups import (
     Fetch,
     GroupCache,
+    RateLimited,
     RedisGroupCache,
     UsergroupResolver,
     members_in,
@@ -105,13 +107,40 @@ def slack_client(settings: Settings) -> AsyncWebClient:
 
 
 def slack_usergroup_fetch(client: AsyncWebClient) -> Fetch:
-    """`usergroups.users.list` as the resolver's fetch function."""
+    """`usergroups.users.list` as the resolver's fetch function.
+
+    Its own client never sleeps on a 429: the resolver fails closed at once and waits out the
+    Retry-After itself, so a rate-limited group never holds a request.
+    """
+    lookups = AsyncWebClient(
+        token=client.token,
+        base_url=client.base_url,
+        timeout=client.timeout,
+        retry_handlers=[AsyncConnectionErrorRetryHandler(max_retry_count=1)],
+    )
 
     async def fetch(group: str) -> frozenset[str]:
-        resp = await client.usergroups_users_list(usergroup=group)
+        try:
+            resp = await lookups.usergroups_users_list(usergroup=group)
+        except SlackApiError as exc:
+            if exc.response.status_code == 429:
+                raise RateLimited(_retry_after(exc.response.headers)) from None
+            raise
         return members_in(resp.data if isinstance(resp.data, dict) else {})
 
     return fetch
+
+
+def _retry_after(headers: Mapping[str, Any]) -> float:
+    """Slack's Retry-After (seconds), however the header is cased; 1 when absent or odd."""
+    for name, value in headers.items():
+        if name.lower() == "retry-after":
+            raw = value[0] if isinstance(value, list) and value else value
+            try:
+                return float(raw)
+            except (TypeError, ValueError):
+                return 1.0
+    return 1.0
 
 
 class InFlight:

@@ -29,11 +29,8 @@ from bot.core.outcomes import (
 )
 from bot.core.policy import (
     ApprovalRule,
-    Caller,
     Decision,
-    RoleMap,
     approvals_required,
-    authorize,
 )
 from bot.core.stopped import RECENT_SECONDS, last_stops
 from bot.core.suggest import nearest
@@ -109,14 +106,14 @@ def new_action(
     )
 
 
-def _narrower(
-    request: StopRequest, ids: Sequence[str], role_map: RoleMap, caller: Caller, cluster: str
+async def _narrower(
+    request: StopRequest, ids: Sequence[str], policy: context.Authorizer, cluster: str
 ) -> str | None:
     """The command that previews only `ids` (the ones a plain stop may stop), if allowed."""
     if not ids:
         return None
     narrow = replace(request, ids=tuple(ids))
-    if not authorize(role_map, caller, "stop", cluster, ids, narrow.options()).allowed:
+    if not (await policy.authorize("stop", cluster, ids, narrow.options())).allowed:
         return None
     text = narrow.as_text()
     return text if len(text) <= NARROW_TEXT_MAX else None
@@ -128,7 +125,7 @@ async def _suggestions(
     who: Who,
     action_id: str,
     unmatched: Sequence[str],
-    caller: Caller,
+    policy: context.Authorizer,
 ) -> tuple[str, ...]:
     """For ids that matched nothing: the nearest deployment ids the caller may see, and
     whether the bot itself stopped one (then `/ml-start` brings it back)."""
@@ -138,11 +135,10 @@ async def _suggestions(
         running = await gateway.list(None, context.call_context(deps, who, action_id))
     except ClusterError:
         running = []  # a hint is a courtesy: the answer stands without it
-    role_map = deps.role_map()
     visible = [
         d.deployment_id
         for d in running
-        if authorize(role_map, caller, "status", gateway.name, [d.deployment_id]).allowed
+        if (await policy.authorize("status", gateway.name, [d.deployment_id])).allowed
     ]
     stopped = last_stops(await deps.store.history(deps.clock() - RECENT_SECONDS), gateway.name)
     hints: list[str] = []
@@ -174,9 +170,8 @@ async def propose(
         return gateway
     cluster, options, action_id = gateway.name, request.options(), context.new_action_id()
     ctx = {"cluster": cluster, "action_id": action_id, "request": request.expression}
-    role_map = deps.role_map()
-    caller = await context.caller(deps, who)
-    pre = authorize(role_map, caller, "stop", cluster, None, options)
+    policy = context.authorizer(deps, who)
+    pre = await policy.authorize("stop", cluster, None, options)
     if not pre.allowed:
         await context.record(deps, who, "decision", "failure", explanation=pre.explanation, **ctx)
         return Denied(pre)
@@ -193,20 +188,20 @@ async def propose(
             for u in resolution.unmatched
             if not any(h.startswith(f"`{u}`") for h in resolution.hints)
         ]
-        hints = await _suggestions(deps, gateway, who, action_id, unexplained, caller)
+        hints = await _suggestions(deps, gateway, who, action_id, unexplained, policy)
         return NothingMatched(
             request.expression, cluster, resolution.unmatched, resolution.hints + hints
         )
     if resolution.unmatched and not request.allow_no_match:
         missing = ", ".join(f"`{u}`" for u in resolution.unmatched)
         await context.record(deps, who, "resolve", "failure", error="partial match", **ctx)
-        hints = await _suggestions(deps, gateway, who, action_id, resolution.unmatched, caller)
+        hints = await _suggestions(deps, gateway, who, action_id, resolution.unmatched, policy)
         return Failed(
             f"{missing} matched no deployment on `{cluster}`; with `--no-allow-no-match` "
             "nothing is stopped unless every id matches" + "".join(f"; {h}" for h in hints)
         )
     ids = [d.deployment_id for d in resolution.deployments]
-    decision = authorize(role_map, caller, "stop", cluster, ids, options)
+    decision = await policy.authorize("stop", cluster, ids, options)
     await context.record(
         deps,
         who,
@@ -221,7 +216,7 @@ async def propose(
     refused = tuple(d for d in resolution.deployments if d.impact and d.impact.refuses)
     if refused and not request.force:
         # A Stop button bound to fail with 409 helps nobody: say why, and whether --force may.
-        forced = authorize(role_map, caller, "stop", cluster, ids, options | {"force"})
+        forced = await policy.authorize("stop", cluster, ids, options | {"force"})
         await context.record(
             deps, who, "propose", "failure", error="force needed", deployments=ids, **ctx
         )
@@ -231,7 +226,7 @@ async def propose(
             refused,
             forced.allowed,
             matched=tuple(ids),
-            narrower=_narrower(request, ids_ok, role_map, caller, cluster),
+            narrower=await _narrower(request, ids_ok, policy, cluster),
         )
     spec = StopSpec(
         expression=request.expression,
@@ -240,7 +235,7 @@ async def propose(
         allow_no_match=request.allow_no_match,
         reason=request.reason or who.incident_id,  # in an incident, the incident is why
     )
-    rule = approvals_required(role_map, "stop", cluster, ids)
+    rule = approvals_required(policy.role_map, "stop", cluster, ids)
     action = new_action(
         deps,
         who,

@@ -28,7 +28,6 @@ from bot.core.outcomes import (
 )
 from bot.core.policy import (
     approvals_required,
-    authorize,
 )
 from bot.core.stopped import RECENT_SECONDS, last_stops, restart_reason, stopped_deployment
 from bot.core.suggest import nearest
@@ -146,7 +145,7 @@ async def propose_start_of(
     cluster, action_id = gateway.name, context.new_action_id()
     ids = [d.deployment_id for d in targets]
     role_map = deps.role_map()
-    decision = authorize(role_map, await context.caller(deps, who), "start", cluster, ids)
+    decision = await context.authorizer(deps, who).authorize("start", cluster, ids)
     await context.record(
         deps,
         who,

@@ -97,6 +97,9 @@ class StopOutcome:
     status: int | None = None
     seconds: float = 0.0
     verified: bool | None = None  # None: not checked; False: still there after the wait
+    # The stop may or may not have happened: its answer or the check could not be read, or
+    # the deployment was still stopping. Never reported as stopped, nor as failed.
+    unknown: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -117,7 +120,8 @@ class StartOutcome:
     message: str
     status: int | None = None
     seconds: float = 0.0
-    verified: bool | None = None  # a start is not verified; kept so renderers read both alike
+    verified: bool | None = None  # True: the answer showed it started
+    unknown: bool = False  # the start's answer could not be read: it may have started
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""

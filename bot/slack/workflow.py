@@ -125,6 +125,16 @@ def error_for(action: PendingAction) -> str | None:
         ]
         listed = cap_list(problems, "; ", PARAM_MAX_ENCODED - encoded_size(head))
         return head + (listed or "see the result message")
+    if action.state is ActionState.UNKNOWN and action.outcomes:
+        head = f"the outcome of the stop on {action.cluster} is unknown ("
+        tail = f"): check `/ml-deployments {cap_text(action.spec.expression, 200)}`"
+        unsure = [
+            f"{o.deployment_id}: {cap_text(o.message, _PROBLEM_MAX)}"
+            for o in action.outcomes
+            if o.unknown
+        ]
+        room = PARAM_MAX_ENCODED - encoded_size(head + tail)
+        return head + (cap_list(unsure, "; ", room) or "see the result message") + tail
     if action.state is ActionState.UNKNOWN:
         return (
             "the bot restarted while stopping; the outcome is unknown: "

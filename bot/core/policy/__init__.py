@@ -31,7 +31,8 @@ Rules (see DESIGN.md "The config file"), and decisions where it is silent:
   deployments (with no deployments given, any rule for the action and cluster matches).
   Whether the approver may be the requester is for the caller (``actions``) to decide.
 
-Modules: ``schema`` (the models), ``load`` (file to RoleMap, FILE:LINE errors), ``decide``.
+Modules: ``schema`` (the models), ``load`` (file to RoleMap, FILE:LINE errors), ``decide``,
+``lookups`` (which user groups are worth a Slack lookup for one person).
 """
 
 from bot.core.policy.decide import (
@@ -44,6 +45,7 @@ from bot.core.policy.decide import (
     roles_of,
 )
 from bot.core.policy.load import PolicyError, load_role_map, parse_role_map
+from bot.core.policy.lookups import groups_that_matter
 from bot.core.policy.remedy import Holder, who_can
 from bot.core.policy.schema import (
     OPTIONS,
@@ -73,6 +75,7 @@ __all__ = [
     "authorize",
     "can_approve",
     "explain",
+    "groups_that_matter",
     "load_role_map",
     "matches",
     "option_label",

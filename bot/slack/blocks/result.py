@@ -70,6 +70,10 @@ def _state_phrase(action: PendingAction) -> str:
     if state is ActionState.REJECTED:
         by = f" by {_mention(action.actor_id)}" if action.actor_id else ""
         return f"rejected{by}: nothing was {verbs.done}"
+    if state is ActionState.UNKNOWN and action.outcomes:
+        unknown = sum(1 for o in action.outcomes if o.unknown)
+        of = f" for {unknown} of {len(action.targets)}" if len(action.targets) > 1 else ""
+        return f"outcome unknown{of}: check /ml-deployments"
     if state is ActionState.UNKNOWN:
         return f"outcome unknown (the bot restarted while {verbs.doing})"
     if state is ActionState.EXECUTING:
@@ -124,12 +128,14 @@ def _duration(action: PendingAction) -> float | None:
 
 
 def _outcome_rank(outcome: Outcome | None) -> int:
-    """Failures first, then unverified, then done, then not run."""
+    """Failures first, then unknown, then unverified, then done, then not run."""
     if outcome is None:
-        return 3
+        return 4
+    if outcome.unknown:
+        return 1
     if not outcome.ok:
         return 0
-    return 1 if outcome.verified is False else 2
+    return 2 if outcome.verified is False else 3
 
 
 def _outcome_line(dep_id: str, outcome: Outcome | None, verbs: _Verbs) -> str:
@@ -137,6 +143,8 @@ def _outcome_line(dep_id: str, outcome: Outcome | None, verbs: _Verbs) -> str:
     if outcome is None:
         return f"◻️ {_code(dep_id)} not {verbs.done}"
     message = clip(escape(outcome.message.strip()), MESSAGE_MAX)
+    if outcome.unknown:
+        return f"❓ {_code(dep_id)}: outcome unknown: {message or 'no readable answer'}"
     if outcome.ok:
         emoji = "⚠️" if outcome.verified is False else "✅"
         if not message:
@@ -153,7 +161,7 @@ def _outcome_blocks(action: PendingAction, head: list[Block], tail: list[Block])
     by_id = {o.deployment_id: o for o in action.outcomes}
     ids = sorted(action.deployment_ids, key=lambda i: _outcome_rank(by_id.get(i)))
     lines = [_outcome_line(i, by_id.get(i), verbs) for i in ids]
-    words = ("failed", "not verified", verbs.done, f"not {verbs.done}")
+    words = ("failed", "outcome unknown", "not verified", verbs.done, f"not {verbs.done}")
 
     def more(left: int) -> str:
         rest = ids[len(ids) - left :]
@@ -242,7 +250,9 @@ def already(action: PendingAction) -> Message:
         ActionState.CANCELLED: f"was {_state_phrase(action)}",
         ActionState.EXPIRED: f"expired: nothing was {verbs.done}",
         ActionState.REJECTED: f"was {_state_phrase(action)}",
-        ActionState.UNKNOWN: f"has an unknown outcome (the bot restarted while {verbs.doing})",
+        ActionState.UNKNOWN: "ran, but its outcome is unknown: check /ml-deployments"
+        if action.outcomes
+        else f"has an unknown outcome (the bot restarted while {verbs.doing})",
     }[action.state]
     what = f"{escape(_target_name(action))} on {escape(action.cluster)}"
     text = f"This {verbs.verb} of {what} {phrase}."
