@@ -307,6 +307,7 @@ def create_web_app(runtime: Runtime, bolt: AsyncApp) -> web.Application:
 
     async def background(app: web.Application) -> AsyncIterator[None]:
         runtime.open_http()
+        runtime.watch_config()  # config reloads are read off the event loop from now on
         await runtime.audit.start()  # replays audit spools left by an earlier run
         notices = SlackNotices(runtime.slack, runtime.service.clock)
         task = asyncio.create_task(_sweep(runtime, notices))
