@@ -19,7 +19,15 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.adapters.audit import AuditLog, AuditSink, JsonLinesSink, remote_sinks
+from bot.adapters.audit import (
+    AuditLog,
+    AuditSink,
+    FallbackFileSink,
+    JsonLinesSink,
+    Spool,
+    remote_sinks,
+    sink_problems,
+)
 from bot.adapters.elasticsearch import Clusters, ElasticError
 from bot.adapters.metrics import Metrics, MetricsSink
 from bot.adapters.store_sqlite import ActionStore, open_store
@@ -275,10 +283,11 @@ def build_runtime(
             f"invalid setting ML_CHATOPS_STATE: cannot open the store: {exc}"
         ) from None
     sinks: list[AuditSink] = (
-        audit_sinks if audit_sinks is not None else [JsonLinesSink(config.audit.file)]
+        audit_sinks if audit_sinks is not None else [_file_sink(config, client)]
     )
     sinks += parts.remote_sinks
     audit = AuditLog([*sinks, MetricsSink(metrics)], clock)
+    metrics.track_audit_backlog(audit.backlog)
     service = Service(
         store=store,
         clusters=clusters,
@@ -305,6 +314,17 @@ def build_runtime(
     )
     metrics.track_inflight(lambda: len(runtime.inflight))
     return runtime
+
+
+def _file_sink(config: AppConfig, client: AsyncWebClient) -> AuditSink:
+    """The audit file (with its spool), or stdout; SettingsError if it cannot be written."""
+    if not config.audit.file:
+        return JsonLinesSink(None)
+    problems = sink_problems(config.audit)
+    if problems:
+        raise SettingsError("; ".join(problems))
+    spool = Spool(config.audit.spool, "file")
+    return FallbackFileSink(config.audit.file, spool, notify=channel_poster(client))
 
 
 def _remote_audit_sinks(

@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -26,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Stop Elasticsearch ML deployments from Slack, safely. "
         "Settings come from the environment (and .env); see README, Configuration.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser(
         "serve",
@@ -43,12 +45,16 @@ def _parser() -> argparse.ArgumentParser:
     shell.add_argument("--demo", action="store_true", help="start an in-process demo cluster")
     shell.add_argument("--user", default="U0ADMIN1", help="Slack user id to act as")
     shell.add_argument("--channel", default="C0DEMO", help="Slack channel id to act in")
-    sub.add_parser(
+    check = sub.add_parser(
         "check-config",
         help="validate settings and config, reach every cluster and Slack",
         description="Validate the environment and config file, connect to each cluster, "
-        "check the bot's privileges there and Slack's auth.test and scopes; print a "
-        "PASS/FAIL table. Exit 0 when everything passes, 1 otherwise, 2 on bad settings.",
+        "check the bot's privileges there, the audit sinks, and Slack's auth.test and "
+        "scopes; print a PASS/WARN/FAIL table with every problem, one a row. Exit 0 when "
+        "nothing fails (warnings pass), 1 otherwise.",
+    )
+    check.add_argument(
+        "--config", type=Path, metavar="FILE", help="the config file (default: ML_CHATOPS_CONFIG)"
     )
     man = sub.add_parser(
         "manifest",
@@ -74,6 +80,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ml-chatops")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def _http_url(value: str) -> str:
     from bot.manifest import http_url
 
@@ -97,8 +112,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check-config":
             setup_logging("WARNING")
             from bot.checks import check_config
+            from bot.settings import load_settings_leniently
 
-            return asyncio.run(check_config(_with_secrets(load_settings())))
+            overrides = {"ml_chatops_config": args.config} if args.config else {}
+            settings, problems = load_settings_leniently(**overrides)
+            return asyncio.run(check_config(_with_secrets(settings), problems))
         if args.command == "manifest":
             from bot.manifest import print_manifest
 

@@ -148,6 +148,7 @@ async def readiness(runtime: Runtime) -> tuple[bool, dict[str, str]]:
         bounded("slack", slack()),
         *(bounded(f"cluster:{n}", cluster(n)) for n in runtime.clusters.gateways),
     )
+    checks["audit"] = runtime.audit.health()  # an audit file that cannot be written
     return all(v.startswith("ok") for v in checks.values()), checks
 
 

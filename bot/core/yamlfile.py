@@ -136,9 +136,32 @@ _PLAIN: tuple[tuple[str, str, str, bool], ...] = (
 )
 
 
-def syntax_error(exc: yaml.MarkedYAMLError) -> tuple[int, str]:
+def _open_flow(text: str) -> tuple[int, str] | None:
+    """The innermost `[` or `{` still open where the tokens stop (line, bracket), if any."""
+    stack: list[tuple[int, str]] = []
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if isinstance(token, yaml.FlowSequenceStartToken | yaml.FlowMappingStartToken):
+                bracket = "[" if isinstance(token, yaml.FlowSequenceStartToken) else "{"
+                stack.append((token.start_mark.line + 1, bracket))
+            elif isinstance(token, yaml.FlowSequenceEndToken | yaml.FlowMappingEndToken) and stack:
+                stack.pop()
+    except yaml.YAMLError:
+        pass
+    return stack[-1] if stack else None
+
+
+def syntax_error(exc: yaml.MarkedYAMLError, text: str = "") -> tuple[int, str]:
     """(line, what) for a YAML syntax error, in plain words where we know them."""
     context, problem = exc.context or "", exc.problem or ""
+    if "flow" in context or "<stream end>" in problem:
+        open_flow = _open_flow(text)
+        if open_flow is not None:
+            line, bracket = open_flow
+            close = "]" if bracket == "[" else "}"
+            noticed = exc.problem_mark.line + 1 if exc.problem_mark is not None else line
+            after = f" (noticed on line {noticed})" if noticed != line else ""
+            return line, f"a `{bracket}` opened here is not closed with `{close}`{after}"
     for in_context, in_problem, plain, at_start in _PLAIN:
         if in_context in context and in_problem in problem:
             start, found = exc.context_mark, exc.problem_mark
@@ -172,7 +195,7 @@ def compose(text: str, source: str) -> tuple[dict[str, Any], yaml.Node | None]:
     except _Refused as exc:
         raise YamlFileError(f"{source}:{exc.line}: {exc.what}") from None
     except yaml.MarkedYAMLError as exc:
-        line, what = syntax_error(exc)
+        line, what = syntax_error(exc, text)
         raise YamlFileError(f"{source}:{line}: YAML syntax error: {what}") from None
     except yaml.YAMLError as exc:
         raise YamlFileError(f"{source}:1: YAML error: {exc}") from None
