@@ -594,6 +594,7 @@ class FallbackFileSink:
         self._told: set[str] = set()  # channels told during this outage
         self._mutex = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._notices: set[asyncio.Task[None]] = set()
 
     @property
     def pending(self) -> int:
@@ -634,7 +635,10 @@ class FallbackFileSink:
                         self.spool.directory,
                     )
             await self._spool(doc)
-        await self._tell(doc)
+        # In the background: a Slack post never holds back the action being audited.
+        notice = asyncio.get_running_loop().create_task(self._tell(doc))
+        self._notices.add(notice)
+        notice.add_done_callback(self._notices.discard)
         self._retry_soon()
 
     async def _spool(self, doc: dict[str, Any]) -> None:
