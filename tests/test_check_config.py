@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ROLE_MAP
+from conftest import ROLE_MAP, Bench, text_of
 from support.botproc import clean_env, free_port, run_cli
 from support.loop import BackgroundLoop
 from support.slack_standin import SlackStandIn
@@ -230,3 +230,12 @@ def test_an_audit_file_in_a_missing_directory_fails_check_config_and_serve(
     done = run_cli(["serve"], env, tmp_path)
     assert done.returncode == 2 and "audit.file" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_at_run_time_security_off_does_not_put_the_node_on_timeout(bench: Bench) -> None:
+    """The bench's emulator has security off: `_has_privileges` answers 500."""
+    assert "ml_stop.confirm" in text_of(bench.command("ner-prod"))
+    calls = [r for r in bench.emulator.requests if "_has_privileges" in r.path]
+    assert calls and calls[0].status == 500  # the answer a cluster without security gives
+    pool = bench.runtime.clusters.get(None).client.transport.node_pool
+    assert all(n.config in pool._alive_nodes for n in pool.all())  # no node on timeout

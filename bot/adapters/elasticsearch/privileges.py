@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 import elastic_transport
-from elasticsearch import ApiError
+from elasticsearch import ApiError, AsyncElasticsearch
 
 from bot.adapters.elasticsearch.errors import _reason
 
@@ -50,6 +50,16 @@ def views_every_index(body: Mapping[str, Any]) -> bool:
     """Whether a `_has_privileges` answer grants `view_index_metadata` on `*`."""
     index = body.get("index") or {}
     return bool((index.get("*") or {}).get("view_index_metadata"))
+
+
+def revive(client: AsyncElasticsearch) -> None:
+    """Put every node back in the live pool after a security-off 500.
+
+    The node answered (security is simply off), but the transport counts any 5xx as a node
+    failure and would route requests around a healthy node for up to a minute."""
+    pool = client.transport.node_pool
+    for node in pool.all():
+        pool.mark_live(node)
 
 
 def unchecked(exc: Exception) -> bool | str:
