@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -76,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--usergroup", action="append", default=[], help="user group id (repeat)")
     exp.add_argument("--channel", default="", help="Slack channel id")
     exp.add_argument("--cluster", default=None, help="cluster name (default: the default)")
+    exp.add_argument(
+        "--config", type=Path, metavar="FILE", help="the config file (default: ML_CHATOPS_CONFIG)"
+    )
     exp.add_argument("text", nargs=argparse.REMAINDER, help='the command, e.g. "/ml-stop x"')
     return parser
 
@@ -204,19 +208,21 @@ def _explain(args: argparse.Namespace) -> int:
     from bot.app.dispatch import gate_of
     from bot.core.commands import HelpRequest, UsageError, parse
     from bot.core.policy import Caller, RoleMap, authorize, explain, load_role_map
-    from bot.settings import load_settings
+    from bot.settings import load_settings_leniently
     from bot.slack import blocks
 
     text = " ".join(a for a in args.text if a != "--").strip()
     command, _, rest = text.partition(" ")
     request = parse(command, rest)
     if isinstance(request, HelpRequest):
-        print(blocks.to_text(blocks.help_message(request.command)))
+        print(plain(blocks.to_text(blocks.help_message(request.command))))
         return 0
     if isinstance(request, UsageError):
-        print(blocks.to_text(blocks.usage_error(request)))
+        print(plain(blocks.to_text(blocks.usage_error(request))))
         return EXIT_USAGE
-    settings = load_settings()
+    # Only the config file is read: no cluster, Slack or state setting is needed or checked.
+    overrides = {"ml_chatops_config": args.config} if args.config else {}
+    settings, _ = load_settings_leniently(**overrides)
     path = settings.ml_chatops_config
     role_map = load_role_map(path) if path is not None else RoleMap()
     cluster = args.cluster or getattr(request, "cluster", None) or _default_cluster(settings)
@@ -225,17 +231,29 @@ def _explain(args: argparse.Namespace) -> int:
     assert gate is not None  # help and usage errors returned above
     action, options = gate.action, gate.options
     deployments = list(gate.deployments) if gate.deployments is not None else None
-    print(explain(role_map, caller, action, cluster, deployments, options))
+    patterns = tuple(getattr(request, "ids", ())) if deployments is None else ()
+    print(explain(role_map, caller, action, cluster, deployments, options, patterns=patterns))
     decision = authorize(role_map, caller, action, cluster, deployments, options)
     return 0 if decision.allowed else EXIT_FAILED
 
 
+_EMPHASIS = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
+_ITALIC = re.compile(r"(?<![\w_`])_(?=\S)([^_\n`]+?)(?<=\S)_(?![\w_])")
+
+
+def plain(text: str) -> str:
+    """Slack's *bold* and _italic_ marks dropped, for a terminal."""
+    return _ITALIC.sub(r"\1", _EMPHASIS.sub(r"\1", text))
+
+
 def _default_cluster(settings: Settings) -> str:
-    """The default cluster's name from the cluster names alone: explain needs no secrets."""
+    """The default cluster's name from the cluster names alone: explain needs no secrets.
+
+    With no cluster named anywhere, the cluster ELASTICSEARCH_URL would define: `default`."""
     from bot.settings import DEFAULT_CLUSTER, default_cluster_name, load_app_config
 
     config = load_app_config(settings.ml_chatops_config)
     names = set(config.clusters)
-    if settings.elasticsearch_url or settings.elasticsearch_cloud_id:
+    if settings.elasticsearch_url or settings.elasticsearch_cloud_id or not names:
         names.add(DEFAULT_CLUSTER)
     return default_cluster_name(config, names)
