@@ -66,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     man.add_argument("--http-url", type=_http_url, metavar="URL", help="https://host")
     man.add_argument("--json", action="store_true", help="JSON instead of YAML")
+    man.add_argument(
+        "--no-workflow-steps",
+        action="store_true",
+        help="leave out the Workflow Builder step (and org_deploy_enabled), for workspaces "
+        "that cannot use them",
+    )
     exp = sub.add_parser(
         "explain",
         help="print the policy decision for a command, without running it",
@@ -124,7 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "manifest":
             from bot.manifest import print_manifest
 
-            return print_manifest(args.http_url, as_json=args.json)
+            return print_manifest(
+                args.http_url, as_json=args.json, workflow_steps=not args.no_workflow_steps
+            )
         return _explain(args)
     except (SettingsError, PolicyError) as exc:
         # One line naming the setting (a role map may list several problems, one a line).
