@@ -34,7 +34,7 @@ class SettingsError(Exception):
 
 
 class Settings(BaseSettings):
-    """Environment variables of the public contract (see DESIGN.md)."""
+    """Environment variables of the public contract (README, "Configuration")."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
 
