@@ -157,7 +157,7 @@ def test_the_image_is_non_root_with_healthcheck_entrypoint_and_cmd(podman: Podma
     assert "/healthz" in " ".join(image["Healthcheck"]["Test"])
     assert not any(e.startswith("PIP_CERT=") for e in config.get("Env", []))  # build-only
     # One-off commands: no health check to schedule, so no systemd warning from podman.
-    one_off = ["run", "--rm", "--runtime", "runc", "--health-interval", "disable", IMAGE]
+    one_off = ["run", "--rm", "--runtime", "runc", "--no-healthcheck", IMAGE]
     helped = podman.run([*one_off, "--help"])
     assert "check-config" in helped.stdout
     assert "systemd" not in helped.stderr, helped.stderr
@@ -165,7 +165,7 @@ def test_the_image_is_non_root_with_healthcheck_entrypoint_and_cmd(podman: Podma
 
 def test_the_user_and_its_group_are_named_and_built_without_warnings(podman: Podman) -> None:
     assert "useradd warning" not in podman.build_log, podman.build_log[-2000:]
-    ids = ["run", "--rm", "--runtime", "runc", "--health-interval", "disable"]
+    ids = ["run", "--rm", "--runtime", "runc", "--no-healthcheck"]
     ids += ["--entrypoint", "id", IMAGE]
     assert podman.run([*ids, "-u"]).stdout.strip() == "10001"
     assert podman.run([*ids, "-g"]).stdout.strip() == "10001"  # not a system group's 999
@@ -300,7 +300,8 @@ def test_the_container_serves_probes_and_a_full_stop(podman: Podman, running: Ru
     assert http_get(running.url + "/healthz").json() == {"status": "ok"}
     ready = http_get(running.url + "/readyz")
     assert ready.status == 200, ready.body
-    assert ready.json()["checks"] == {"cluster:default": "ok 9.1.0", "slack": "ok"}
+    checks = {"cluster:default": "ok 9.1.0", "slack": "ok", "audit": "ok"}
+    assert ready.json()["checks"] == checks
     assert podman.run(["healthcheck", "run", running.name], check=False).returncode == 0
     assert podman.run(["exec", running.name, "id", "-u"]).stdout.strip() == "10001"
 

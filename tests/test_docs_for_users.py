@@ -128,4 +128,4 @@ def test_the_user_has_a_named_group_of_the_same_id_without_a_system_account() ->
 
 def test_the_podman_healthcheck_warning_is_explained() -> None:
     assert "unable to get systemd connection to add healthchecks" in CONTAINERS
-    assert "--health-interval disable" in CONTAINERS
+    assert "--no-healthcheck" in CONTAINERS
