@@ -4,8 +4,6 @@ so are range errors; the role map's loader and the rest of the file's agree."""
 from __future__ import annotations
 
 import logging
-import os
-import time
 import urllib.request
 from pathlib import Path
 
@@ -134,16 +132,7 @@ def test_yaml_syntax_errors_have_a_line(tmp_path: Path) -> None:
 
 
 def _touch_config(bench: Bench, text: str) -> None:
-    """Write the file and wait until the serving bot's watcher has read it (off the loop)."""
-    bench.config_path.write_text(text)
-    later = time.time() + 5
-    os.utime(bench.config_path, (later, later))
-    source = bench.runtime.role_maps
-    assert source is not None and source.watching
-    deadline = time.monotonic() + 30  # a bound on a hung test, not a timing assertion
-    while source.mtime != later and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert source.mtime == later, "the config watcher never read the new file"
+    bench.rewrite_config(text)  # and wait until the serving bot's watcher has read it
 
 
 @pytest.mark.parametrize(
