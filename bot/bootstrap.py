@@ -317,12 +317,15 @@ def build_runtime(
 
 
 def _file_sink(config: AppConfig, client: AsyncWebClient) -> AuditSink:
-    """The audit file (with its spool), or stdout; SettingsError if it cannot be written."""
-    if not config.audit.file:
-        return JsonLinesSink(None)
+    """The audit file (with its spool), or stdout; SettingsError if a sink cannot be written.
+
+    The spool of the index and channel sinks is checked here too: `serve` refuses to start
+    with an audit trail it already knows it cannot keep."""
     problems = sink_problems(config.audit)
     if problems:
         raise SettingsError("; ".join(problems))
+    if not config.audit.file:
+        return JsonLinesSink(None)
     spool = Spool(config.audit.spool, "file")
     return FallbackFileSink(config.audit.file, spool, notify=channel_poster(client))
 

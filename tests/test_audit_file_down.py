@@ -74,7 +74,8 @@ def test_a_stop_while_the_audit_file_cannot_be_written_is_spooled_then_written(
     written = [d["event"]["action"] for d in _lines(path)]  # type: ignore[index]
     assert written[-len(spooled) :] == spooled
     assert _backlog(bench) == 0
-    assert _get(bench, "/readyz")[0] == 200
+    status, body = _get(bench, "/readyz")
+    assert status == 200, body
     assert len([m for m in bench.slack.messages("C0INCIDENTS") if "audit trail" in m["text"]]) == 1
 
 

@@ -239,3 +239,16 @@ def test_at_run_time_security_off_does_not_put_the_node_on_timeout(bench: Bench)
     assert calls and calls[0].status == 500  # the answer a cluster without security gives
     pool = bench.runtime.clusters.get(None).client.transport.node_pool
     assert all(n.config in pool._alive_nodes for n in pool.all())  # no node on timeout
+
+
+def test_an_audit_spool_that_cannot_be_created_fails_check_config_and_serve(
+    open_cluster: str, slack: SlackStandIn, tmp_path: Path
+) -> None:
+    spool = tmp_path / "missing" / "deeper" / "spool"
+    config = _config(tmp_path, ROLE_MAP + f"audit:\n  index: ml-audit\n  spool: {spool}\n")
+    env = _env(slack, tmp_path, open_cluster, ML_CHATOPS_CONFIG=str(config))
+    code, rows, _ = _run(["check-config"], env, tmp_path)
+    status, detail = _row(rows, "audit")
+    assert code == 1 and status == "FAIL" and "audit.spool" in detail and str(spool) in detail
+    done = run_cli(["serve"], env, tmp_path)
+    assert done.returncode == 2 and "audit.spool" in done.stderr, done.stderr

@@ -611,10 +611,9 @@ class FallbackFileSink:
 
     def health(self) -> str:
         """`ok`, or `failed: why` (for /readyz)."""
-        if self.down is not None:
-            return (
-                f"failed: cannot write {self.path} ({self.down}); {self.pending} event(s) spooled"
-            )
+        if self.pending:  # the backlog, not the flag: it empties before the flag is cleared
+            why = self.down or "not retried yet"
+            return f"failed: cannot write {self.path} ({why}); {self.pending} event(s) spooled"
         problem = _writable_file(self.path, "audit.file")
         return f"failed: {problem}" if problem else "ok"
 
