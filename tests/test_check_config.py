@@ -12,6 +12,7 @@ from conftest import ROLE_MAP, Bench, text_of
 from support.botproc import clean_env, free_port, run_cli
 from support.loop import BackgroundLoop
 from support.slack_standin import SlackStandIn
+from test_readme_commands import yaml_examples
 
 from bot.emulator import Emulator, demo_state
 
@@ -252,3 +253,17 @@ def test_an_audit_spool_that_cannot_be_created_fails_check_config_and_serve(
     assert code == 1 and status == "FAIL" and "audit.spool" in detail and str(spool) in detail
     done = run_cli(["serve"], env, tmp_path)
     assert done.returncode == 2 and "audit.spool" in done.stderr, done.stderr
+
+
+def test_the_readme_example_config_gives_rows_not_a_traceback(
+    open_cluster: str, slack: SlackStandIn, tmp_path: Path
+) -> None:
+    """The issue's own repro: the README's config names a CA file this machine lacks."""
+    text = next(t for _, t in yaml_examples() if "bindings:" in t)
+    config = _config(tmp_path, text)
+    env = _env(slack, tmp_path, open_cluster, ML_CHATOPS_CONFIG=str(config), ES_PROD_API_KEY="k")
+    code, rows, _ = _run(["check-config"], env, tmp_path)
+    assert code == 1
+    details = [d for status, name, d in rows if status == "FAIL" and name == "clusters"]
+    assert any("clusters.prod.ca_certs" in d and "/etc/ssl/es-prod.pem" in d for d in details)
+    assert _row(rows, "config")[0] == "PASS" and _row(rows, "slack auth.test")[0] == "PASS"
