@@ -261,7 +261,10 @@ def _config(settings: Settings) -> tuple[AppConfig, RoleMap, list[Check]]:
     path = settings.ml_chatops_config
     config, role_map = AppConfig(), RoleMap()
     lines: list[str] = []
-    if path is not None:
+    if path is not None and not Path(path).is_file():
+        what = "does not exist" if not Path(path).exists() else "is not a file"
+        lines.append(f"{path} {what} (the config file: ML_CHATOPS_CONFIG or --config)")
+    elif path is not None:
         try:
             config = load_app_config(path)
         except SettingsError as exc:

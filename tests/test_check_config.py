@@ -267,3 +267,14 @@ def test_the_readme_example_config_gives_rows_not_a_traceback(
     details = [d for status, name, d in rows if status == "FAIL" and name == "clusters"]
     assert any("clusters.prod.ca_certs" in d and "/etc/ssl/es-prod.pem" in d for d in details)
     assert _row(rows, "config")[0] == "PASS" and _row(rows, "slack auth.test")[0] == "PASS"
+
+
+def test_a_config_file_that_does_not_exist_is_one_row(
+    open_cluster: str, slack: SlackStandIn, tmp_path: Path
+) -> None:
+    missing = tmp_path / "nope.yml"
+    env = _env(slack, tmp_path, open_cluster)
+    code, rows, _ = _run(["check-config", "--config", str(missing)], env, tmp_path)
+    configs = [(status, d) for status, name, d in rows if name == "config"]
+    assert code == 1 and len(configs) == 1 and configs[0][0] == "FAIL"
+    assert str(missing) in configs[0][1] and "does not exist" in configs[0][1]
