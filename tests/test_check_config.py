@@ -238,8 +238,14 @@ def test_at_run_time_security_off_does_not_put_the_node_on_timeout(bench: Bench)
     assert "ml_stop.confirm" in text_of(bench.command("ner-prod"))
     calls = [r for r in bench.emulator.requests if "_has_privileges" in r.path]
     assert calls and calls[0].status == 500  # the answer a cluster without security gives
-    pool = bench.runtime.clusters.get(None).client.transport.node_pool
+    gateway = bench.runtime.clusters.get(None)
+    pool = gateway.client.transport.node_pool
     assert all(n.config in pool._alive_nodes for n in pool.all())  # no node on timeout
+    # Once told, the bot does not ask again (each ask would draw the 500 and the transport's
+    # "putting on timeout" warning), even when its privileges cache has expired.
+    gateway._views.ttl = 0  # expire the 5-minute cache now
+    assert "ml_stop.confirm" in text_of(bench.command("search-e5"))
+    assert len([r for r in bench.emulator.requests if "_has_privileges" in r.path]) == 1
 
 
 def test_an_audit_spool_that_cannot_be_created_fails_check_config_and_serve(

@@ -7,6 +7,7 @@ so without this read a bot lacking `view_index_metadata` would see no semantic_t
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
@@ -52,11 +53,23 @@ def views_every_index(body: Mapping[str, Any]) -> bool:
     return bool((index.get("*") or {}).get("view_index_metadata"))
 
 
+# Transports whose cluster said security is off. Turning security on takes a cluster
+# restart, after which the bot's other requests say so (401); until then asking again would
+# only draw the same 500, and elastic_transport's "putting on timeout" warning, again.
+_SECURITY_OFF: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def security_off(client: AsyncElasticsearch) -> bool:
+    """Whether this client's cluster already said security is off (no need to ask again)."""
+    return client.transport in _SECURITY_OFF
+
+
 def revive(client: AsyncElasticsearch) -> None:
-    """Put every node back in the live pool after a security-off 500.
+    """Remember that security is off, and put every node back in the live pool.
 
     The node answered (security is simply off), but the transport counts any 5xx as a node
     failure and would route requests around a healthy node for up to a minute."""
+    _SECURITY_OFF.add(client.transport)
     pool = client.transport.node_pool
     for node in pool.all():
         pool.mark_live(node)

@@ -156,6 +156,8 @@ class SnapshotReads(ClusterClient):
         return found
 
     async def _read_views(self, ctx: CallContext | None) -> bool | str:
+        if privileges.security_off(self.client):
+            return True  # every index is visible; asking again only draws the same 500
         try:
             resp = await self._request(
                 "security.has_privileges",
