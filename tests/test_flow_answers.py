@@ -84,7 +84,7 @@ def test_a_denial_no_role_could_lift_says_so(bench: Bench) -> None:
 
 
 def test_a_non_approver_is_told_who_may_approve(bench: Bench) -> None:
-    bench.config_path.write_text(
+    bench.rewrite_config(
         bench.config_path.read_text()
         + 'approvals:\n  - {actions: [stop], deployments: ["ner-*"], approvers: [ml-admin]}\n'
     )

@@ -4,9 +4,9 @@ Pure except for :func:`load_role_map`, which reads one file. Reads only the ``ro
 ``bindings`` and ``approvals`` sections of the config file; every other section belongs to
 ``settings``.
 
-Rules (see DESIGN.md "The config file"), and decisions where it is silent:
+Rules (README, "Configuration"), and decisions where it is silent:
 
-* Deny by default. Actions are ``stop``, ``start``, ``status``.
+* Deny by default. Actions are ``stop``, ``start``, ``status``, ``freeze``.
 * A grant without ``clusters`` covers every cluster; without ``options``, none of them.
   Options: ``force``, ``finish_pending_work``, ``wildcard``, ``list`` (a comma list) and
   ``all`` (``_all``). ``list`` is implied by ``wildcard`` (a comma list can never reach

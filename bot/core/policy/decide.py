@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from bot.core.policy.patterns import approvals_line
 from bot.core.policy.remedy import Holder, holders, who_can
 from bot.core.policy.schema import (
     OPTIONS,
@@ -314,8 +315,12 @@ def explain(
     cluster: str,
     deployments: Sequence[str] | None,
     options: Iterable[str] = (),
+    patterns: Sequence[str] = (),
 ) -> str:
-    """Every binding considered, why it matched or not, each grant, and the decision."""
+    """Every binding considered, why it matched or not, each grant, and the decision.
+
+    `patterns`: what the request names when it is not resolved yet (`ner-*`), so the
+    approvals shown are the ones that apply to it."""
     opts = frozenset(options)
     targets = ", ".join(deployments) if deployments else "(not resolved yet)"
     opt_text = ", ".join(option_label(o) for o in _option_order(opts)) or "none"
@@ -359,11 +364,15 @@ def explain(
             lines.append(head + f"unknown: {m.why}")
         else:
             lines.append(head + f"no match: {m.why}")
-    rule = approvals_required(role_map, action, cluster, list(deployments or []))
-    if rule is not None:
-        lines.append(
-            f"approvals: {rule.required} approval(s) needed from {' or '.join(rule.approvers)}"
-        )
+    if deployments is None and patterns:
+        line = approvals_line(role_map, action, cluster, patterns)
+        lines += [line] if line else []
+    else:
+        rule = approvals_required(role_map, action, cluster, list(deployments or []))
+        if rule is not None:
+            lines.append(
+                f"approvals: {rule.required} approval(s) needed from {' or '.join(rule.approvers)}"
+            )
     decision = authorize(role_map, caller, action, cluster, deployments, opts)
     lines.append(f"decision: {decision.explanation}")
     return "\n".join(lines)
