@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from bot.app import context
+from bot.app import scale as scale_uc
 from bot.app.context import Deps
 from bot.app.ports import (
     CallContext,
@@ -20,6 +21,7 @@ from bot.core.model import (
     Deployment,
     Outcome,
     PendingAction,
+    ScaleSpec,
     StartSpec,
     StopOutcome,
     StopSpec,
@@ -93,7 +95,13 @@ async def recheck_and_claim(
         action.requester_id, action.channel_id, deps.role_map().usergroups()
     )
     spec = action.spec
-    options = spec.request().options() if isinstance(spec, StopSpec) else frozenset()
+    options: frozenset[str] = frozenset()
+    numbers: tuple[int, ...] = ()
+    if isinstance(spec, StopSpec):
+        options = spec.request().options()
+    elif isinstance(spec, ScaleSpec):
+        options = spec.options()
+        numbers = scale_uc.numbers_of(scale_uc.plans_of(spec, action.targets))
     decision = authorize(
         deps.role_map(),
         caller,
@@ -101,6 +109,7 @@ async def recheck_and_claim(
         action.cluster,
         action.deployment_ids,
         options,
+        allocations=numbers,
     )
     if not decision.allowed:
         await context.record(
@@ -111,6 +120,10 @@ async def recheck_and_claim(
         stale = await recheck_targets(deps, action, who)
         if stale is not None:
             return stale
+    if isinstance(spec, ScaleSpec):  # its before → after holds only for the settings seen
+        moved_on = await scale_uc.recheck_scale(deps, action, who)
+        if moved_on is not None:
+            return moved_on
     # Four eyes against the current targets and the current rules, at every click.
     action = await reapprove(deps, action, who)
     if action.state is not ActionState.PROPOSED:
@@ -291,6 +304,8 @@ async def execute(deps: Deps, action: PendingAction, who: Who) -> PendingAction:
                     outcome = await gateway.start(dep, ctx)
                 case StopSpec() as spec:
                     outcome = await stop_and_verify(deps, gateway, spec, dep, ctx)
+                case ScaleSpec() as scale_spec:
+                    outcome = await scale_uc.scale_and_verify(deps, gateway, scale_spec, dep, ctx)
         # One event per Elasticsearch call; the action's own outcome event follows.
         await context.record(
             deps,

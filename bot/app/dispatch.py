@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.app import audit_query, context, freeze, listing, propose, start
+from bot.app import audit_query, context, freeze, listing, propose, scale, start
 from bot.app.context import Deps
 from bot.core.commands import (
     AuditRequest,
@@ -21,7 +21,9 @@ from bot.core.commands import (
     HelpRequest,
     ListRequest,
     Request,
+    ScaleRequest,
     StartRequest,
+    StatusRequest,
     StopRequest,
     UsageError,
     parse,
@@ -42,6 +44,7 @@ class Gate:
     cluster: str | None = None
     deployments: tuple[str, ...] | None = None
     options: frozenset[str] = frozenset()
+    allocations: tuple[int, ...] = ()  # a scale's numbers, checked against the grants' bounds
 
 
 # (deps, request, who, **extra); only the stop accepts `execution_id` in `extra`.
@@ -67,6 +70,12 @@ def _stop_gate(request: StopRequest) -> Gate:
     return Gate("stop", request.cluster, ids, request.options())
 
 
+def _scale_gate(request: ScaleRequest) -> Gate:
+    """A scale's gate: like a stop's, plus the allocation numbers typed."""
+    ids = None if request.is_wildcard or request.is_all else request.ids
+    return Gate("scale", request.cluster, ids, request.options(), request.numbers())
+
+
 ROUTES: dict[type, Route] = {
     HelpRequest: Route(lambda _: None, _shown),
     UsageError: Route(lambda _: None, _shown),
@@ -75,6 +84,8 @@ ROUTES: dict[type, Route] = {
     FreezeRequest: Route(lambda _: Gate("freeze"), freeze.freeze),
     StartRequest: Route(lambda r: Gate("start", r.cluster, (r.target_id,)), start.propose_start),
     StopRequest: Route(_stop_gate, propose.propose),
+    ScaleRequest: Route(_scale_gate, scale.propose_scale),
+    StatusRequest: Route(lambda r: Gate("status", r.cluster), scale.status),
 }
 
 
@@ -135,7 +146,15 @@ async def _check(deps: Deps, gate: Gate, who: Who) -> Denied | Failed | None:
         return Failed(exc.message)
     caller = await context.caller(deps, who)
     # Targets are checked by the use case once resolved; the gate knows only the options.
-    decision = authorize(deps.role_map(), caller, gate.action, cluster, None, gate.options)
+    decision = authorize(
+        deps.role_map(),
+        caller,
+        gate.action,
+        cluster,
+        None,
+        gate.options,
+        allocations=gate.allocations,
+    )
     if decision.allowed:
         return None
     await context.record(

@@ -51,6 +51,7 @@ class Deployment:
     pending_requests: int = 0
     pipelines: tuple[str, ...] = ()
     impact: Impact | None = None  # None: not read (stored before issue 12, or a start)
+    required_memory: int | None = None  # model_size_stats.required_native_memory_bytes
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -247,6 +248,7 @@ class ScaleSpec:
     reason: str | None = None
     per_target: tuple[tuple[str, ScaleChange], ...] = ()  # a revert: previous settings by id
     skipped: tuple[tuple[str, str], ...] = ()  # (deployment id, why it is left alone)
+    memory: str | None = None  # the ML memory line of the preview (read with it)
     # A scale takes none of the stop flags; they read as unset so renderers need not branch.
     force: bool = field(default=False, init=False)
     finish_pending_work: bool = field(default=False, init=False)
@@ -283,6 +285,7 @@ class ScaleSpec:
             "reason": self.reason,
             "per_target": [[i, dataclasses.asdict(c)] for i, c in self.per_target],
             "skipped": [list(s) for s in self.skipped],
+            "memory": self.memory,
         }
 
     @classmethod
@@ -294,6 +297,7 @@ class ScaleSpec:
             reason=data.get("reason"),
             per_target=tuple((i, ScaleChange(**c)) for i, c in data.get("per_target", ())),
             skipped=tuple((i, why) for i, why in data.get("skipped", ())),
+            memory=data.get("memory"),
         )
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from bot.core.health import MlMemory, size_text
 from bot.core.model import Deployment, ScaleChange
 
 NOT_STARTED = "cannot update deployment that is not in [started] state"
@@ -72,10 +73,10 @@ class Settings:
         return (self.allocations,) if self.allocations is not None else ()
 
     def text(self) -> str:
-        """`2 allocations`, `adaptive 1–4`, `adaptive 0–∞`."""
+        """`2 allocations`, `adaptive (min 1, max 4)`, `adaptive (min 0, no max)`."""
         if self.adaptive is not None and self.adaptive.enabled:
             low, high = self.adaptive.min_allocations, self.adaptive.max_allocations
-            return f"adaptive {'0' if low is None else low}–{'∞' if high is None else high}"
+            return f"adaptive (min {low or 0}, {'no max' if high is None else f'max {high}'})"
         if self.allocations is None:
             return "? allocations"
         return f"{self.allocations} allocation{'s' if self.allocations != 1 else ''}"
@@ -250,3 +251,29 @@ def reflected(after: Settings, now: Deployment) -> bool:
     if after.adaptive is not None and after.adaptive.enabled:
         return _effective(seen) == _effective(after)
     return not seen.adaptive_on and seen.allocations == after.allocations
+
+
+def memory_line(targets: list[tuple[Deployment, ScalePlan]], memory: MlMemory | str) -> str:
+    """The preview's ML memory line: what the model needs per node against what is free."""
+    if not isinstance(memory, MlMemory):
+        return f"ML memory: unknown ({memory})"
+    needs = sorted({d.required_memory for d, _ in targets if d.required_memory})
+    need = ", ".join(size_text(n) for n in needs) or "?"
+    line = (
+        f"ML memory: the model needs {need} on each node it runs on; the ML nodes have "
+        f"{size_text(memory.free)} free of {size_text(memory.limit)} "
+        f"(at most {size_text(memory.largest_free)} on one node)"
+    )
+    growing = any(_grows(plan) for _, plan in targets)
+    if growing and needs and memory.largest_free < max(needs):
+        line += (
+            "; no node has room for another copy, so new allocations fit only on nodes that "
+            "run it already (Elasticsearch answers 429 when they cannot be placed)"
+        )
+    return line
+
+
+def _grows(plan: ScalePlan) -> bool:
+    """The plan may run more allocations than before."""
+    before, after = plan.before.numbers(), plan.after.numbers()
+    return bool(after) and (not before or max(after) > max(before))

@@ -51,15 +51,15 @@ def _parse_scale(text: str) -> ScaleRequest | HelpRequest | UsageError:
     if len(parsed.positionals) > 1:
         return error(SCALE, too_many_positionals(parsed.positionals, reason))
     if not parsed.positionals:
-        return error(SCALE, "missing the deployment id: `/ml-scale <deployment_id> --allocations N`")
+        return error(
+            SCALE, "missing the deployment id: `/ml-scale <deployment_id> --allocations N`"
+        )
     ids, problem = parse_expression(parsed.positionals[0][0])
     if ids is None:
         return error(SCALE, problem or "invalid deployment id")
     numbers = [
         _count(parsed, "--allocations", 1, "[number_of_allocations] must be a positive integer"),
-        _count(
-            parsed, "--min", 0, "[min_number_of_allocations] must be a non-negative integer"
-        ),
+        _count(parsed, "--min", 0, "[min_number_of_allocations] must be a non-negative integer"),
         _count(parsed, "--max", 1, "[max_number_of_allocations] must be a positive integer"),
     ]
     for found in numbers:
@@ -93,8 +93,10 @@ def _combination(
     if allocations is None and adaptive is None and not bounds:
         return "say what to change: `--allocations N`, or `--adaptive on [--min N] [--max M]`"
     if bounds and adaptive is not True:
-        given = "`--min`/`--max`" if low is not None and high is not None else (
-            "`--min`" if low is not None else "`--max`"
+        given = (
+            "`--min`/`--max`"
+            if low is not None and high is not None
+            else ("`--min`" if low is not None else "`--max`")
         )
         if adaptive is False:
             return f"{given} bound adaptive allocations; they do not go with `--adaptive off`"

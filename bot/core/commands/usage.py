@@ -127,7 +127,7 @@ Scale button; nothing changes until you confirm. The result can be reverted.
 --min N                adaptive lower bound; `--min 0` lets it scale to zero when idle.
 --max M                adaptive upper bound (at least 1).
 --cluster NAME         the Elasticsearch cluster (default: the configured one).
---reason TEXT          why, for the audit log and the channel. At most {MAX_REASON_LENGTH} characters.
+--reason TEXT          why, for the audit log and the channel (at most {MAX_REASON_LENGTH}).
 
 Examples:
   /ml-scale elser-prod --allocations 4 --reason "queue full"
