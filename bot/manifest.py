@@ -55,6 +55,19 @@ _COMMANDS: list[dict[str, Any]] = [
         "usage_hint": "[--incident ID] [--since 2h] [--format text|markdown]",
         "should_escape": False,
     },
+    {
+        "command": "/ml-scale",
+        "description": "Scale an Elasticsearch ML deployment (preview, then confirm)",
+        "usage_hint": "<deployment_id|pattern> --allocations N | --adaptive on [--min N] "
+        "[--max M] | --adaptive off [--cluster NAME] [--reason TEXT]",
+        "should_escape": False,
+    },
+    {
+        "command": "/ml-status",
+        "description": "How an ML deployment is doing, and what to do (read-only)",
+        "usage_hint": "[deployment_id] [--cluster NAME]",
+        "should_escape": False,
+    },
 ]
 
 

@@ -12,10 +12,15 @@ START_CANCEL_ACTION_ID = "ml_start.cancel"
 APPROVE_ACTION_ID = "ml_stop.approve"
 REJECT_ACTION_ID = "ml_stop.reject"
 RESTART_ACTION_ID = "ml_deployment.restart"
+SCALE_CONFIRM_ACTION_ID = "ml_scale.confirm"
+SCALE_CANCEL_ACTION_ID = "ml_scale.cancel"
+REVERT_ACTION_ID = "ml_scale.revert"
+STATUS_SCALE_ACTION_ID = "ml_status.scale"  # value: the /ml-scale text it proposes
+STATUS_STOP_ACTION_ID = "ml_status.stop"  # value: the /ml-stop text it proposes
 
 STEP_CALLBACK_ID = "stop_ml_deployment"  # the workflow step (manifest `functions`)
 
-COMMANDS = ("/ml-stop", "/ml-deployments", "/ml-start", "/ml-audit")
+COMMANDS = ("/ml-stop", "/ml-deployments", "/ml-start", "/ml-audit", "/ml-scale", "/ml-status")
 ACTION_IDS = (
     CONFIRM_ACTION_ID,
     CANCEL_ACTION_ID,
@@ -24,5 +29,10 @@ ACTION_IDS = (
     APPROVE_ACTION_ID,
     REJECT_ACTION_ID,
     RESTART_ACTION_ID,
+    SCALE_CONFIRM_ACTION_ID,
+    SCALE_CANCEL_ACTION_ID,
+    REVERT_ACTION_ID,
+    STATUS_SCALE_ACTION_ID,
+    STATUS_STOP_ACTION_ID,
 )
 FUNCTIONS = (STEP_CALLBACK_ID,)

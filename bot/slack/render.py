@@ -19,6 +19,7 @@ from bot.core.outcomes import (
     NotRequester,
     Proposed,
     SelfApproval,
+    StatusReport,
     Unknown,
 )
 from bot.slack import blocks, impact_blocks
@@ -41,6 +42,8 @@ def outcome_message(outcome: object, command_text: str, now: float) -> Message:
         return impact_blocks.force_needed(
             outcome.cluster, outcome.deployments, may_force=outcome.may_force, note=outcome.note
         )
+    if isinstance(outcome, StatusReport):
+        return blocks.status_message(outcome, now=now)
     if isinstance(outcome, Listing):
         return blocks.deployments_table(outcome.cluster, outcome.pattern, outcome.deployments)
     if isinstance(outcome, Locked):
@@ -61,6 +64,7 @@ _LABELS = {
     Failed: "failed",
     ForceNeeded: "force_needed",
     Listing: "listed",
+    StatusReport: "status",
     Locked: "locked",
     Frozen: "frozen",
     FreezeChanged: "freeze",

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from bot.core.model import Deployment, PendingAction, StartSpec, StopSpec
+from bot.core.model import Deployment, PendingAction, ScaleSpec, StartSpec, StopSpec
 from bot.slack.blocks.common import (
     BUTTON_TEXT_MAX,
     CONFIRM_BUTTON_MAX,
@@ -41,6 +41,7 @@ from bot.slack.blocks.common import (
     clip,
     escape,
 )
+from bot.slack.blocks.scale import change_md, scale_extra_blocks, scale_target_md
 from bot.slack.impact_blocks import impact_md, restores_md
 
 # --------------------------------------------------------------------------- the stop flow
@@ -76,6 +77,8 @@ def _target_md(action: PendingAction, dep: Deployment) -> str:
     """One target as the preview shows it: stop facts or start settings, and their impact."""
     if isinstance(action.spec, StartSpec):
         return "\n".join(filter(None, [_start_settings_md(dep), restores_md(dep.impact)]))
+    if isinstance(action.spec, ScaleSpec):
+        return scale_target_md(action.spec, dep)
     if dep.impact is None:  # stored before impacts were read: the pipeline warning only
         return _deployment_md(dep, action.spec)
     facts = _deployment_md(replace(dep, pipelines=()), action.spec)
@@ -160,7 +163,9 @@ def proposal(action: PendingAction, *, now: float, note: str | None = None) -> M
     summary = f"*Cluster:* {cluster}\n{typed}"
     if action.incident_id:
         summary += f"\n*Incident:* {_code(action.incident_id, 80)}"
-    if not isinstance(action.spec, StartSpec):
+    if isinstance(action.spec, ScaleSpec):
+        summary += f"\n{change_md(action)}"
+    elif not isinstance(action.spec, StartSpec):
         summary += f"\n{_options_md(spec)}"
     blocks = [_section(_trusted_mrkdwn(note))] if note and note.strip() else []
     blocks += [_header(title), _section(summary)]
@@ -170,6 +175,8 @@ def proposal(action: PendingAction, *, now: float, note: str | None = None) -> M
     blocks += [_section(_target_md(action, d)) for d in targets[:DETAILED_TARGETS]]
     if len(targets) > DETAILED_TARGETS:
         blocks.append(_section(_more_targets_md(action, targets[DETAILED_TARGETS:])))
+    if isinstance(action.spec, ScaleSpec):
+        blocks += scale_extra_blocks(action.spec)
     if action.unmatched:
         blocks.append(
             _section(f"❓ *Not found, will not be touched:* {_ids_md(action.unmatched, 2500)}")
@@ -257,6 +264,8 @@ def _confirm_dialog(action: PendingAction) -> dict[str, Any]:
     if isinstance(action.spec, StartSpec):
         if action.source_action_id:
             notes.append("They get their previous settings.")
+    elif isinstance(action.spec, ScaleSpec):
+        notes.append("Nothing stops; only capacity changes.")
     else:
         if any(d.pipelines for d in action.targets):
             notes.append("Ingest pipelines that use them stop working.")

@@ -1,4 +1,5 @@
-"""The preview's buttons (Stop or Start, Cancel) and the result's Restart button."""
+"""The preview's buttons (Stop, Start or Scale; Cancel), the result's Restart and Revert
+buttons, and `/ml-status`'s Scale up and Stop buttons."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.core.commands import HelpRequest, UsageError
 from bot.core.model import MessageRef
 from bot.core.outcomes import Proposed, Started, Who
+from bot.slack import blocks
 from bot.slack.listeners.base import button_value, replacer, tell
 from bot.slack.listeners.running import Running
-from bot.slack.render import outcome_message
+from bot.slack.render import outcome_label, outcome_message
 from bot.slack.respond import Respond
 
 
@@ -51,6 +54,61 @@ class ClickListeners(Running):
         outcome = await self.service.propose_restart(button_value(body), who)
         message = outcome_message(outcome, "Restart with previous settings", self.now())
         await tell(body, respond, client, message)
+        if isinstance(outcome, Proposed):
+            ref = MessageRef(
+                channel_id=who.channel_id, response_url=body.get("response_url"), ephemeral=True
+            )
+            await self._proposed(outcome.action, ref, client)
+
+    async def on_revert(
+        self, body: dict[str, Any], respond: Respond, client: AsyncWebClient, who: Who
+    ) -> None:
+        """Revert to previous: a scale preview back to the settings before, privately."""
+        outcome = await self.service.propose_revert(button_value(body), who)
+        message = outcome_message(outcome, "Revert to previous", self.now())
+        await tell(body, respond, client, message)
+        if isinstance(outcome, Proposed):
+            ref = MessageRef(
+                channel_id=who.channel_id, response_url=body.get("response_url"), ephemeral=True
+            )
+            await self._proposed(outcome.action, ref, client)
+
+    async def on_status_scale(
+        self, body: dict[str, Any], respond: Respond, client: AsyncWebClient, who: Who
+    ) -> None:
+        """`/ml-status`'s Scale up: the `/ml-scale` preview its value names, for the clicker."""
+        await self._status_button("/ml-scale", body, respond, client, who)
+
+    async def on_status_stop(
+        self, body: dict[str, Any], respond: Respond, client: AsyncWebClient, who: Who
+    ) -> None:
+        """`/ml-status`'s Stop: the `/ml-stop` preview, for the clicker."""
+        await self._status_button("/ml-stop", body, respond, client, who)
+
+    async def _status_button(
+        self,
+        command: str,
+        body: dict[str, Any],
+        respond: Respond,
+        client: AsyncWebClient,
+        who: Who,
+    ) -> None:
+        # The button's value is command text: it goes through the same table as typing it
+        # (audit, parse, gate), so a click can do nothing the clicker could not type.
+        text = button_value(body)
+        outcome = await self.service.dispatch(command, text, who)
+        if isinstance(outcome, HelpRequest | UsageError):
+            await tell(
+                body,
+                respond,
+                client,
+                blocks.usage_error(outcome)
+                if isinstance(outcome, UsageError)
+                else blocks.help_message(outcome.command),
+            )
+            return
+        self._count(command, outcome_label(outcome))
+        await tell(body, respond, client, outcome_message(outcome, f"{command} {text}", self.now()))
         if isinstance(outcome, Proposed):
             ref = MessageRef(
                 channel_id=who.channel_id, response_url=body.get("response_url"), ephemeral=True
