@@ -3,6 +3,7 @@ connections, matched by stable endpoint names.
 
 Endpoint names: root, ml.get, ml.stats, ml.put_model, ml.delete_model, ml.put_vocabulary,
 ml.put_definition_part, ml.put_alias, ml.delete_alias, ml.start, ml.stop, ml.update,
+ml.memory_stats, inference.update,
 ingest.get_pipeline, ingest.put_pipeline, ingest.delete_pipeline, security.authenticate,
 security.put_role, security.put_user, security.get_user, security.create_api_key,
 security.has_privileges, unknown (no handler / wrong method). Patterns may use `*` (`ml.*`).

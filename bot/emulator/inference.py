@@ -5,7 +5,8 @@ After ES x-pack/plugin/inference: TransportPutInferenceModelAction, Elasticsearc
 TransportDeleteInferenceEndpointAction and ModelConfigurations#toXContent. An endpoint put with
 `service_settings.model_id` starts a deployment whose id is the endpoint id and stops it when
 deleted; one put with `service_settings.deployment_id` only uses that deployment.
-Other services (openai, ...) and `_infer`/`_update` are not emulated: they answer
+`_update` is in inference_update.py. Other services (openai, ...) and `_infer` are not
+emulated: they answer
 `Unknown service [x]` / no handler. See docs/elasticsearch-inference.md for what is verified.
 """
 
@@ -95,7 +96,10 @@ def service_settings(endpoint: InferenceEndpoint, state: ClusterState | None = N
     allocations, threads = endpoint.num_allocations, endpoint.num_threads
     dep = state.deployments.get(endpoint.deployment_id) if state is not None else None
     if dep is not None:
-        allocations, threads = dep.number_of_allocations, dep.threads_per_allocation
+        # An adaptive endpoint without a count shows none (its count belongs to the scaler).
+        if allocations is not None or endpoint.adaptive_allocations is None:
+            allocations = dep.number_of_allocations
+        threads = dep.threads_per_allocation
     out: JSON = {}
     if allocations is not None:
         out["num_allocations"] = allocations

@@ -235,19 +235,30 @@ def assignment_json(dep: Deployment, model: Model) -> JSON:
         "task_parameters": task,
         "routing_table": {
             NODE_ID: {
-                "current_allocations": dep.number_of_allocations,
+                "current_allocations": dep.placed,
                 "target_allocations": dep.number_of_allocations,
-                "routing_state": "started",
-                "reason": "",
+                "routing_state": dep.routing_state,
+                "reason": dep.routing_reason or "",
             }
         },
-        "assignment_state": "started",
-        "start_time": started.isoformat(timespec="microseconds").replace("+00:00", "Z"),
-        "max_assigned_allocations": dep.number_of_allocations,
+        "assignment_state": dep.state,
     }
+    if dep.reason:
+        result["reason"] = dep.reason
+    result["start_time"] = started.isoformat(timespec="microseconds").replace("+00:00", "Z")
+    result["max_assigned_allocations"] = max(dep.placed, dep.number_of_allocations)
     if dep.adaptive_allocations is not None:
-        result["adaptive_allocations"] = dep.adaptive_allocations
+        result["adaptive_allocations"] = adaptive_view(dep.adaptive_allocations)
     return result
+
+
+def adaptive_view(stored: JSON) -> JSON:
+    """AdaptiveAllocationsSettings.toXContent: `enabled` always, bounds when set."""
+    out: JSON = {"enabled": bool(stored.get("enabled"))}
+    for key in ("min_number_of_allocations", "max_number_of_allocations"):
+        if stored.get(key) is not None:
+            out[key] = stored[key]
+    return out
 
 
 async def start(call: Call) -> Reply:
@@ -378,43 +389,3 @@ def _refuse_inference_owned(state: ClusterState, deployment_id: str) -> None:
             f"Cannot stop deployment [{deployment_id}] as it is used by inference endpoint "
             f"[{endpoint.inference_id}]{STOP_REFUSAL_TAIL}",
         )
-
-
-async def update(call: Call) -> Reply:
-    """POST _ml/trained_models/<deployment_id>/deployment/_update."""
-    deployment_id = call.path_params["model_id"]
-    allocations = call.int_param("number_of_allocations", None)
-    body = call.body if isinstance(call.body, dict) else {}
-    if call.has_body:
-        body = xcontent.parse_object(
-            call.raw_body,
-            call.body,
-            "update_trained_model_deployment_request",
-            {
-                "model_id": "str",
-                "number_of_allocations": "int",
-                "adaptive_allocations": "object_or_null",
-            },
-        )
-        allocations = body.get("number_of_allocations", allocations)
-    call.check_params()
-    if allocations is not None and allocations < 1:
-        raise validation_failed("[number_of_allocations] must be a positive integer")
-    call.authorize("cluster:admin/xpack/ml/trained_models/deployment/update")
-    dep = call.emulator.state.deployments.get(deployment_id)
-    if dep is None:
-        raise missing_deployment(deployment_id)
-    owner = call.emulator.state.inference_endpoints.get(deployment_id)
-    if owner is not None and owner.service in ("elasticsearch", "elser"):
-        # TransportUpdateTrainedModelDeploymentAction (ES PR #130940), exact text.
-        raise status_exception(
-            409,
-            f"Cannot update deployment [{deployment_id}] as it was created by inference endpoint "
-            f"[{deployment_id}]. This model deployment must be updated through the inference API.",
-        )
-    if allocations is not None:
-        dep.number_of_allocations = allocations
-    if "adaptive_allocations" in body:
-        dep.adaptive_allocations = body["adaptive_allocations"]
-    model = call.emulator.state.models[dep.model_id]
-    return 200, {"assignment": assignment_json(dep, model)}

@@ -8,6 +8,7 @@ from typing import Any
 from bot.emulator import privileges as p
 from bot.emulator.cluster import node_description
 from bot.emulator.errors import missing_model
+from bot.emulator.ml_deployments import adaptive_view
 from bot.emulator.routing import Call, Reply
 from bot.emulator.state import ClusterState, Deployment, Model, id_matches, now_ms, tokens
 
@@ -16,11 +17,18 @@ MEMORY_OVERHEAD = 240 * 1024 * 1024
 ELSER_MEMORY = 2004 * 1024 * 1024
 
 
-def required_native_memory(model: Model) -> int:
-    """StartTrainedModelDeploymentAction.estimateMemoryUsageBytes (no per-allocation figures)."""
+def required_native_memory(model: Model, allocations: int = 1) -> int:
+    """StartTrainedModelDeploymentAction.estimateMemoryUsageBytes: per-deployment plus
+    per-allocation memory when the model declares them, else overhead plus twice its size."""
     size = model.size_bytes
     if size <= 0:
         return 0
+    if model.per_deployment_memory_bytes > 0 or model.per_allocation_memory_bytes > 0:
+        return (
+            MEMORY_OVERHEAD
+            + model.per_deployment_memory_bytes
+            + model.per_allocation_memory_bytes * allocations
+        )
     if model.model_id.startswith((".elser_model_1", ".elser_model_2")):
         return ELSER_MEMORY
     return MEMORY_OVERHEAD + 2 * size
@@ -35,12 +43,20 @@ def _counters(dep: Deployment) -> JSON:
     return out
 
 
+def _routing(dep: Deployment) -> JSON:
+    """RoutingStateAndReason.toXContent: the node's route and, when set, its reason."""
+    state = "stopping" if dep.state == "stopping" else dep.routing_state
+    out: JSON = {"routing_state": state}
+    if dep.routing_reason:
+        out["reason"] = dep.routing_reason
+    return out
+
+
 def _node_stats(dep: Deployment, state: ClusterState, version: str) -> JSON:
     """AssignmentStats.NodeStats.toXContent for the single emulated ML node."""
-    routing = "stopping" if dep.state == "stopping" else "started"
     node: JSON = {
         "node": node_description(state, version),
-        "routing_state": {"routing_state": routing},
+        "routing_state": _routing(dep),
         "inference_count": dep.inference_count,
     }
     if dep.inference_count > 0:
@@ -55,14 +71,28 @@ def _node_stats(dep: Deployment, state: ClusterState, version: str) -> JSON:
         {
             "start_time": dep.start_time,
             "threads_per_allocation": dep.threads_per_allocation,
-            "number_of_allocations": dep.number_of_allocations,
+            "number_of_allocations": dep.placed,
             "peak_throughput_per_minute": dep.peak_throughput_per_minute,
             "throughput_last_minute": dep.throughput_last_minute,
-            "average_inference_time_ms_last_minute": dep.average_inference_time_ms,
-            "inference_cache_hit_count_last_minute": 0,
         }
     )
+    last_minute = dep.average_inference_time_ms_last_minute
+    node["average_inference_time_ms_last_minute"] = (
+        dep.average_inference_time_ms if last_minute is None else last_minute
+    )
+    node["inference_cache_hit_count_last_minute"] = dep.inference_cache_hit_count_last_minute
     return node
+
+
+def allocation_status(count: int, target: int) -> JSON:
+    """AllocationStatus.toXContent; state from AllocationStatus.calculateState."""
+    if count == 0 and target > 0:
+        state = "starting"
+    elif count < target:
+        state = "started"
+    else:
+        state = "fully_allocated"
+    return {"allocation_count": count, "target_allocation_count": target, "state": state}
 
 
 def deployment_stats(dep: Deployment, state: ClusterState, version: str) -> JSON:
@@ -74,16 +104,12 @@ def deployment_stats(dep: Deployment, state: ClusterState, version: str) -> JSON
         "number_of_allocations": dep.number_of_allocations,
     }
     if dep.adaptive_allocations is not None:
-        out["adaptive_allocations"] = dep.adaptive_allocations
+        out["adaptive_allocations"] = adaptive_view(dep.adaptive_allocations)
     out["queue_capacity"] = dep.queue_capacity
     out["state"] = dep.state
     if dep.reason:
         out["reason"] = dep.reason
-    out["allocation_status"] = {
-        "allocation_count": dep.number_of_allocations,
-        "target_allocation_count": dep.number_of_allocations,
-        "state": "fully_allocated",
-    }
+    out["allocation_status"] = allocation_status(dep.placed, dep.number_of_allocations)
     if dep.cache_size is not None:
         out["cache_size"] = dep.cache_size
     out["priority"] = dep.priority

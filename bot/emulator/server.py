@@ -13,20 +13,25 @@ from aiohttp import web
 
 from bot.emulator import (
     admin,
+    admin_scaling,
     cluster,
     documents,
     inference,
+    inference_update,
     ingest,
     mappings,
     ml_deployments,
+    ml_memory,
     ml_models,
     ml_stats,
+    scaling,
     security_api,
 )
 from bot.emulator.errors import EsError, RawError
 from bot.emulator.faults import Faults
 from bot.emulator.filtering import filter_body
 from bot.emulator.lifecycle import Lifecycle
+from bot.emulator.placement import Placement
 from bot.emulator.routing import Call, Route, find_route
 from bot.emulator.security import RUN_AS_HEADER, Principal, Security
 from bot.emulator.state import ClusterState, User
@@ -123,9 +128,11 @@ def build_routes() -> list[Route]:
             "POST",
             tm + "/{model_id}/deployment/_update",
             "ml.update",
-            ml_deployments.update,
+            scaling.update,
             body=True,
         ),
+        r("GET", "/_ml/memory/_stats", "ml.memory_stats", ml_memory.memory_stats),
+        r("GET", "/_ml/memory/{node_id}/_stats", "ml.memory_stats", ml_memory.memory_stats),
         r("GET", "/_ingest/pipeline", "ingest.get_pipeline", ingest.get_pipeline),
         r("GET", "/_ingest/pipeline/{id}", "ingest.get_pipeline", ingest.get_pipeline),
         r("PUT", "/_ingest/pipeline/{id}", "ingest.put_pipeline", ingest.put_pipeline, body=True),
@@ -158,6 +165,7 @@ def build_routes() -> list[Route]:
         *documents.build_routes(),
         *mappings.build_routes(),
         *inference.build_routes(),
+        *inference_update.build_routes(),
     ]
 
 
@@ -193,6 +201,7 @@ class Emulator:
             value.users[username] = User(username, password, roles=["superuser"])
         self.security = Security(value, enabled=self._auth is not None)
         self.lifecycle = Lifecycle(value)
+        self.placement = Placement(value)
         for name, spec in value.indices.items():
             if name not in self.documents.indices:
                 self.documents.create_index(name, spec.get("mappings"), spec.get("settings"))
@@ -204,6 +213,7 @@ class Emulator:
         application = web.Application(client_max_size=64 * 1024 * 1024)
         application.add_routes(admin.routes(self))
         application.add_routes(documents.admin_routes(self))
+        application.add_routes(admin_scaling.routes(self))
         application.router.add_route("*", "/{tail:.*}", self._dispatch)
         return application
 
@@ -219,6 +229,7 @@ class Emulator:
     async def stop(self) -> None:
         """Stop serving and cancel background work."""
         await self.lifecycle.close()
+        await self.placement.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

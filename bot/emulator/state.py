@@ -18,6 +18,28 @@ JSON = dict[str, Any]
 MAX_PROCESSOR_RECURSION = 10
 NODE_ID = "uckeG3R8TLe2MMNBQ6AGrw"
 LANG_IDENT = "lang_ident_model_1"
+# Deployment fields a test (or the demo) may set to shape `_stats` health, see set_health.
+HEALTH_FIELDS = (
+    "state",
+    "reason",
+    "routing_state",
+    "routing_reason",
+    "allocation_count",
+    "pending_requests",
+    "queue_capacity",
+    "inference_count",
+    "error_count",
+    "rejected_execution_count",
+    "timeout_count",
+    "average_inference_time_ms",
+    "average_inference_time_ms_last_minute",
+    "throughput_last_minute",
+    "peak_throughput_per_minute",
+    "inference_cache_hit_count",
+    "inference_cache_hit_count_last_minute",
+    "last_access",
+)
+ROUTING_STATES = ("starting", "started", "stopping", "stopped", "failed")
 
 
 def now_ms() -> int:
@@ -92,6 +114,26 @@ class Deployment:
     peak_throughput_per_minute: int = 0
     throughput_last_minute: int = 0
     pending_requests: int = 0
+    # Allocations the ML node has started (allocation_status.allocation_count); the target is
+    # number_of_allocations. None means "all of them" (a deployment added fully placed).
+    allocation_count: int | None = None
+    # The node's route (AssignmentStats.NodeStats routing_state) and its reason.
+    routing_state: str = "started"
+    routing_reason: str | None = None
+    # Average over the last minute; None means the same as the overall average.
+    average_inference_time_ms_last_minute: float | None = None
+    inference_cache_hit_count_last_minute: int = 0
+
+    def __post_init__(self) -> None:
+        if self.allocation_count is None:
+            self.allocation_count = self.number_of_allocations
+
+    @property
+    def placed(self) -> int:
+        """Allocations started on the node (never more than the target)."""
+        if self.allocation_count is None:
+            return self.number_of_allocations
+        return min(self.allocation_count, self.number_of_allocations)
 
 
 @dataclass
@@ -231,6 +273,14 @@ class ClusterState:
     cluster_name: str = "ml-emulator"
     cluster_uuid: str = field(default_factory=lambda: uuid.uuid4().hex[:22])
     node_name: str = "es-ml-node-1"
+    # The single ML node's capacity: allocated processors (allocations x threads of normal
+    # priority deployments must fit) and memory. `ml_autoscaling` is ES's isScalingPossible:
+    # with it an update beyond capacity is accepted and waits for capacity instead of the 429.
+    ml_processors: int = 16
+    ml_autoscaling: bool = False
+    machine_memory_bytes: int = 34_359_738_368
+    jvm_heap_bytes: int = 4_294_967_296
+    ml_max_bytes: int = 20_615_843_020
     models: dict[str, Model] = field(default_factory=_prepackaged_models)
     deployments: dict[str, Deployment] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
@@ -312,6 +362,29 @@ class ClusterState:
         )
         self.deployments[deployment_id] = dep
         return dep
+
+    def set_health(self, deployment_id: str, **fields: Any) -> Deployment:
+        """Set health fields of a deployment (HEALTH_FIELDS): a full queue, a failed route..."""
+        dep = self.deployments[deployment_id]
+        unknown = sorted(set(fields) - set(HEALTH_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown health fields {unknown}; known: {', '.join(HEALTH_FIELDS)}")
+        if fields.get("routing_state", dep.routing_state) not in ROUTING_STATES:
+            raise ValueError(f"routing_state must be one of {', '.join(ROUTING_STATES)}")
+        for key, value in fields.items():
+            setattr(dep, key, value)
+        return dep
+
+    def fail_deployment(self, deployment_id: str, reason: str) -> Deployment:
+        """The node's route failed (e.g. the process crashed): no allocations, state failed."""
+        return self.set_health(
+            deployment_id,
+            state="failed",
+            reason=reason,
+            routing_state="failed",
+            routing_reason=reason,
+            allocation_count=0,
+        )
 
     def finish_download(self, model_id: str, definition_length: int) -> Model:
         """End the background download of an Elastic-provided model (complete definition)."""

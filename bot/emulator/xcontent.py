@@ -68,6 +68,8 @@ def _fits(kind: str, value: Any) -> bool:
         return isinstance(value, str | int | float) and not isinstance(value, bool)
     if kind == "value":
         return isinstance(value, str | int | float) and not isinstance(value, bool)
+    if kind == "int_or_null":
+        return value is None or _fits("int", value)
     if kind == "object_or_null":
         return value is None or isinstance(value, dict)
     if kind == "list":
@@ -78,7 +80,7 @@ def _fits(kind: str, value: Any) -> bool:
 def _coerce(kind: str, value: Any) -> Any:
     if kind == "bool":
         return value is True or value == "true"
-    if kind == "int":
+    if kind == "int" or (kind == "int_or_null" and value is not None):
         return int(value)
     if kind in ("str", "value"):
         return str(value)
