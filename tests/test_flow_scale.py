@@ -1,0 +1,162 @@
+"""`/ml-scale` and `/ml-status` end to end: the real Bolt app over HTTP, the real client
+against the emulator. Pins the Elasticsearch requests a scale makes (as test_flow_reads does)."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import ROLE_MAP, Bench, button_value, text_of
+
+from bot.core.model import ActionState
+
+SCALE = "/ml-scale"
+CONFIRM = "ml_scale.confirm"
+
+
+@pytest.fixture
+def role_map_text() -> str:
+    """The shared role map, with `scale` (and its options) granted to the admins."""
+    return ROLE_MAP.replace(
+        '- {action: [stop, start, status, freeze], deployments: ["*"],\n'
+        "       options: [force, finish_pending_work, wildcard, list, all]}",
+        '- {action: [stop, start, status, freeze, scale], deployments: ["*"],\n'
+        "       options: [force, finish_pending_work, wildcard, list, all, adaptive_off,"
+        " scale_to_zero]}",
+    )
+
+
+def _stats(bench: Bench, dep_id: str) -> dict:  # type: ignore[type-arg]
+    return dict(bench.emulator.state.deployments[dep_id].__dict__)
+
+
+def test_scale_up_previews_before_and_after_then_updates_once_and_verifies(bench: Bench) -> None:
+    preview = bench.command("ner-prod --allocations 3 --reason 'queue full'", command=SCALE)
+    shown = text_of(preview)
+    assert CONFIRM in shown
+    assert "1 allocation" in shown and "3 allocations" in shown
+    assert "_ml/trained_models/ner-prod/deployment/_update" in shown  # the API it takes
+    assert "ML memory" in shown
+    bench.emulator.requests.clear()
+    result = bench.confirm(action_id=CONFIRM)
+    log = list(bench.emulator.requests)
+    updates = [r for r in log if r.endpoint == "ml.update"]
+    assert len(updates) == 1
+    assert updates[0].method == "POST"
+    assert updates[0].path == "/_ml/trained_models/ner-prod/deployment/_update"
+    assert str(updates[0].headers.get("x-opaque-id", "")).startswith("ml-chatops/")
+    assert "scaled" in text_of(result) and "verified" in text_of(result)
+    assert "ml_scale.revert" in text_of(result)
+    assert bench.emulator.state.deployments["ner-prod"].number_of_allocations == 3
+
+
+def test_a_bare_allocation_count_on_an_adaptive_deployment_is_refused_before_asking(
+    bench: Bench,
+) -> None:
+    bench.emulator.requests.clear()
+    reply = bench.command("elser-search --allocations 3", command=SCALE)
+    shown = text_of(reply)
+    assert "cannot be set if adaptive allocations is enabled" in shown
+    assert "--adaptive off" in shown and CONFIRM not in shown
+    assert not [r for r in bench.emulator.requests if r.method != "GET"]
+
+
+def test_adaptive_off_with_a_count_is_accepted_and_the_body_says_both(bench: Bench) -> None:
+    bench.command("elser-search --adaptive off --allocations 2", command=SCALE)
+    bench.emulator.requests.clear()
+    result = bench.confirm(action_id=CONFIRM)
+    updates = [r for r in bench.emulator.requests if r.endpoint == "ml.update"]
+    assert len(updates) == 1
+    assert "scaled" in text_of(result)
+
+
+def test_a_change_that_changes_nothing_offers_no_button(bench: Bench) -> None:
+    reply = bench.command("ner-prod --allocations 1", command=SCALE)
+    assert "nothing to change" in text_of(reply) and CONFIRM not in text_of(reply)
+
+
+def test_an_endpoint_deployment_is_scaled_through_the_inference_api(bench: Bench) -> None:
+    preview = bench.command("elser-endpoint --allocations 2", command=SCALE)
+    assert "_inference/sparse_embedding/elser-endpoint/_update" in text_of(preview)
+    bench.emulator.requests.clear()
+    result = bench.confirm(action_id=CONFIRM)
+    updates = [r for r in bench.emulator.requests if r.method == "PUT"]
+    assert [r.path for r in updates] == ["/_inference/sparse_embedding/elser-endpoint/_update"]
+    assert "scaled" in text_of(result), text_of(result)
+
+
+def test_an_operator_is_denied_beyond_the_bound_named(bench: Bench) -> None:
+    text = (
+        bench.config_path.read_text()
+        .replace(
+            "  ml-viewer:\n",
+            "  ml-scaler:\n"
+            '    - {action: scale, deployments: ["ner-*"], allocations: {min: 1, max: 4}}\n'
+            "  ml-viewer:\n",
+        )
+        .replace("bindings:\n", "bindings:\n  - {role: ml-scaler, users: [U0SCALER]}\n")
+    )
+    bench.config_path.write_text(text)
+    reply = bench.command("ner-prod --allocations 6", command=SCALE, user="U0SCALER")
+    assert "between 1 and 4 allocations" in text_of(reply)
+    ok = bench.command("ner-prod --allocations 4", command=SCALE, user="U0SCALER")
+    assert CONFIRM in text_of(ok)
+
+
+def test_revert_to_previous_is_a_new_preview_that_brings_the_settings_back(bench: Bench) -> None:
+    bench.command("ner-prod --allocations 2", command=SCALE)
+    result = bench.confirm(action_id=CONFIRM)
+    action_id = button_value(result, "ml_scale.revert")
+    reply = bench.driver.click_button(
+        "ml_scale.revert", user_id="U0ADMIN1", channel_id="C0INCIDENTS"
+    )
+    assert reply.status == 200
+    preview = bench.slack.wait_for(
+        lambda: next(
+            (
+                m
+                for m in bench.slack.ephemerals(channel="C0INCIDENTS", user="U0ADMIN1")
+                if "revert of action" in text_of(m) and CONFIRM in text_of(m)
+            ),
+            None,
+        )
+    )
+    assert action_id in text_of(preview)
+    bench.confirm(action_id=CONFIRM)
+    assert bench.emulator.state.deployments["ner-prod"].number_of_allocations == 1
+
+
+def test_a_scale_runs_once_however_often_it_is_clicked(bench: Bench) -> None:
+    bench.command("ner-prod --allocations 2", command=SCALE)
+    target = bench.slack.wait_for(
+        lambda: bench.driver.latest_click_target(
+            CONFIRM, user_id="U0ADMIN1", channel_id="C0INCIDENTS"
+        )
+    )
+    bench.emulator.requests.clear()
+    for _ in range(3):  # the same button value, as a double-click or a redelivery sends it
+        bench.driver.click(CONFIRM, str(target.value), user_id="U0ADMIN1", channel_id="C0INCIDENTS")
+    bench.result_of(str(target.value))
+    assert len([r for r in bench.emulator.requests if r.endpoint == "ml.update"]) == 1
+    action = bench.run(bench.runtime.store.get(str(target.value)))
+    assert action is not None and action.state is ActionState.SUCCEEDED
+
+
+def test_status_shows_one_deployment_with_its_fields(bench: Bench) -> None:
+    reply = bench.command("elser-prod", command="/ml-status")
+    shown = text_of(reply)
+    for field in (
+        "allocations: target",
+        "queue:",
+        "rejected",
+        "timeouts",
+        "inference time",
+        "throughput",
+        "last access",
+        "ML memory",
+    ):
+        assert field in shown, field
+
+
+def test_status_without_an_argument_lists_every_deployment(bench: Bench) -> None:
+    reply = bench.command("", command="/ml-status")
+    shown = text_of(reply)
+    assert "ner-prod" in shown and "elser-prod" in shown
