@@ -1,0 +1,313 @@
+"""The pure parts of issue 21: the /ml-scale and /ml-status parsers, the role map's scale
+bounds, Elasticsearch's update rules (merge, refusals, no-op, API route, body), health."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.core.commands import (
+    ScaleRequest,
+    StatusRequest,
+    UsageError,
+    parse,
+    parse_scale,
+    parse_status,
+)
+from bot.core.health import Level, assess, health_of, parse_memory
+from bot.core.impact import EndpointUse, Impact
+from bot.core.model import Deployment, PendingAction, ScaleChange, ScaleSpec
+from bot.core.policy import Caller, PolicyError, authorize, explain, parse_role_map
+from bot.core.scale import Api, Refusal, ScalePlan, Settings, plan_scale, reflected
+
+# --------------------------------------------------------------------------- parser
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("elser-prod --allocations 4", ScaleRequest(("elser-prod",), allocations=4)),
+        (
+            "elser-* --adaptive on --min 0 --max 3",
+            ScaleRequest(("elser-*",), adaptive=True, min_allocations=0, max_allocations=3),
+        ),
+        ("a,b --adaptive on --max 2", ScaleRequest(("a", "b"), adaptive=True, max_allocations=2)),
+        (
+            "x --adaptive off --allocations 2 --cluster prod --reason 'INC 7'",
+            ScaleRequest(("x",), allocations=2, adaptive=False, cluster="prod", reason="INC 7"),
+        ),
+        ("x --adaptive off", ScaleRequest(("x",), adaptive=False)),
+    ],
+)
+def test_scale_parses(text: str, expected: ScaleRequest) -> None:
+    assert parse("/ml-scale", text) == expected
+    assert parse_scale(expected.as_text()) == expected  # the canonical text round-trips
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("x", "say what to change"),
+        ("x --allocations 0", "--adaptive on --min 0"),
+        ("x --allocations -1", "must be a positive integer"),
+        ("x --allocations two", "[number_of_allocations] must be a positive integer"),
+        ("x --max 0 --adaptive on", "[max_number_of_allocations] must be a positive integer"),
+        ("x --max 2", "add `--adaptive on`"),
+        ("x --adaptive off --min 1", "do not go with `--adaptive off`"),
+        ("x --adaptive on --allocations 2", "cannot be set if adaptive allocations is enabled"),
+        ("x --adaptive on --min 3 --max 2", "must not be larger than"),
+        ("x --adaptive maybe", "`on` or `off`"),
+        ("x y --allocations 2", "more than one deployment id"),
+        ("x --allocations 2 --allocations 3", "more than once"),
+        ("x --force", "unknown flag"),
+        ("--allocations 2", "missing the deployment id"),
+    ],
+)
+def test_scale_refuses_with_a_reason(text: str, fragment: str) -> None:
+    result = parse("/ml-scale", text)
+    assert isinstance(result, UsageError)
+    assert fragment in result.message, result.message
+
+
+def test_scale_options_are_what_the_role_map_must_grant() -> None:
+    assert ScaleRequest(("x",), allocations=2).options() == frozenset()
+    assert ScaleRequest(("x",), adaptive=False).options() == {"adaptive_off"}
+    assert ScaleRequest(("x-*",), adaptive=True, min_allocations=0).options() == {
+        "scale_to_zero",
+        "wildcard",
+    }
+    assert ScaleRequest(("_all",), allocations=2).options() == {"all"}
+    assert ScaleRequest(("a", "b"), allocations=2).options() == {"list"}
+
+
+def test_status_parses() -> None:
+    assert parse_status("") == StatusRequest()
+    assert parse_status("elser-* --cluster prod") == StatusRequest("elser-*", "prod")
+    assert isinstance(parse_status("a b"), UsageError)
+    assert isinstance(parse_status("x --force"), UsageError)
+
+
+@given(st.text(max_size=200))
+def test_scale_and_status_never_raise(text: str) -> None:
+    for command in ("/ml-scale", "/ml-status"):
+        parse(command, text)
+
+
+# --------------------------------------------------------------------------- policy
+
+ROLES = """
+roles:
+  op:
+    - {action: scale, deployments: ["elser-*"], allocations: {min: 1, max: 4}}
+  admin:
+    - {action: scale, deployments: ["*"], options: [adaptive_off, scale_to_zero, wildcard]}
+bindings:
+  - {role: op, users: [U1]}
+  - {role: admin, users: [U2]}
+"""
+
+
+def test_a_bound_allows_within_and_denies_beyond_naming_it() -> None:
+    role_map = parse_role_map(ROLES)
+    op = Caller("U1", "C1")
+    assert authorize(role_map, op, "scale", "prod", ["elser-a"], allocations=[1, 4]).allowed
+    denied = authorize(role_map, op, "scale", "prod", ["elser-a"], allocations=[6])
+    assert not denied.allowed
+    assert "role op allows scale only between 1 and 4 allocations (asked: 6)" in (
+        denied.explanation
+    )
+    zero = authorize(role_map, op, "scale", "prod", ["elser-a"], allocations=[0, 2])
+    assert not zero.allowed and "between 1 and 4" in zero.explanation
+    off = authorize(role_map, op, "scale", "prod", ["elser-a"], ["adaptive_off"], allocations=[2])
+    assert not off.allowed and "`--adaptive off`" in off.explanation
+    assert authorize(
+        role_map, Caller("U2", "C"), "scale", "prod", ["x"], ["adaptive_off"], allocations=[9]
+    ).allowed
+
+
+def test_bounds_do_not_touch_other_actions_and_explain_shows_them() -> None:
+    role_map = parse_role_map(ROLES)
+    text = explain(role_map, Caller("U1", "C1"), "scale", "prod", ["elser-a"], allocations=[6])
+    assert "scale between 1 and 4 allocations" in text
+    assert "outside its bounds" in text
+    assert text.endswith("(asked: 6)")
+
+
+@pytest.mark.parametrize(
+    ("grant", "fragment"),
+    [
+        ('{action: stop, deployments: ["*"], allocations: {max: 2}}', "scale action only"),
+        ('{action: scale, deployments: ["*"], allocations: {min: 3, max: 2}}', "larger than"),
+        ('{action: scale, deployments: ["*"], allocations: {maxx: 2}}', "maxx"),
+        ('{action: scale, deployments: ["*"], options: [scale_to_zeroo]}', "scale_to_zero"),
+    ],
+)
+def test_bad_bounds_fail_with_file_and_line(grant: str, fragment: str) -> None:
+    text = f"roles:\n  r:\n    - {grant}\n"
+    with pytest.raises(PolicyError) as caught:
+        parse_role_map(text, source="c.yml")
+    assert "c.yml:3" in str(caught.value) and fragment in str(caught.value), str(caught.value)
+
+
+# --------------------------------------------------------------------------- rules
+
+ADAPTIVE = {"enabled": True, "min_number_of_allocations": 1, "max_number_of_allocations": 4}
+
+
+def _dep(**kw: object) -> Deployment:
+    base: dict[str, object] = {
+        "deployment_id": "d",
+        "model_id": "m",
+        "state": "started",
+        "allocations": 2,
+        "target_allocations": 2,
+        "threads_per_allocation": 1,
+    }
+    base.update(kw)
+    return Deployment(**base)  # type: ignore[arg-type]
+
+
+def test_a_fixed_count_on_an_adaptive_deployment_is_refused_with_es_text() -> None:
+    plan = plan_scale(_dep(adaptive_allocations=ADAPTIVE), ScaleChange(allocations=3))
+    assert isinstance(plan, Refusal) and not plan.noop
+    assert "cannot be set if adaptive allocations is enabled" in plan.reason
+    assert "--adaptive off" in plan.reason
+
+
+def test_adaptive_bounds_merge_into_the_existing_ones() -> None:
+    plan = plan_scale(
+        _dep(adaptive_allocations=ADAPTIVE), ScaleChange(adaptive=True, max_allocations=2)
+    )
+    assert isinstance(plan, ScalePlan)
+    assert plan.after.text() == "adaptive (min 1, max 2)"
+    assert plan.body == {"adaptive_allocations": {"enabled": True, "max_number_of_allocations": 2}}
+    merged_over = plan_scale(
+        _dep(adaptive_allocations=ADAPTIVE), ScaleChange(adaptive=True, min_allocations=5)
+    )
+    assert isinstance(merged_over, Refusal) and "must not be larger than" in merged_over.reason
+
+
+def test_nothing_to_change_comes_before_the_state() -> None:
+    same = plan_scale(_dep(state="starting"), ScaleChange(allocations=2))
+    assert isinstance(same, Refusal) and same.noop
+    moving = plan_scale(_dep(state="starting"), ScaleChange(allocations=3))
+    assert isinstance(moving, Refusal) and "not in [started] state" in moving.reason
+    off_already = plan_scale(_dep(), ScaleChange(adaptive=False))
+    assert isinstance(off_already, Refusal) and off_already.noop
+
+
+def test_an_endpoint_deployment_takes_the_inference_api() -> None:
+    impact = Impact(endpoints=(EndpointUse("my-ep", True, "sparse_embedding"),))
+    plan = plan_scale(_dep(impact=impact), ScaleChange(allocations=3))
+    assert isinstance(plan, ScalePlan)
+    assert plan.route.api is Api.INFERENCE and plan.route.privilege == "manage_inference"
+    assert plan.body == {"service_settings": {"num_allocations": 3}}
+    used_only = Impact(endpoints=(EndpointUse("other", False, "sparse_embedding"),))
+    plan = plan_scale(_dep(impact=used_only), ScaleChange(allocations=3))
+    assert isinstance(plan, ScalePlan) and plan.route.api is Api.TRAINED_MODEL
+    default = Impact(endpoints=(EndpointUse(".elser-2-elasticsearch", True, "sparse_embedding"),))
+    refused = plan_scale(_dep(impact=default), ScaleChange(allocations=3))
+    assert isinstance(refused, Refusal) and "cannot be updated" in refused.reason
+
+
+def test_revert_brings_back_each_kind_of_setting() -> None:
+    fixed = Settings.of(_dep())
+    assert fixed.revert() == ScaleChange(allocations=2)
+    adaptive = Settings.of(_dep(adaptive_allocations=ADAPTIVE))
+    assert adaptive.revert() == ScaleChange(adaptive=True, min_allocations=1, max_allocations=4)
+    was_off = Settings.of(_dep(adaptive_allocations={"enabled": False}))
+    assert was_off.revert() == ScaleChange(allocations=2, adaptive=False)
+
+
+def test_reflected_needs_the_target_or_the_adaptive_settings() -> None:
+    plan = plan_scale(_dep(), ScaleChange(allocations=4))
+    assert isinstance(plan, ScalePlan)
+    assert not reflected(plan.after, _dep())
+    assert reflected(plan.after, _dep(target_allocations=4, allocations=2))
+
+
+def test_a_scale_action_survives_the_store_round_trip() -> None:
+    spec = ScaleSpec(
+        "a,b",
+        ScaleChange(allocations=2),
+        reason="r",
+        per_target=(("a", ScaleChange(adaptive=False, allocations=1)),),
+        skipped=(("c", "why"),),
+        memory="ML memory: …",
+    )
+    action = PendingAction("x", "U", "n", "T", "C", "prod", spec, (_dep(),), 0.0, 1.0, "ok")
+    back = PendingAction.from_json(action.to_json())
+    assert back == action and back.kind == "scale"
+    assert spec.options() == {"list", "adaptive_off"}
+
+
+# --------------------------------------------------------------------------- health
+
+
+def _entry(**deployment: object) -> dict[str, object]:
+    node = {
+        "node": {"n1": {"name": "ml-1"}},
+        "routing_state": {"routing_state": "started"},
+        "inference_count": 10,
+        "average_inference_time_ms": 20.0,
+        "number_of_pending_requests": 0,
+        "throughput_last_minute": 5,
+        "last_access": 1_700_000_000_000,
+    }
+    stats: dict[str, object] = {
+        "deployment_id": "d",
+        "model_id": "m",
+        "state": "started",
+        "queue_capacity": 100,
+        "allocation_status": {"allocation_count": 1, "target_allocation_count": 1},
+        "nodes": [node],
+    }
+    stats.update(deployment)
+    return {"model_id": "m", "deployment_stats": stats}
+
+
+def test_a_healthy_deployment_is_healthy() -> None:
+    health = health_of(_entry())
+    assert assess(health).level is Level.HEALTHY
+    assert health.average_ms() == 20.0 and health.throughput_last_minute == 5
+
+
+def test_a_full_queue_or_rejections_suggest_scaling_up() -> None:
+    node = dict(_entry()["deployment_stats"]["nodes"][0])  # type: ignore[index]
+    node["number_of_pending_requests"] = 95
+    verdict = assess(health_of(_entry(nodes=[node], rejected_execution_count=7)))
+    assert verdict.level is Level.OVERLOADED
+    assert verdict.scale_up == ScaleChange(allocations=2)
+    assert "/ml-scale d --allocations 2" in (verdict.advice or "")
+    adaptive = assess(health_of(_entry(adaptive_allocations=ADAPTIVE, timeout_count=3)))
+    assert adaptive.scale_up == ScaleChange(adaptive=True, max_allocations=8)
+
+
+def test_a_failed_route_is_failing_with_its_reason_and_a_stop() -> None:
+    node = dict(_entry()["deployment_stats"]["nodes"][0])  # type: ignore[index]
+    node["routing_state"] = {"routing_state": "failed", "reason": "process crashed"}
+    verdict = assess(health_of(_entry(nodes=[node])))
+    assert verdict.level is Level.FAILING and verdict.stop
+    assert "process crashed" in verdict.findings[0]
+
+
+def test_memory_counts_every_ml_use() -> None:
+    body = {
+        "nodes": {
+            "a": {
+                "name": "ml-1",
+                "mem": {
+                    "ml": {
+                        "max_in_bytes": 1000,
+                        "native_inference_in_bytes": 300,
+                        "anomaly_detectors_in_bytes": 100,
+                    }
+                },
+            },
+            "b": {"name": "data-1", "mem": {"ml": {"max_in_bytes": 0}}},
+        }
+    }
+    memory = parse_memory(body)
+    assert [n.name for n in memory.nodes] == ["ml-1"]
+    assert memory.free == 600 and memory.largest_free == 600
