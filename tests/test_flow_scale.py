@@ -3,6 +3,8 @@ against the emulator. Pins the Elasticsearch requests a scale makes (as test_flo
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from conftest import ROLE_MAP, Bench, button_value, text_of
 
@@ -160,3 +162,82 @@ def test_status_without_an_argument_lists_every_deployment(bench: Bench) -> None
     reply = bench.command("", command="/ml-status")
     shown = text_of(reply)
     assert "ner-prod" in shown and "elser-prod" in shown
+
+
+def _run_scale_step(bench: Bench, **inputs: object) -> tuple[str, str]:
+    full = {"requested_by": "U0ADMIN1", "channel": "C0INCIDENTS", **inputs}
+    execution = bench.slack.new_function_execution("scale_ml_deployment", full)
+    event = {
+        "type": "function_executed",
+        "function": {
+            "id": "Fn0SCALE",
+            "callback_id": "scale_ml_deployment",
+            "title": "Scale ML deployment",
+            "type": "app",
+            "input_parameters": [],
+            "output_parameters": [],
+            "app_id": bench.slack.app_id,
+        },
+        "inputs": full,
+        "function_execution_id": execution.id,
+        "workflow_execution_id": "Wx0SCALE",
+        "event_ts": f"{time.time():.6f}",
+        "bot_access_token": execution.token,
+    }
+    assert bench.driver.event(event).status == 200
+    return execution.id, execution.token
+
+
+def test_the_workflow_step_scales_with_confirmation_in_the_channel(bench: Bench) -> None:
+    execution_id, token = _run_scale_step(
+        bench, deployment_id="ner-prod", allocations=2, reason="INC-9 from workflow"
+    )
+    preview = bench.slack.wait_for(
+        lambda: next(
+            (m for m in bench.slack.messages("C0INCIDENTS") if CONFIRM in text_of(m)), None
+        )
+    )
+    extra = {
+        "function_data": {
+            "execution_id": execution_id,
+            "function": {"callback_id": "scale_ml_deployment"},
+            "inputs": {},
+        },
+        "bot_access_token": token,
+        "interactivity": {"interactor": {"id": "U0ADMIN1"}, "interactivity_pointer": "1.2.abc"},
+    }
+    reply = bench.driver.click(
+        CONFIRM,
+        button_value(preview, CONFIRM),
+        user_id="U0ADMIN1",
+        channel_id="C0INCIDENTS",
+        message_ts=preview["ts"],
+        message=preview,
+        ephemeral=False,
+        extra=extra,
+    )
+    assert reply.status == 200
+    state = bench.slack.wait_for(
+        lambda: (
+            ((s := bench.slack.function_execution(execution_id))["state"] != "running" and s)
+            or None
+        ),
+        timeout=15,
+    )
+    assert state["state"] == "completed", state
+    assert state["outputs"]["outcome"] == "succeeded"
+    assert state["outputs"]["settings_after"] == "ner-prod: target 2, 2 allocated"
+    assert [r for r in bench.emulator.requests if r.endpoint == "ml.update"]
+
+
+def test_the_workflow_step_fails_readably_on_a_refused_scale(bench: Bench) -> None:
+    execution_id, _ = _run_scale_step(bench, deployment_id="elser-search", allocations=3)
+    state = bench.slack.wait_for(
+        lambda: (
+            ((s := bench.slack.function_execution(execution_id))["state"] != "running" and s)
+            or None
+        ),
+        timeout=15,
+    )
+    assert state["state"] == "failed"
+    assert "adaptive allocations is enabled" in str(state.get("error")), state

@@ -47,7 +47,7 @@ class Gate:
     allocations: tuple[int, ...] = ()  # a scale's numbers, checked against the grants' bounds
 
 
-# (deps, request, who, **extra); only the stop accepts `execution_id` in `extra`.
+# (deps, request, who, **extra); only the stop and the scale accept `execution_id` in `extra`.
 Handler = Callable[..., Awaitable[object]]
 
 
@@ -117,9 +117,10 @@ async def dispatch_request(
     `command` and `text` are what the audit records; `execution_id` (stops only) ties the
     action to the step that asked.
     """
-    # Only a stop can belong to a step; help and usage errors are answered as they are.
-    is_stop = execution_id is not None and isinstance(request, StopRequest)
-    extra = {"execution_id": execution_id} if is_stop else {}
+    # Only a stop or a scale can belong to a step; help and usage errors are answered as
+    # they are.
+    owned = execution_id is not None and isinstance(request, StopRequest | ScaleRequest)
+    extra = {"execution_id": execution_id} if owned else {}
     try:
         await context.record_command(deps, who, command, text)
         return await _route(deps, request, who, extra)

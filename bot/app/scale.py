@@ -46,13 +46,19 @@ def numbers_of(plans: Sequence[ScalePlan | Refusal]) -> tuple[int, ...]:
     return tuple(sorted({n for p in plans if isinstance(p, ScalePlan) for n in p.after.numbers()}))
 
 
-async def propose_scale(deps: Deps, request: ScaleRequest, who: Who) -> ProposeResult:
-    """`/ml-scale`: authorize, resolve, plan each target and save the scale for confirmation."""
+async def propose_scale(
+    deps: Deps, request: ScaleRequest, who: Who, *, execution_id: str | None = None
+) -> ProposeResult:
+    """`/ml-scale`: authorize, resolve, plan each target and save the scale for confirmation.
+
+    `execution_id` is the Workflow Builder step's function execution that asked."""
     change = ScaleChange(
         request.allocations, request.adaptive, request.min_allocations, request.max_allocations
     )
     spec = ScaleSpec(request.expression, change, reason=request.reason or who.incident_id)
-    return await propose_scale_of(deps, request.ids, spec, request.cluster, who, source=None)
+    return await propose_scale_of(
+        deps, request.ids, spec, request.cluster, who, source=None, execution_id=execution_id
+    )
 
 
 @context.store_down_fails
@@ -84,6 +90,7 @@ async def propose_scale_of(
     who: Who,
     *,
     source: str | None,
+    execution_id: str | None = None,
 ) -> ProposeResult:
     """Resolve `ids`, plan each deployment, authorize the numbers, save with locks."""
     if frozen := await context.frozen(deps):
@@ -140,7 +147,16 @@ async def propose_scale_of(
     rule = approvals_required(role_map, "scale", cluster, target_ids)
     resolution = Resolution(targets, resolution.unmatched, resolution.hints)
     action = propose_uc.new_action(
-        deps, who, action_id, cluster, spec, resolution, decision, rule, source_action_id=source
+        deps,
+        who,
+        action_id,
+        cluster,
+        spec,
+        resolution,
+        decision,
+        rule,
+        source_action_id=source,
+        function_execution_id=execution_id,
     )
     return await propose_uc.save(deps, action, who, target_ids)
 

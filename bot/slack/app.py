@@ -25,7 +25,7 @@ from bot.slack.listeners.clicks import ClickListeners
 from bot.slack.listeners.commands import CommandListeners
 from bot.slack.listeners.step import StepListener
 from bot.slack.respond import Respond, Responder
-from bot.slack.workflow import STEP_CALLBACK_ID
+from bot.slack.workflow import SCALE_STEP_CALLBACK_ID, STEP_CALLBACK_ID
 
 __all__ = [
     "ACTION_IDS",
@@ -146,5 +146,6 @@ def create_bolt_app(
     app.action(ids.REJECT_ACTION_ID)(wrap(adapter.on_reject))
     app.action(ids.RESTART_ACTION_ID)(wrap(adapter.on_restart, incident=True))
     app.function(STEP_CALLBACK_ID)(adapter.on_step)
+    app.function(SCALE_STEP_CALLBACK_ID)(adapter.on_scale_step)
     app.error(on_error)
     return app

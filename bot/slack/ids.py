@@ -19,6 +19,7 @@ STATUS_SCALE_ACTION_ID = "ml_status.scale"  # value: the /ml-scale text it propo
 STATUS_STOP_ACTION_ID = "ml_status.stop"  # value: the /ml-stop text it proposes
 
 STEP_CALLBACK_ID = "stop_ml_deployment"  # the workflow step (manifest `functions`)
+SCALE_STEP_CALLBACK_ID = "scale_ml_deployment"  # the scale step (manifest `functions`)
 
 COMMANDS = ("/ml-stop", "/ml-deployments", "/ml-start", "/ml-audit", "/ml-scale", "/ml-status")
 ACTION_IDS = (
@@ -35,4 +36,4 @@ ACTION_IDS = (
     STATUS_SCALE_ACTION_ID,
     STATUS_STOP_ACTION_ID,
 )
-FUNCTIONS = (STEP_CALLBACK_ID,)
+FUNCTIONS = (STEP_CALLBACK_ID, SCALE_STEP_CALLBACK_ID)
