@@ -210,7 +210,9 @@ def status_message(report: StatusReport, *, now: float | None = None) -> Message
     if not items:
         blocks.append(_section("No deployments you may see."))
     bad = [i for i in items if i[1].level is not Level.HEALTHY]
-    detailed = list(items) if len(items) <= DETAILED_STATUS else bad[:DETAILED_STATUS]
+    # Named deployments in full; without a name only the unhealthy ones (the rest one line).
+    named = report.pattern is not None and len(items) <= DETAILED_STATUS
+    detailed = list(items) if named else bad[:DETAILED_STATUS]
     for index, (health, verdict, dep) in enumerate(detailed):
         if len(blocks) > MAX_BLOCKS - 6:
             break
