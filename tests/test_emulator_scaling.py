@@ -20,7 +20,7 @@ from elasticsearch import (
     NotFoundError,
 )
 
-from bot.emulator import ClusterState, Emulator
+from bot.emulator import ClusterState, Emulator, demo_state
 from bot.emulator.testing import ThreadedEmulator
 
 AUTH = ("elastic", "changeme")
@@ -637,3 +637,29 @@ def test_memory_stats(scale: tuple[Emulator, Elasticsearch, str]) -> None:
         pytest.raises(AuthorizationException),
     ):
         es2.ml.get_memory_stats()
+
+
+# ---- the demo cluster has one healthy, one overloaded and one failing deployment ----------------
+
+
+def test_demo_health_shapes() -> None:
+    with (
+        ThreadedEmulator(Emulator(demo_state(), auth=AUTH)) as running,
+        Elasticsearch(running.url, basic_auth=AUTH) as es,
+    ):
+        healthy = stats(es, "elser-prod")
+        assert healthy["state"] == "started"
+        assert "rejected_execution_count" not in healthy
+        assert healthy["allocation_status"]["state"] == "fully_allocated"
+        first = stats(es, "search-e5")
+        node = first["nodes"][0]
+        assert node["number_of_pending_requests"] == first["queue_capacity"] == 1024
+        assert first["timeout_count"] > 0
+        again = stats(es, "search-e5")
+        assert again["rejected_execution_count"] > first["rejected_execution_count"]
+        failing = stats(es, "canary-ner")
+        assert failing["state"] == "failed"
+        assert failing["nodes"][0]["routing_state"]["routing_state"] == "failed"
+        assert failing["nodes"][0]["routing_state"]["reason"].startswith(
+            "inference process crashed due to reason [[canary-ner]"
+        )

@@ -1,9 +1,10 @@
-"""The built-in demo cluster (`--demo`): models and deployments, an ELSER inference endpoint
-with a semantic_text index, pipelines, users."""
+"""The built-in demo cluster (`--demo`): models and deployments (a healthy, an overloaded and a
+failing one among them), an ELSER inference endpoint with a semantic_text index, pipelines,
+users."""
 
 from __future__ import annotations
 
-from bot.emulator.state import ClusterState
+from bot.emulator.state import ClusterState, now_ms
 
 ELSER = ".elser_model_2_linux-x86_64"
 NER = "elastic__distilbert-base-uncased-finetuned-conll03-english"
@@ -14,6 +15,45 @@ UNDEPLOYED = "sentence-transformers__all-minilm-l6-v2"
 ENDPOINT = "elser-endpoint"
 SEMANTIC_INDEX = "docs-semantic"
 SEMANTIC_FIELD = "content"
+
+
+CANARY = "canary-ner"
+CANARY_CRASH = (
+    f"inference process crashed due to reason [[{CANARY}] pytorch_inference/4821 process "
+    "stopped unexpectedly: Fatal error: 'si_signo 9, si_code: 0, si_errno: 0'. Possibly the "
+    "node ran out of memory]"
+)
+
+
+def _health(state: ClusterState) -> None:
+    """One healthy, one overloaded and one failing deployment, for /ml-status."""
+    now = now_ms()
+    state.set_health(
+        "elser-prod",
+        average_inference_time_ms=41.7,
+        average_inference_time_ms_last_minute=38.2,
+        pending_requests=3,
+        last_access=now - 1_000,
+    )
+    # Overloaded: the queue is full, requests are rejected and time out, latency climbs.
+    state.set_health(
+        "search-e5",
+        queue_capacity=1024,
+        pending_requests=1024,
+        rejected_execution_count=4_812,
+        rejections_per_read=37,
+        timeout_count=219,
+        error_count=3,
+        average_inference_time_ms=212.4,
+        average_inference_time_ms_last_minute=893.6,
+        throughput_last_minute=1_150,
+        peak_throughput_per_minute=1_214,
+        last_access=now - 200,
+    )
+    # Failing: the node's process crashed; the route failed with the reason.
+    state.start_deployment(NER, CANARY, inference_count=57)
+    state.fail_deployment(CANARY, CANARY_CRASH)
+    state.set_health(CANARY, error_count=57, last_access=now - 3_600_000)
 
 
 def demo_state() -> ClusterState:
@@ -90,6 +130,7 @@ def demo_state() -> ClusterState:
     )
     state.start_deployment(NER, "ner-prod", inference_count=9_214)
     state.start_deployment(E5, "search-e5", number_of_allocations=2, inference_count=30_551)
+    _health(state)
     state.start_deployment(SENTIMENT, inference_count=4_410)  # deployment id = model id
     state.start_deployment(SENTIMENT, "sentiment-batch", priority="low", inference_count=1_203)
 

@@ -97,6 +97,7 @@ def allocation_status(count: int, target: int) -> JSON:
 
 def deployment_stats(dep: Deployment, state: ClusterState, version: str) -> JSON:
     """AssignmentStats.toXContent, fields in the server's order."""
+    dep.rejected_execution_count += dep.rejections_per_read
     out: JSON = {
         "deployment_id": dep.deployment_id,
         "model_id": dep.model_id,

@@ -38,6 +38,7 @@ HEALTH_FIELDS = (
     "inference_cache_hit_count",
     "inference_cache_hit_count_last_minute",
     "last_access",
+    "rejections_per_read",
 )
 ROUTING_STATES = ("starting", "started", "stopping", "stopped", "failed")
 
@@ -123,6 +124,9 @@ class Deployment:
     # Average over the last minute; None means the same as the overall average.
     average_inference_time_ms_last_minute: float | None = None
     inference_cache_hit_count_last_minute: int = 0
+    # An overloaded deployment keeps rejecting: each `_stats` read adds this many rejections
+    # (deterministic, so a test sees the count rise between two reads without waiting).
+    rejections_per_read: int = 0
 
     def __post_init__(self) -> None:
         if self.allocation_count is None:
