@@ -241,3 +241,76 @@ def test_the_workflow_step_fails_readably_on_a_refused_scale(bench: Bench) -> No
     )
     assert state["state"] == "failed"
     assert "adaptive allocations is enabled" in str(state.get("error")), state
+
+
+def test_a_scale_that_is_not_placed_in_time_is_requested_never_done(bench: Bench) -> None:
+    bench.emulator.placement.configure("manual", 0, None)
+    bench.command("ner-prod --allocations 3", command=SCALE)
+    result = bench.confirm(action_id=CONFIRM)
+    shown = text_of(result)
+    assert "requested, not yet placed" in shown, shown
+    assert "target 3, 1 allocated" in shown
+    assert "scaled to" not in shown
+
+
+def test_elasticsearch_429_is_reported_as_not_enough_resources_with_nothing_claimed(
+    bench: Bench,
+) -> None:
+    preview = bench.command("ner-prod --allocations 64", command=SCALE)
+    assert CONFIRM in text_of(preview)
+    result = bench.confirm(action_id=CONFIRM)
+    shown = text_of(result)
+    assert "not enough ML resources" in shown and "nothing was changed" in shown, shown
+    assert "(429)" in shown
+    assert "scaled to" not in shown
+    assert bench.emulator.state.deployments["ner-prod"].number_of_allocations == 1
+
+
+def test_status_shows_a_healthy_an_overloaded_and_a_failing_deployment(bench: Bench) -> None:
+    healthy = text_of(bench.command("elser-prod", command="/ml-status"))
+    assert "healthy" in healthy and "ml_status" not in healthy
+    overloaded = bench.command("search-e5", command="/ml-status")
+    shown = text_of(overloaded)
+    assert "queue full" in shown and "requests rejected" in shown and "timeouts" in shown
+    assert "/ml-scale search-e5 --allocations 4" in shown
+    assert "ml_status.scale" in shown
+    failing = text_of(bench.command("canary-ner", command="/ml-status"))
+    assert "failed" in failing and "process stopped unexpectedly" in failing
+    assert "ml_status.stop" in failing
+
+
+def test_status_lists_the_unhealthy_first_within_slacks_limits(bench: Bench) -> None:
+    message = bench.command("", command="/ml-status")
+    shown = text_of(message)
+    assert shown.index("canary-ner") < shown.index("search-e5") < shown.index("elser-prod")
+    assert len(message["blocks"]) <= 50
+    ids = [b.get("block_id") for b in message["blocks"] if b.get("block_id")]
+    assert len(ids) == len(set(ids))
+
+
+def test_the_status_scale_up_button_opens_the_matching_preview(bench: Bench) -> None:
+    status = bench.command("search-e5", command="/ml-status")
+    value = button_value(status, "ml_status.scale")
+    assert value.startswith("search-e5 --allocations 4")
+    reply = bench.driver.click(
+        "ml_status.scale", value, user_id="U0ADMIN1", channel_id="C0INCIDENTS"
+    )
+    assert reply.status == 200
+    preview = bench.slack.wait_for(
+        lambda: next(
+            (
+                m
+                for m in bench.slack.ephemerals(channel="C0INCIDENTS", user="U0ADMIN1")
+                if CONFIRM in text_of(m)
+            ),
+            None,
+        )
+    )
+    assert "2 allocations" in text_of(preview) and "4 allocations" in text_of(preview)
+
+
+def test_a_viewer_may_read_status_but_not_scale(bench: Bench) -> None:
+    status = text_of(bench.command("search-e5", command="/ml-status", user="U0VIEWER"))
+    assert "search-e5" in status
+    denied = text_of(bench.command("search-e5 --allocations 4", command=SCALE, user="U0VIEWER"))
+    assert "denied" in denied and CONFIRM not in denied

@@ -228,10 +228,21 @@ async def scale_and_verify(
             target=target,
             allocated=allocated,
         )
-    placing = "" if (allocated or 0) >= (target or 0) else "; the rest are still being placed"
+    if (allocated or 0) < (target or 0):
+        # The target is set, but a scale is done only when Elasticsearch has placed it.
+        return replace(
+            outcome,
+            message=(
+                f"requested, not yet placed: {counts} after {waited:.0f} s "
+                f"(Elasticsearch is still placing; check `/ml-status {dep.deployment_id}`)"
+            ),
+            verified=False,
+            target=target,
+            allocated=allocated,
+        )
     return replace(
         outcome,
-        message=f"scaled to {plan.after.text()} (verified: {counts}{placing})",
+        message=f"scaled to {plan.after.text()} (verified: {counts})",
         verified=True,
         target=target,
         allocated=allocated,

@@ -205,8 +205,9 @@ def assess(health: DeploymentHealth) -> Assessment:
     findings: list[str] = []
     capacity = health.queue_capacity
     full = capacity is not None and capacity > 0 and health.pending >= capacity * QUEUE_FULL
-    if full:
-        findings.append(f"queue nearly full ({health.pending:,} of {capacity:,})")
+    if full and capacity is not None:
+        word = "full" if health.pending >= capacity else "nearly full"
+        findings.append(f"queue {word} ({health.pending:,} of {capacity:,})")
     if health.rejected:
         findings.append(f"{health.rejected:,} requests rejected")
     if health.timeouts:

@@ -60,6 +60,9 @@ def _state_phrase(action: PendingAction) -> str:
         unverified = _unverified(action)
         return f"{verbs.done} ({unverified:,} not verified)" if unverified else verbs.done
     if state is ActionState.FAILED:
+        scaled = isinstance(action.spec, ScaleSpec) and action.outcomes
+        if scaled and all(o.ok for o in action.outcomes):  # accepted, not yet in place
+            return "requested, not yet placed"
         done = sum(1 for o in action.outcomes if o.ok)
         counted = f" ({done} of {len(action.targets)} {verbs.done})" if action.outcomes else ""
         return f"failed{counted}"

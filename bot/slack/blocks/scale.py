@@ -137,7 +137,7 @@ def _detail_md(h: DeploymentHealth, verdict: Assessment, dep: Deployment, now: f
     queue = f"{h.pending:,}" + (f" of {h.queue_capacity:,}" if h.queue_capacity else "")
     nodes = [
         f"{_code(n.name, 60)} {escape(n.routing_state)}"
-        + (f" ({clip(escape(n.reason), 200)})" if n.reason else "")
+        + (f" ({clip(escape(n.reason), 200)})" if n.reason and n.reason != h.reason else "")
         + f", {n.pending:,} queued"
         for n in h.nodes
     ]
