@@ -207,8 +207,11 @@ def _explain(args: argparse.Namespace) -> int:
     assert gate is not None  # help and usage errors returned above
     action, options = gate.action, gate.options
     deployments = list(gate.deployments) if gate.deployments is not None else None
-    print(explain(role_map, caller, action, cluster, deployments, options))
-    decision = authorize(role_map, caller, action, cluster, deployments, options)
+    numbers = gate.allocations  # a scale's numbers, checked against the grants' bounds
+    print(explain(role_map, caller, action, cluster, deployments, options, allocations=numbers))
+    decision = authorize(
+        role_map, caller, action, cluster, deployments, options, allocations=numbers
+    )
     return 0 if decision.allowed else EXIT_FAILED
 
 

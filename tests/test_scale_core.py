@@ -3,10 +3,13 @@ bounds, Elasticsearch's update rules (merge, refusals, no-op, API route, body), 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.cli import main
 from bot.core.commands import (
     ScaleRequest,
     StatusRequest,
@@ -311,3 +314,19 @@ def test_memory_counts_every_ml_use() -> None:
     memory = parse_memory(body)
     assert [n.name for n in memory.nodes] == ["ml-1"]
     assert memory.free == 600 and memory.largest_free == 600
+
+
+def test_explain_cli_knows_scale_and_names_the_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.yml"
+    config.write_text(ROLES)
+    monkeypatch.chdir(tmp_path)
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "ELASTICSEARCH_CLOUD_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ML_CHATOPS_CONFIG", str(config))
+    monkeypatch.setenv("ELASTICSEARCH_URL", "http://127.0.0.1:9")  # never contacted
+    assert main(["explain", "--user", "U1", "--", "/ml-scale elser-a --allocations 6"]) == 1
+    out = capsys.readouterr().out
+    assert "allows scale only between 1 and 4 allocations (asked: 6)" in out
+    assert main(["explain", "--user", "U1", "--", "/ml-scale elser-a --allocations 3"]) == 0
