@@ -314,3 +314,9 @@ def test_a_viewer_may_read_status_but_not_scale(bench: Bench) -> None:
     assert "search-e5" in status
     denied = text_of(bench.command("search-e5 --allocations 4", command=SCALE, user="U0VIEWER"))
     assert "denied" in denied and CONFIRM not in denied
+
+
+def test_the_deployments_table_shows_allocation_columns(bench: Bench) -> None:
+    shown = text_of(bench.command("elser-*", command="/ml-deployments"))
+    assert "2/2 allocations" in shown  # allocated/target
+    assert "adaptive 1-4" in shown and "2 threads each" in shown  # elser-search
