@@ -320,3 +320,115 @@ def test_the_deployments_table_shows_allocation_columns(bench: Bench) -> None:
     shown = text_of(bench.command("elser-*", command="/ml-deployments"))
     assert "2/2 allocations" in shown  # allocated/target
     assert "adaptive 1-4" in shown and "2 threads each" in shown  # elser-search
+
+
+# --------------------------------------------------------------------------- the stop's safety
+
+
+def _scale_roles() -> str:
+    return ROLE_MAP.replace("[stop, start, status, freeze]", "[stop, start, status, freeze, scale]")
+
+
+FOUR_EYES = (
+    _scale_roles()
+    + """
+approvals:
+  - {actions: [scale], deployments: ["ner-*"], required: 1, approvers: [ml-admin]}
+"""
+)
+
+
+def _card(bench: Bench) -> dict:  # type: ignore[type-arg]
+    return bench.slack.wait_for(
+        lambda: next(
+            (
+                m
+                for m in reversed(bench.slack.messages("C0INCIDENTS"))
+                if "ml_stop.approve" in text_of(m)
+            ),
+            None,
+        )
+    )
+
+
+@pytest.mark.parametrize("role_map_text", [FOUR_EYES])
+def test_four_eyes_on_a_scale_then_it_runs_once(bench: Bench) -> None:
+    preview = bench.command("ner-prod --allocations 2 --reason INC-3", command=SCALE)
+    assert "approval" in text_of(preview).lower()
+    card = _card(bench)
+    assert "1 allocation" in text_of(card) and "2 allocations" in text_of(card)
+    bench.driver.click_button(CONFIRM, user_id="U0ADMIN1", channel_id="C0INCIDENTS")
+    bench.slack.wait_for(
+        lambda: next(
+            (
+                m
+                for m in bench.slack.ephemerals(channel="C0INCIDENTS", user="U0ADMIN1")
+                if "more approval" in text_of(m)
+            ),
+            None,
+        )
+    )
+    assert not [r for r in bench.emulator.requests if r.endpoint == "ml.update"]
+    reply = bench.driver.click(
+        "ml_stop.approve",
+        button_value(card, "ml_stop.approve"),
+        user_id="U0ADMIN2",
+        channel_id="C0INCIDENTS",
+        message_ts=card["ts"],
+        message=card,
+        ephemeral=False,
+    )
+    assert reply.status == 200
+    bench.slack.wait_for(
+        lambda: (
+            "<@U0ADMIN2>" in text_of(bench.slack.message("C0INCIDENTS", card["ts"]) or {}) or None
+        )
+    )
+    result = bench.confirm(action_id=CONFIRM)
+    assert "scaled" in text_of(result) and "U0ADMIN2" in text_of(result)
+    assert len([r for r in bench.emulator.requests if r.endpoint == "ml.update"]) == 1
+    audit = [d for d in bench.audit.docs if d["event"]["action"] == "scale"]
+    assert audit and audit[0]["ml_chatops"]["approvers"] == ["U0ADMIN2"]
+
+
+def test_freeze_refuses_a_scale(bench: Bench) -> None:
+    reply = bench.driver.command(
+        "/ml-stop", "freeze --reason drill", user_id="U0ADMIN1", channel_id="C0INCIDENTS"
+    )
+    assert reply.status == 200
+    bench.slack.wait_for(
+        lambda: [m for m in bench.slack.messages("C0INCIDENTS") if "drill" in text_of(m)] or None
+    )
+    answer = bench.command("ner-prod --allocations 2", command=SCALE)
+    assert "frozen" in text_of(answer).lower() and CONFIRM not in text_of(answer)
+
+
+def test_a_pending_stop_locks_the_deployment_against_a_scale(bench: Bench) -> None:
+    bench.command("ner-prod")
+    reply = bench.command("ner-prod --allocations 2", command=SCALE)
+    assert CONFIRM not in text_of(reply)
+    assert "ner-prod" in text_of(reply)
+
+
+def test_a_scale_moved_by_someone_else_since_the_preview_is_not_run(bench: Bench) -> None:
+    bench.command("ner-prod --allocations 2", command=SCALE)
+    bench.emulator.state.deployments["ner-prod"].number_of_allocations = 3
+    target = bench.slack.wait_for(
+        lambda: bench.driver.latest_click_target(
+            CONFIRM, user_id="U0ADMIN1", channel_id="C0INCIDENTS"
+        )
+    )
+    bench.emulator.requests.clear()
+    bench.driver.click(CONFIRM, str(target.value), user_id="U0ADMIN1", channel_id="C0INCIDENTS")
+    answer = bench.slack.wait_for(
+        lambda: next(
+            (
+                m
+                for m in bench.slack.ephemerals(channel="C0INCIDENTS", user="U0ADMIN1")
+                if "changed since your preview" in text_of(m)
+            ),
+            None,
+        )
+    )
+    assert "3 allocations" in text_of(answer)
+    assert not [r for r in bench.emulator.requests if r.endpoint == "ml.update"]
