@@ -432,3 +432,42 @@ def test_a_scale_moved_by_someone_else_since_the_preview_is_not_run(bench: Bench
     )
     assert "3 allocations" in text_of(answer)
     assert not [r for r in bench.emulator.requests if r.endpoint == "ml.update"]
+
+
+# --------------------------------------------------------------------------- the requests
+
+
+READS = ["indices.get_mapping", "inference.get", "ingest.get_pipeline", "ml.get", "ml.stats"]
+
+
+def test_the_requests_a_scale_makes_are_pinned(bench: Bench) -> None:
+    bench.emulator.requests.clear()
+    bench.command("ner-prod --allocations 2", command=SCALE)
+    preview = list(bench.emulator.requests)
+    # The preview: the stop's one parallel round of reads, plus ML memory; all GETs.
+    assert sorted(r.endpoint for r in preview) == sorted(
+        [*READS, "ml.memory_stats", "security.has_privileges"]
+    )
+    assert {r.method for r in preview} == {"GET"}
+    assert [r.path for r in preview if r.endpoint == "ml.stats"] == [
+        "/_ml/trained_models/ner-prod/_stats"
+    ]
+    bench.emulator.requests.clear()
+    bench.confirm(action_id=CONFIRM)
+    click = list(bench.emulator.requests)
+    endpoints = [r.endpoint for r in click]
+    # The click: the re-check round, then one update, then _stats of the one deployment.
+    assert sorted(endpoints[: len(READS)]) == READS, endpoints
+    assert endpoints[len(READS)] == "ml.update"
+    assert endpoints[len(READS) + 1 :] == ["ml.stats"], endpoints
+    update = click[len(READS)]
+    assert (update.method, update.path) == (
+        "POST",
+        "/_ml/trained_models/ner-prod/deployment/_update",
+    )
+    assert update.body == {"number_of_allocations": 2}
+    assert [r.path for r in click if r.endpoint == "ml.stats"] == [
+        "/_ml/trained_models/ner-prod/_stats"
+    ] * 2
+    opaque = {r.headers.get("x-opaque-id") or r.headers.get("X-Opaque-Id") for r in click}
+    assert len(opaque) == 1 and str(opaque.pop()).startswith("ml-chatops/")
