@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -251,16 +250,10 @@ def test_load_state_yaml_and_json_roundtrip(tmp_path: Path) -> None:
         assert caught.value.status_code == 409
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def run_cli(*args: str) -> tuple[subprocess.Popen[str], str]:
-    port = free_port()
+    # Port 0 and the URL the emulator prints: no race with other processes for a free port.
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.emulator", "--port", str(port), *args],
+        [sys.executable, "-m", "bot.emulator", "--port", "0", *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -270,7 +263,7 @@ def run_cli(*args: str) -> tuple[subprocess.Popen[str], str]:
     assert proc.stdout is not None
     line = proc.stdout.readline()
     assert "listening on" in line, line
-    return proc, f"http://127.0.0.1:{port}"
+    return proc, line.rsplit(" ", 1)[-1].strip()
 
 
 def test_cli_demo_serves() -> None:

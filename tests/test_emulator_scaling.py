@@ -5,6 +5,7 @@ that are placed over time (ES TrainedModelAssignmentClusterService, TransportUpd
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -557,6 +558,34 @@ def test_manual_placement_shows_allocations_arriving(
     assert stats(es, "fixed")["allocation_status"]["allocation_count"] == 3
     emulator.placement.step("fixed", 5)
     assert stats(es, "fixed")["allocation_status"]["state"] == "fully_allocated"
+
+
+def test_timed_placement_places_one_allocation_at_a_time(
+    scale: tuple[Emulator, Elasticsearch, str],
+) -> None:
+    _, es, url = scale
+    assert admin(url, "/_emulator/placement", {"mode": "timed", "seconds": 0.05})[0] == 200
+    answer = es.ml.update_trained_model_deployment(model_id="fixed", number_of_allocations=4)
+    route = answer["assignment"]["routing_table"]["uckeG3R8TLe2MMNBQ6AGrw"]
+    assert route["current_allocations"] == 2  # nothing placed when the update answers
+    seen = set()
+    deadline = time.monotonic() + 10  # a bound on waiting, not a timing assertion
+    while time.monotonic() < deadline:
+        status = stats(es, "fixed")["allocation_status"]
+        seen.add(status["allocation_count"])
+        if status["state"] == "fully_allocated":
+            break
+        time.sleep(0.02)
+    assert status == {
+        "allocation_count": 4,
+        "target_allocation_count": 4,
+        "state": "fully_allocated",
+    }
+    assert seen <= {2, 3, 4}
+    assert admin(url, "/_emulator/placement", {"mode": "timed"}) == (
+        400,
+        {"error": "timed placement needs seconds > 0"},
+    )
 
 
 def test_failing_placement_keeps_the_old_count_with_the_reason(
