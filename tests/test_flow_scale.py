@@ -471,3 +471,18 @@ def test_the_requests_a_scale_makes_are_pinned(bench: Bench) -> None:
     ] * 2
     opaque = {r.headers.get("x-opaque-id") or r.headers.get("X-Opaque-Id") for r in click}
     assert len(opaque) == 1 and str(opaque.pop()).startswith("ml-chatops/")
+
+
+def test_an_endpoint_deployment_goes_adaptive_and_back_through_the_inference_api(
+    bench: Bench,
+) -> None:
+    bench.command("elser-endpoint --adaptive on --min 1 --max 3", command=SCALE)
+    result = bench.confirm(action_id=CONFIRM)
+    assert "scaled to adaptive (min 1, max 3)" in text_of(result), text_of(result)
+    bench.command("elser-endpoint --adaptive off --allocations 2", command=SCALE)
+    result = bench.confirm(action_id=CONFIRM)
+    assert "scaled to 2 allocations" in text_of(result), text_of(result)
+    puts = [r for r in bench.emulator.requests if r.method == "PUT"]
+    assert len(puts) == 2 and all(
+        r.path == "/_inference/sparse_embedding/elser-endpoint/_update" for r in puts
+    )

@@ -406,3 +406,27 @@ def test_a_scale_preview_of_many_deployments_stays_within_slacks_limits() -> Non
     )
     action = PendingAction("x", "U", "n", "T", "C", "prod", spec, targets, 0.0, 600.0, "ok")
     _within_budget(dict(proposal(action, now=0.0)))
+
+
+def test_the_inference_api_gets_exactly_one_whole_setting() -> None:
+    impact = Impact(endpoints=(EndpointUse("ep", True, "sparse_embedding"),))
+    adaptive = plan_scale(
+        _dep(impact=impact, adaptive_allocations=ADAPTIVE),
+        ScaleChange(adaptive=True, max_allocations=2),
+    )
+    assert isinstance(adaptive, ScalePlan)
+    assert adaptive.body == {
+        "service_settings": {
+            "adaptive_allocations": {
+                "enabled": True,
+                "min_number_of_allocations": 1,
+                "max_number_of_allocations": 2,
+            }
+        }
+    }
+    off = plan_scale(
+        _dep(impact=impact, adaptive_allocations=ADAPTIVE, target_allocations=3),
+        ScaleChange(adaptive=False),
+    )
+    assert isinstance(off, ScalePlan)
+    assert off.body == {"service_settings": {"num_allocations": 3}}
