@@ -486,3 +486,10 @@ def test_an_endpoint_deployment_goes_adaptive_and_back_through_the_inference_api
     assert len(puts) == 2 and all(
         r.path == "/_inference/sparse_embedding/elser-endpoint/_update" for r in puts
     )
+
+
+def test_rejections_rising_between_two_looks_are_called_rising(bench: Bench) -> None:
+    first = text_of(bench.command("search-e5", command="/ml-status"))
+    assert "requests rejected" in first and "rising" not in first
+    second = text_of(bench.command("search-e5", command="/ml-status"))
+    assert "rising (+" in second, second

@@ -430,3 +430,10 @@ def test_the_inference_api_gets_exactly_one_whole_setting() -> None:
     )
     assert isinstance(off, ScalePlan)
     assert off.body == {"service_settings": {"num_allocations": 3}}
+
+
+def test_rejections_rise_only_against_an_earlier_look() -> None:
+    health = health_of(_entry(rejected_execution_count=12))
+    assert "rising" not in assess(health).findings[0]
+    assert "rising (+2 since the last look)" in assess(health, 10).findings[0]
+    assert "rising" not in assess(health, 12).findings[0]

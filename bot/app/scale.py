@@ -12,8 +12,8 @@ from bot.app import propose as propose_uc
 from bot.app.context import Deps
 from bot.app.ports import CallContext, Gateway
 from bot.core.commands import ScaleRequest, StatusRequest
-from bot.core.errors import ClusterError
-from bot.core.health import assess
+from bot.core.errors import ClusterError, StoreUnavailable
+from bot.core.health import DeploymentHealth, assess
 from bot.core.model import (
     ActionState,
     Deployment,
@@ -249,6 +249,30 @@ async def scale_and_verify(
     )
 
 
+REJECTIONS_FLAG = "status-rejections/{cluster}/{deployment}"
+
+
+async def _rejections_seen(
+    deps: Deps, cluster: str, healths: Sequence[DeploymentHealth]
+) -> dict[str, int]:
+    """The rejection counts an earlier `/ml-status` saw (shared by replicas through the
+    store), and this look's counts remembered for the next. Best effort: a store that is down
+    costs only the trend."""
+    seen: dict[str, int] = {}
+    try:
+        for health in healths:
+            if not health.rejected:
+                continue
+            key = REJECTIONS_FLAG.format(cluster=cluster, deployment=health.deployment_id)
+            earlier = await deps.store.get_flag(key)
+            if earlier is not None and isinstance(earlier.get("rejected"), int):
+                seen[health.deployment_id] = earlier["rejected"]
+            await deps.store.set_flag(key, {"rejected": health.rejected, "at": deps.clock()})
+    except StoreUnavailable:
+        return seen
+    return seen
+
+
 async def status(deps: Deps, request: StatusRequest, who: Who) -> Denied | Failed | StatusReport:
     """`/ml-status`: the health of the deployments the caller may see, the worst first."""
     gateway = context.gateway(deps, request.cluster)
@@ -262,11 +286,13 @@ async def status(deps: Deps, request: StatusRequest, who: Who) -> Denied | Faile
         found, memory = await asyncio.gather(gateway.health(exprs, call), gateway.ml_memory(call))
     except ClusterError as exc:
         return Failed(exc.message)
-    visible = [
-        (h, assess(h), d)
+    allowed = [
+        (h, d)
         for h, d in found
         if authorize(role_map, caller, "status", gateway.name, [h.deployment_id]).allowed
     ]
+    before = await _rejections_seen(deps, gateway.name, [h for h, _ in allowed])
+    visible = [(h, assess(h, before.get(h.deployment_id)), d) for h, d in allowed]
     if request.pattern and not visible and not found:
         return Failed(f"no deployment matches `{request.pattern}` on `{gateway.name}`")
     visible.sort(key=lambda item: (item[1].level, item[0].deployment_id))
