@@ -493,3 +493,11 @@ def test_rejections_rising_between_two_looks_are_called_rising(bench: Bench) -> 
     assert "requests rejected" in first and "rising" not in first
     second = text_of(bench.command("search-e5", command="/ml-status"))
     assert "rising (+" in second, second
+
+
+def test_a_scale_is_counted_in_the_metrics(bench: Bench) -> None:
+    bench.command("ner-prod --allocations 2", command=SCALE)
+    bench.confirm(action_id=CONFIRM)
+    text = bench.runtime.metrics.render().decode()
+    assert 'ml_chatops_scales_total{cluster="default",outcome="success"} 1.0' in text
+    assert 'ml_chatops_commands_total{command="/ml-scale",outcome="proposed"} 1.0' in text
