@@ -501,3 +501,49 @@ def test_a_scale_is_counted_in_the_metrics(bench: Bench) -> None:
     text = bench.runtime.metrics.render().decode()
     assert 'ml_chatops_scales_total{cluster="default",outcome="success"} 1.0' in text
     assert 'ml_chatops_commands_total{command="/ml-scale",outcome="proposed"} 1.0' in text
+
+
+RUN_AS = """
+clusters:
+  default:
+    url: "{ES_URL}"
+    username: impersonator
+    password_env: ML_CHATOPS_TEST_IMPERSONATOR_PW
+    run_as: true
+    run_as_users: {U0ADMIN1: ml-bot, U0ADMIN2: viewer}
+verify_timeout_seconds: 2
+roles:
+  ml-admin:
+    - {action: [scale, status], deployments: ["*"]}
+bindings:
+  - {role: ml-admin, users: [U0ADMIN1, U0ADMIN2]}
+"""
+
+
+@pytest.fixture
+def run_as_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ML_CHATOPS_TEST_IMPERSONATOR_PW", "imp-pw")
+
+
+@pytest.mark.parametrize("es_auth", [("elastic", "changeme")])
+@pytest.mark.parametrize("role_map_text", [RUN_AS])
+def test_a_scale_runs_as_the_person_and_their_privileges_decide(
+    run_as_env: None, bench: Bench
+) -> None:
+    state = bench.emulator.state
+    state.add_role("impersonate", cluster=["monitor_ml", "read_pipeline"], run_as=["*"])
+    state.add_user("impersonator", "imp-pw", ["impersonate"])
+    state.add_role("ml-operator", cluster=["manage_ml", "monitor", "read_pipeline"])
+    state.add_role("ml-viewer", cluster=["monitor_ml", "read_pipeline"])
+
+    bench.command("ner-prod --allocations 2", command=SCALE)
+    result = bench.confirm(action_id=CONFIRM)
+    assert "scaled" in text_of(result), text_of(result)
+    update = next(r for r in bench.emulator.requests if r.endpoint == "ml.update")
+    assert update.headers.get("es-security-runas-user") == "ml-bot"
+
+    bench.command("search-e5 --allocations 3", command=SCALE, user="U0ADMIN2")
+    denied = bench.confirm(action_id=CONFIRM, user="U0ADMIN2")
+    shown = text_of(denied)
+    assert "as your Elasticsearch user" in shown and "nothing was changed" in shown, shown
+    assert state.deployments["search-e5"].number_of_allocations == 2
