@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from support.botproc import clean_env, run_cli
+from support.slack_standin import SlackStandIn
+from test_cli import Cluster, _rows, cluster
 
 from bot.cli import main
 from bot.core.commands import (
@@ -23,6 +26,8 @@ from bot.core.impact import EndpointUse, Impact
 from bot.core.model import Deployment, PendingAction, ScaleChange, ScaleSpec
 from bot.core.policy import Caller, PolicyError, authorize, explain, parse_role_map
 from bot.core.scale import Api, Refusal, ScalePlan, Settings, plan_scale, reflected
+
+__all__ = ["cluster"]  # the check-config cluster fixture of test_cli
 
 # --------------------------------------------------------------------------- parser
 
@@ -437,3 +442,29 @@ def test_rejections_rise_only_against_an_earlier_look() -> None:
     assert "rising" not in assess(health).findings[0]
     assert "rising (+2 since the last look)" in assess(health, 10).findings[0]
     assert "rising" not in assess(health, 12).findings[0]
+
+
+def test_check_config_asks_for_the_update_privilege_when_a_role_grants_scale(
+    cluster: Cluster, slack: SlackStandIn, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.yml"
+    config.write_text(ROLES)
+    env = clean_env(
+        {
+            "SLACK_BOT_TOKEN": slack.bot_token,
+            "SLACK_APP_TOKEN": slack.app_token,
+            "SLACK_API_URL": slack.api_url,
+            "ELASTICSEARCH_URL": cluster.url,
+            "ELASTICSEARCH_USERNAME": "viewer",
+            "ELASTICSEARCH_PASSWORD": "viewer-password",
+            "ML_CHATOPS_CONFIG": str(config),
+            "ML_CHATOPS_STATE": f"sqlite:///{tmp_path / 'state.db'}",
+        },
+        tmp_path,
+    )
+    done = run_cli(["check-config"], env, tmp_path)
+    assert done.returncode == 1
+    assert (
+        "cluster:admin/xpack/ml/trained_models/deployment/update"
+        in _rows(done.stdout)["privileges on default"][1]
+    )
