@@ -547,3 +547,44 @@ def test_a_scale_runs_as_the_person_and_their_privileges_decide(
     shown = text_of(denied)
     assert "as your Elasticsearch user" in shown and "nothing was changed" in shown, shown
     assert state.deployments["search-e5"].number_of_allocations == 2
+
+
+def test_up_down_to_adaptive_with_zero_and_back_on_a_trained_model_deployment(
+    bench: Bench,
+) -> None:
+    steps = [
+        ("ner-prod --allocations 3", "scaled to 3 allocations"),
+        ("ner-prod --allocations 2", "scaled to 2 allocations"),
+        ("ner-prod --adaptive on --min 0 --max 3", "scaled to adaptive (min 0, max 3)"),
+        ("ner-prod --adaptive off --allocations 1", "scaled to 1 allocation"),
+    ]
+    for text, expected in steps:
+        bench.command(text, command=SCALE)
+        result = text_of(bench.confirm(action_id=CONFIRM))
+        assert expected in result, result
+    assert len([r for r in bench.emulator.requests if r.endpoint == "ml.update"]) == len(steps)
+
+
+def test_status_of_an_unknown_deployment_says_so(bench: Bench) -> None:
+    shown = text_of(bench.command("nope-*", command="/ml-status"))
+    assert "No deployments" in shown or "no deployment matches" in shown
+
+
+def test_the_status_stop_button_opens_the_stop_preview(bench: Bench) -> None:
+    status = bench.command("canary-ner", command="/ml-status")
+    value = button_value(status, "ml_status.stop")
+    reply = bench.driver.click(
+        "ml_status.stop", value, user_id="U0ADMIN1", channel_id="C0INCIDENTS"
+    )
+    assert reply.status == 200
+    bench.slack.wait_for(
+        lambda: next(
+            (
+                m
+                for m in bench.slack.ephemerals(channel="C0INCIDENTS", user="U0ADMIN1")
+                if "ml_stop.confirm" in text_of(m) and "canary-ner" in text_of(m)
+            ),
+            None,
+        )
+    )
+    assert bench.emulator.stop_calls() == []  # a preview, nothing stopped
