@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -291,3 +292,28 @@ def test_cli_data_file(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_cli_places_new_allocations_over_time() -> None:
+    proc, url = run_cli("--demo", "--placement-seconds", "0.05")
+    try:
+        es = Elasticsearch(url)
+        answer = es.ml.update_trained_model_deployment(model_id="ner-prod", number_of_allocations=3)
+        routes = answer["assignment"]["routing_table"]
+        assert [r["current_allocations"] for r in routes.values()] == [1]
+        deadline = time.monotonic() + 20  # a bound on waiting, not a timing assertion
+        status: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            stats = es.ml.get_trained_models_stats(model_id="ner-prod")["trained_model_stats"]
+            status = stats[0]["deployment_stats"]["allocation_status"]
+            if status["state"] == "fully_allocated":
+                break
+            time.sleep(0.05)
+        assert status == {
+            "allocation_count": 3,
+            "target_allocation_count": 3,
+            "state": "fully_allocated",
+        }
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0

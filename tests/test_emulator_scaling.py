@@ -305,6 +305,24 @@ def test_not_enough_processors_is_a_429_and_changes_nothing(
     assert stats(es, "fixed")["allocation_status"]["allocation_count"] == 1
 
 
+def test_adaptive_min_beyond_capacity_is_accepted_and_waits(
+    scale: tuple[Emulator, Elasticsearch, str],
+) -> None:
+    _, es, _ = scale
+    es.ml.update_trained_model_deployment(
+        model_id="fixed",
+        adaptive_allocations={
+            "enabled": True,
+            "min_number_of_allocations": 40,
+            "max_number_of_allocations": 64,
+        },
+    )
+    ds = stats(es, "fixed")
+    assert ds["allocation_status"]["target_allocation_count"] == 40
+    assert ds["allocation_status"]["state"] == "started"
+    assert ds["reason"].startswith("Could not assign (more) allocations on node")
+
+
 def test_with_autoscaling_the_update_waits_for_capacity(
     scale: tuple[Emulator, Elasticsearch, str],
 ) -> None:
