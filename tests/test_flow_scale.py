@@ -425,13 +425,17 @@ def test_a_scale_moved_by_someone_else_since_the_preview_is_not_run(bench: Bench
             (
                 m
                 for m in bench.slack.ephemerals(channel="C0INCIDENTS", user="U0ADMIN1")
-                if "changed since your preview" in text_of(m)
+                if "Changed since your preview" in text_of(m)
             ),
             None,
         )
     )
-    assert "3 allocations" in text_of(answer)
+    # The preview now shows the new before → after and asks again; nothing was sent.
+    assert "now has 3 allocations (was 1 allocation)" in text_of(answer)
+    assert "3 allocations (" in text_of(answer) and CONFIRM in text_of(answer)
     assert not [r for r in bench.emulator.requests if r.endpoint == "ml.update"]
+    result = bench.confirm(action_id=CONFIRM)
+    assert "scaled to 2 allocations" in text_of(result)
 
 
 # --------------------------------------------------------------------------- the requests

@@ -24,6 +24,7 @@ from bot.core.model import (
     ScaleSpec,
 )
 from bot.core.outcomes import (
+    Changed,
     Denied,
     Failed,
     NothingMatched,
@@ -161,10 +162,12 @@ async def propose_scale_of(
     return await propose_uc.save(deps, action, who, target_ids)
 
 
-async def recheck_scale(deps: Deps, action: PendingAction, who: Who) -> Failed | None:
+async def recheck_scale(deps: Deps, action: PendingAction, who: Who) -> Changed | Failed | None:
     """At the click: the targets must still have the settings and state the preview showed.
 
-    If another change moved them, this one is cancelled (its before → after would be wrong)."""
+    If another change moved them, the action takes the new settings as its "before" and asks
+    again (Changed, approvals voided, like a stop's re-check); if a target is gone or can no
+    longer be changed so, it is cancelled and says why."""
     assert isinstance(action.spec, ScaleSpec)
     try:
         gateway = deps.clusters.get(action.cluster)
@@ -188,15 +191,38 @@ async def recheck_scale(deps: Deps, action: PendingAction, who: Who) -> Failed |
             )
     if not notes:
         return None
-    await deps.store.transition(
-        action.id, ActionState.PROPOSED, ActionState.CANCELLED, finished_at=deps.clock()
-    )
     note = "; ".join(notes)
     await context.record(deps, who, "recheck", "failure", action_id=action.id, change=note)
-    return Failed(
-        f"changed since your preview: {note}; nothing was scaled. Run the command again "
-        "to see the new before → after"
+    targets = tuple(now[d.deployment_id] for d in action.targets if d.deployment_id in now)
+    plans = plans_of(action.spec, targets)
+    if len(targets) < len(action.targets) or any(isinstance(p, Refusal) for p in plans):
+        await deps.store.transition(
+            action.id, ActionState.PROPOSED, ActionState.CANCELLED, finished_at=deps.clock()
+        )
+        why = "; ".join(f"`{p.deployment_id}`: {p.reason}" for p in plans if isinstance(p, Refusal))
+        return Failed(
+            f"changed since your preview: {note}; nothing was scaled" + (f" ({why})" if why else "")
+        )
+    rule = approvals_required(deps.role_map(), "scale", action.cluster, action.deployment_ids)
+    at = deps.clock()
+    updated = await deps.store.mutate(
+        action.id,
+        lambda a: (
+            replace(
+                a,
+                targets=targets,
+                expires_at=at + deps.expire_after,
+                approvals=(),
+                **context.approval_fields(rule),
+            )
+            if a.state is ActionState.PROPOSED
+            else None
+        ),
     )
+    if updated is None:
+        latest = await deps.store.get(action.id)
+        return Failed(f"this scale is {latest.state.value if latest else 'gone'} now")
+    return Changed(updated, note)
 
 
 async def scale_and_verify(
