@@ -592,3 +592,29 @@ def test_the_status_stop_button_opens_the_stop_preview(bench: Bench) -> None:
         )
     )
     assert bench.emulator.stop_calls() == []  # a preview, nothing stopped
+
+
+def test_a_scale_someone_else_already_made_is_cancelled_at_the_click(bench: Bench) -> None:
+    bench.command("ner-prod --allocations 2", command=SCALE)
+    bench.emulator.state.deployments["ner-prod"].number_of_allocations = 2
+    target = bench.slack.wait_for(
+        lambda: bench.driver.latest_click_target(
+            CONFIRM, user_id="U0ADMIN1", channel_id="C0INCIDENTS"
+        )
+    )
+    bench.emulator.requests.clear()
+    bench.driver.click(CONFIRM, str(target.value), user_id="U0ADMIN1", channel_id="C0INCIDENTS")
+    answer = bench.slack.wait_for(
+        lambda: next(
+            (
+                m
+                for m in bench.slack.ephemerals(channel="C0INCIDENTS", user="U0ADMIN1")
+                if "nothing was scaled" in text_of(m)
+            ),
+            None,
+        )
+    )
+    assert "already has 2 allocations" in text_of(answer)
+    assert not [r for r in bench.emulator.requests if r.endpoint == "ml.update"]
+    action = bench.run(bench.runtime.store.get(str(target.value)))
+    assert action is not None and action.state is ActionState.CANCELLED
