@@ -618,3 +618,26 @@ def test_a_scale_someone_else_already_made_is_cancelled_at_the_click(bench: Benc
     assert not [r for r in bench.emulator.requests if r.endpoint == "ml.update"]
     action = bench.run(bench.runtime.store.get(str(target.value)))
     assert action is not None and action.state is ActionState.CANCELLED
+
+
+def test_unreadable_endpoints_take_the_trained_model_api_and_es_409_is_reported(
+    bench: Bench,
+) -> None:
+    from bot.emulator.faults import FailRule
+
+    bench.emulator.faults.fails.append(
+        FailRule(
+            count=100,
+            status=403,
+            endpoint="inference.get",
+            type="security_exception",
+            reason="action [cluster:monitor/xpack/inference/get] is unauthorized for user [bot]",
+        )
+    )
+    preview = text_of(bench.command("elser-endpoint --allocations 2", command=SCALE))
+    assert "inference endpoints could not be read" in preview
+    assert "_ml/trained_models/elser-endpoint/deployment/_update" in preview
+    result = text_of(bench.confirm(action_id=CONFIRM))
+    assert "nothing was changed" in result and "(409)" in result, result
+    assert "created by inference endpoint" in result
+    assert bench.emulator.state.deployments["elser-endpoint"].number_of_allocations == 1
