@@ -240,8 +240,22 @@ def _explain(args: argparse.Namespace) -> int:
     action, options = gate.action, gate.options
     deployments = list(gate.deployments) if gate.deployments is not None else None
     patterns = tuple(getattr(request, "ids", ())) if deployments is None else ()
-    print(explain(role_map, caller, action, cluster, deployments, options, patterns=patterns))
-    decision = authorize(role_map, caller, action, cluster, deployments, options)
+    numbers = gate.allocations  # a scale's numbers, checked against the grants' bounds
+    print(
+        explain(
+            role_map,
+            caller,
+            action,
+            cluster,
+            deployments,
+            options,
+            patterns=patterns,
+            allocations=numbers,
+        )
+    )
+    decision = authorize(
+        role_map, caller, action, cluster, deployments, options, allocations=numbers
+    )
     return 0 if decision.allowed else EXIT_FAILED
 
 

@@ -55,6 +55,19 @@ _COMMANDS: list[dict[str, Any]] = [
         "usage_hint": "[--incident ID] [--since 2h] [--format text|markdown]",
         "should_escape": False,
     },
+    {
+        "command": "/ml-scale",
+        "description": "Scale an Elasticsearch ML deployment (preview, then confirm)",
+        "usage_hint": "<deployment_id|pattern> --allocations N | --adaptive on [--min N] "
+        "[--max M] | --adaptive off [--cluster NAME] [--reason TEXT]",
+        "should_escape": False,
+    },
+    {
+        "command": "/ml-status",
+        "description": "How an ML deployment is doing, and what to do (read-only)",
+        "usage_hint": "[deployment_id] [--cluster NAME]",
+        "should_escape": False,
+    },
 ]
 
 
@@ -120,6 +133,70 @@ _STEP: dict[str, Any] = {
     },
 }
 
+_SCALE_STEP: dict[str, Any] = {
+    "title": "Scale ML deployment",
+    "description": "Preview and scale an Elasticsearch ML deployment (allocations or adaptive "
+    "allocations), with confirmation in the channel",
+    "input_parameters": {
+        "properties": {
+            "deployment_id": _param(
+                "string",
+                "Deployment",
+                description="A deployment id, a comma list or a wildcard (elser-*)",
+            ),
+            "cluster": _param(
+                "string",
+                "Cluster",
+                description="The Elasticsearch cluster (default the configured one)",
+            ),
+            "allocations": _param(
+                "integer", "Allocations", description="A fixed number of allocations"
+            ),
+            "adaptive": _param(
+                "string", "Adaptive allocations", description="on or off (empty: unchanged)"
+            ),
+            "min_allocations": _param(
+                "integer", "Adaptive minimum", description="With adaptive on; 0 scales to zero"
+            ),
+            "max_allocations": _param(
+                "integer", "Adaptive maximum", description="With adaptive on; at least 1"
+            ),
+            "reason": _param(
+                "string",
+                "Reason",
+                description="Why, for the audit log (defaults to the incident id)",
+            ),
+            "requested_by": _param(
+                "slack#/types/user_id",
+                "Requested by",
+                hint='Map "Person who used this workflow"; the role map is checked for this user',
+            ),
+            "channel": _param(
+                "slack#/types/channel_id",
+                "Channel",
+                description="Where the preview and the result are posted",
+            ),
+        },
+        "required": ["deployment_id", "requested_by", "channel"],
+    },
+    "output_parameters": {
+        "properties": {
+            "outcome": _param("string", "Outcome", description="succeeded or failed"),
+            "settings_after": _param(
+                "string",
+                "Settings after",
+                description="Per deployment: the target and allocated count Elasticsearch reports",
+            ),
+            "result_url": _param(
+                "string",
+                "Result message",
+                description="A link to the result message in the channel",
+            ),
+        },
+        "required": ["outcome"],
+    },
+}
+
 _SOCKET_MODE: dict[str, Any] = {
     "_metadata": {"major_version": 2},  # the properties/required layout of `functions`
     "display_information": {
@@ -142,7 +219,7 @@ _SOCKET_MODE: dict[str, Any] = {
         "socket_mode_enabled": True,
         "token_rotation_enabled": False,
     },
-    "functions": {"stop_ml_deployment": _STEP},
+    "functions": {"stop_ml_deployment": _STEP, "scale_ml_deployment": _SCALE_STEP},
 }
 
 _SOCKET_HEADER = """\

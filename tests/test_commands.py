@@ -20,7 +20,9 @@ from bot.core.commands import (
     FreezeRequest,
     HelpRequest,
     ListRequest,
+    ScaleRequest,
     StartRequest,
+    StatusRequest,
     StopRequest,
     UsageError,
     parse,
@@ -166,7 +168,7 @@ def test_usage_text() -> None:
     assert USAGE_LINES[STOP] in text
     assert USAGE_LINES[DEPS] in usage(DEPS)
     assert "--cluster" in usage(DEPS)
-    assert usage("/nope").count("Usage:") == 4
+    assert usage("/nope").count("Usage:") == len(USAGE_LINES)
 
 
 # --------------------------------------------------------------------------- quoting
@@ -722,6 +724,8 @@ def test_messages_quote_at_most_a_short_part_of_a_long_token() -> None:
 
 _REQUESTS = (
     StopRequest,
+    ScaleRequest,
+    StatusRequest,
     ListRequest,
     StartRequest,
     AuditRequest,

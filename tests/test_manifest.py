@@ -14,7 +14,15 @@ from bot.checks import INCIDENT_SCOPES, REQUIRED_SCOPES
 from bot.core.commands import USAGE_LINES
 from bot.slack import blocks
 from bot.slack.app import ACTION_IDS, COMMANDS, FUNCTIONS
-from bot.slack.workflow import STEP_CALLBACK_ID, STEP_INPUTS, STEP_OUTPUTS, STEP_REQUIRED_INPUTS
+from bot.slack.workflow import (
+    SCALE_STEP_CALLBACK_ID,
+    SCALE_STEP_INPUTS,
+    SCALE_STEP_OUTPUTS,
+    STEP_CALLBACK_ID,
+    STEP_INPUTS,
+    STEP_OUTPUTS,
+    STEP_REQUIRED_INPUTS,
+)
 
 MANIFEST = Path(__file__).resolve().parent.parent / "manifest.yml"
 FLAG = re.compile(r"--[a-z][a-z-]*")
@@ -119,14 +127,25 @@ def test_the_workflow_step_declares_exactly_what_the_code_reads_and_writes(
     manifest: dict[str, Any],
 ) -> None:
     assert manifest["_metadata"]["major_version"] == 2  # properties/required layout
-    assert set(manifest["functions"]) == set(FUNCTIONS) == {STEP_CALLBACK_ID}
-    step = manifest["functions"][STEP_CALLBACK_ID]
-    assert len(step["title"]) <= 255 and step["description"]
-    inputs = step["input_parameters"]
-    assert {k: v["type"] for k, v in inputs["properties"].items()} == STEP_INPUTS
-    assert inputs["required"] == list(STEP_REQUIRED_INPUTS)
-    outputs = step["output_parameters"]["properties"]
-    assert {k: v["type"] for k, v in outputs.items()} == STEP_OUTPUTS
+    assert (
+        set(manifest["functions"])
+        == set(FUNCTIONS)
+        == {
+            STEP_CALLBACK_ID,
+            SCALE_STEP_CALLBACK_ID,
+        }
+    )
+    for callback, declared_inputs, declared_outputs in (
+        (STEP_CALLBACK_ID, STEP_INPUTS, STEP_OUTPUTS),
+        (SCALE_STEP_CALLBACK_ID, SCALE_STEP_INPUTS, SCALE_STEP_OUTPUTS),
+    ):
+        step = manifest["functions"][callback]
+        assert len(step["title"]) <= 255 and step["description"]
+        inputs = step["input_parameters"]
+        assert {k: v["type"] for k, v in inputs["properties"].items()} == declared_inputs
+        assert inputs["required"] == list(STEP_REQUIRED_INPUTS)
+        outputs = step["output_parameters"]["properties"]
+        assert {k: v["type"] for k, v in outputs.items()} == declared_outputs
     settings = manifest["settings"]
     assert settings["function_runtime"] == "remote"
     assert settings["org_deploy_enabled"] is True

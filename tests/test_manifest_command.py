@@ -19,6 +19,7 @@ import yaml
 from bot.checks import INCIDENT_SCOPES, REQUIRED_SCOPES
 from bot.cli import main
 from bot.manifest import SCOPES
+from bot.slack.ids import COMMANDS
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMAS = REPO.parent / "shared" / "reference" / "slack-manifest-schema"
@@ -66,7 +67,7 @@ def test_with_a_url_every_request_url_is_the_events_endpoint(
         "request_url": EVENTS,
         "bot_events": ["function_executed"],
     }
-    assert [c["url"] for c in http["features"]["slash_commands"]] == [EVENTS] * 4
+    assert [c["url"] for c in http["features"]["slash_commands"]] == [EVENTS] * len(COMMANDS)
     # Nothing else differs from the Socket Mode manifest.
     for command in http["features"]["slash_commands"]:
         del command["url"]

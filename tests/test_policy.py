@@ -142,8 +142,8 @@ def test_error_unknown_action(tmp_path: Path) -> None:
         """,
     )
     assert message.endswith(
-        ':4: roles.ops[0].action[1]: unknown action "stpo" (known: freeze, start, status, stop); '
-        'did you mean "stop"?'
+        ':4: roles.ops[0].action[1]: unknown action "stpo" '
+        '(known: freeze, scale, start, status, stop); did you mean "stop"?'
     )
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from bot.app import context
+from bot.app import scale as scale_uc
 from bot.app.context import Deps
 from bot.app.ports import (
     CallContext,
@@ -20,6 +21,7 @@ from bot.core.model import (
     Deployment,
     Outcome,
     PendingAction,
+    ScaleSpec,
     StartSpec,
     StopOutcome,
     StopSpec,
@@ -90,9 +92,19 @@ async def recheck_and_claim(
         return frozen
     policy = context.Authorizer(deps, action.requester_id, action.channel_id)
     spec = action.spec
-    options = spec.request().options() if isinstance(spec, StopSpec) else frozenset()
+    options: frozenset[str] = frozenset()
+    numbers: tuple[int, ...] = ()
+    if isinstance(spec, StopSpec):
+        options = spec.request().options()
+    elif isinstance(spec, ScaleSpec):
+        options = spec.options()
+        numbers = scale_uc.numbers_of(scale_uc.plans_of(spec, action.targets))
     decision = await policy.authorize(
-        context.action_of(action), action.cluster, action.deployment_ids, options
+        context.action_of(action),
+        action.cluster,
+        action.deployment_ids,
+        options,
+        allocations=numbers,
     )
     if not decision.allowed:
         await context.record(
@@ -103,6 +115,10 @@ async def recheck_and_claim(
         stale = await recheck_targets(deps, action, who)
         if stale is not None:
             return stale
+    if isinstance(spec, ScaleSpec):  # its before → after holds only for the settings seen
+        moved_on = await scale_uc.recheck_scale(deps, action, who)
+        if moved_on is not None:
+            return moved_on
     # Four eyes against the current targets and the current rules, at every click.
     action = await reapprove(deps, action, who)
     if action.state is not ActionState.PROPOSED:
@@ -281,6 +297,8 @@ async def execute(deps: Deps, action: PendingAction, who: Who) -> PendingAction:
                     outcome = await gateway.start(dep, ctx)
                 case StopSpec() as spec:
                     outcome = await stop_and_verify(deps, gateway, spec, dep, ctx)
+                case ScaleSpec() as scale_spec:
+                    outcome = await scale_uc.scale_and_verify(deps, gateway, scale_spec, dep, ctx)
         # One event per Elasticsearch call; the action's own outcome event follows.
         await context.record(
             deps,

@@ -136,16 +136,22 @@ class Authorizer:
         cluster: str,
         deployments: Sequence[str] | None,
         options: Iterable[str] = (),
+        *,
+        allocations: Sequence[int] = (),
     ) -> Decision:
         """`authorize()` for this person, looking groups up only if it takes them."""
-        opts = frozenset(options)
-        decision = authorize(self.role_map, self._direct, action, cluster, deployments, opts)
+        opts, numbers = frozenset(options), tuple(allocations)
+        decision = authorize(
+            self.role_map, self._direct, action, cluster, deployments, opts, allocations=numbers
+        )
         if decision.allowed:
             return decision
         full = await self.caller()
         if full is self._direct:
             return decision
-        return authorize(self.role_map, full, action, cluster, deployments, opts)
+        return authorize(
+            self.role_map, full, action, cluster, deployments, opts, allocations=numbers
+        )
 
     async def caller(self) -> Caller:
         """The Caller with the groups that could matter looked up (once)."""

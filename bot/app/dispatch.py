@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.app import audit_query, context, freeze, listing, propose, start
+from bot.app import audit_query, context, freeze, listing, propose, scale, start
 from bot.app.context import Deps
 from bot.core.commands import (
     AuditRequest,
@@ -21,7 +21,9 @@ from bot.core.commands import (
     HelpRequest,
     ListRequest,
     Request,
+    ScaleRequest,
     StartRequest,
+    StatusRequest,
     StopRequest,
     UsageError,
     parse,
@@ -42,9 +44,10 @@ class Gate:
     cluster: str | None = None
     deployments: tuple[str, ...] | None = None
     options: frozenset[str] = frozenset()
+    allocations: tuple[int, ...] = ()  # a scale's numbers, checked against the grants' bounds
 
 
-# (deps, request, who, **extra); only the stop accepts `execution_id` in `extra`.
+# (deps, request, who, **extra); only the stop and the scale accept `execution_id` in `extra`.
 Handler = Callable[..., Awaitable[object]]
 
 
@@ -67,6 +70,12 @@ def _stop_gate(request: StopRequest) -> Gate:
     return Gate("stop", request.cluster, ids, request.options())
 
 
+def _scale_gate(request: ScaleRequest) -> Gate:
+    """A scale's gate: like a stop's, plus the allocation numbers typed."""
+    ids = None if request.is_wildcard or request.is_all else request.ids
+    return Gate("scale", request.cluster, ids, request.options(), request.numbers())
+
+
 ROUTES: dict[type, Route] = {
     HelpRequest: Route(lambda _: None, _shown),
     UsageError: Route(lambda _: None, _shown),
@@ -75,6 +84,8 @@ ROUTES: dict[type, Route] = {
     FreezeRequest: Route(lambda _: Gate("freeze"), freeze.freeze),
     StartRequest: Route(lambda r: Gate("start", r.cluster, (r.target_id,)), start.propose_start),
     StopRequest: Route(_stop_gate, propose.propose),
+    ScaleRequest: Route(_scale_gate, scale.propose_scale),
+    StatusRequest: Route(lambda r: Gate("status", r.cluster), scale.status),
 }
 
 
@@ -106,9 +117,10 @@ async def dispatch_request(
     `command` and `text` are what the audit records; `execution_id` (stops only) ties the
     action to the step that asked.
     """
-    # Only a stop can belong to a step; help and usage errors are answered as they are.
-    is_stop = execution_id is not None and isinstance(request, StopRequest)
-    extra = {"execution_id": execution_id} if is_stop else {}
+    # Only a stop or a scale can belong to a step; help and usage errors are answered as
+    # they are.
+    owned = execution_id is not None and isinstance(request, StopRequest | ScaleRequest)
+    extra = {"execution_id": execution_id} if owned else {}
     try:
         await context.record_command(deps, who, command, text)
         return await _route(deps, request, who, extra)
@@ -135,7 +147,7 @@ async def _check(deps: Deps, gate: Gate, who: Who) -> Denied | Failed | None:
         return Failed(exc.message)
     # Targets are checked by the use case once resolved; the gate knows only the options.
     decision = await context.authorizer(deps, who).authorize(
-        gate.action, cluster, None, gate.options
+        gate.action, cluster, None, gate.options, allocations=gate.allocations
     )
     if decision.allowed:
         return None

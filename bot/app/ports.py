@@ -11,16 +11,19 @@ from typing import Any, Protocol
 
 from bot.core.audit import AuditEvent
 from bot.core.errors import StoreUnavailable as StoreUnavailable
+from bot.core.health import DeploymentHealth, MlMemory
 from bot.core.impact import StartPlan
 from bot.core.model import (
     ActionState,
     Deployment,
     PendingAction,
     Resolution,
+    ScaleOutcome,
     StartOutcome,
     StopOutcome,
 )
 from bot.core.policy import Caller
+from bot.core.scale import ScalePlan
 
 # A pure function of the current action: the new action, or None to leave it unchanged.
 Change = Callable[[PendingAction], PendingAction | None]
@@ -141,6 +144,22 @@ class Gateway(Protocol):
         self, deployment_id: str, *, within: float, ctx: CallContext | None = None
     ) -> Verification:
         """Poll until the deployment is gone or `within` seconds pass."""
+
+    async def scale(self, plan: ScalePlan, ctx: CallContext | None = None) -> ScaleOutcome:
+        """Send one update through the plan's API exactly once; refusals are in the outcome."""
+
+    async def verify_scaled(
+        self, plan: ScalePlan, *, within: float, ctx: CallContext | None = None
+    ) -> tuple[Deployment | None, bool, float]:
+        """Poll `_stats` until the plan is reflected and placed: (last read, reflected, waited)."""
+
+    async def ml_memory(self, ctx: CallContext | None = None) -> MlMemory | str:
+        """The ML nodes' memory, or why it could not be read."""
+
+    async def health(
+        self, ids: Sequence[str] | None, ctx: CallContext | None = None
+    ) -> Sequence[tuple[DeploymentHealth, Deployment]]:
+        """Each matching deployment's health, with its impact (what uses it)."""
 
 
 class ClusterDirectory(Protocol):

@@ -10,7 +10,18 @@ import time
 from collections.abc import Callable
 
 from bot.app import approve as approve_uc
-from bot.app import audit_query, cancel, confirm, context, dispatch, expire, freeze, listing, start
+from bot.app import (
+    audit_query,
+    cancel,
+    confirm,
+    context,
+    dispatch,
+    expire,
+    freeze,
+    listing,
+    scale,
+    start,
+)
 from bot.app import propose as propose_uc
 from bot.app.context import Deps
 from bot.app.ports import ActionStore, AuditRecorder, ClusterDirectory, Directory
@@ -119,6 +130,10 @@ class Service:
     async def propose_restart(self, stop_action_id: str, who: Who) -> ProposeResult | Unknown:
         """The result's Restart button: start what that stop stopped, with its settings."""
         return await start.propose_restart(self.deps, stop_action_id, who)
+
+    async def propose_revert(self, scale_action_id: str, who: Who) -> ProposeResult | Unknown:
+        """The scale result's "Revert to previous": a new scale preview."""
+        return await scale.propose_revert(self.deps, scale_action_id, who)
 
     async def attach_message(self, action_id: str, ref: MessageRef) -> None:
         """Remember where the preview is shown, so it can be replaced later."""

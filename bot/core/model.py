@@ -51,6 +51,7 @@ class Deployment:
     pending_requests: int = 0
     pipelines: tuple[str, ...] = ()
     impact: Impact | None = None  # None: not read (stored before issue 12, or a start)
+    required_memory: int | None = None  # model_size_stats.required_native_memory_bytes
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -133,7 +134,31 @@ class StartOutcome:
         return cls(**data)
 
 
-Outcome = StopOutcome | StartOutcome
+@dataclass(frozen=True)
+class ScaleOutcome:
+    """The result of scaling one deployment: what `_stats` said after the update."""
+
+    deployment_id: str
+    ok: bool
+    message: str
+    status: int | None = None
+    seconds: float = 0.0
+    verified: bool | None = None  # False: the request is not reflected yet (not done)
+    target: int | None = None  # target_allocation_count after the update
+    allocated: int | None = None  # allocation_count after the update (placement takes time)
+    unknown: bool = False  # the update's answer could not be read: it may have been applied
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ScaleOutcome:
+        """Inverse of to_json."""
+        return cls(**data)
+
+
+Outcome = StopOutcome | StartOutcome | ScaleOutcome
 
 
 @dataclass(frozen=True)
@@ -187,15 +212,118 @@ class StartSpec:
         return ""
 
 
-ActionSpec = StopSpec | StartSpec
-Kind = Literal["stop", "start"]
+@dataclass(frozen=True)
+class ScaleChange:
+    """What a scale asks of a deployment; None leaves a setting as it is."""
+
+    allocations: int | None = None
+    adaptive: bool | None = None
+    min_allocations: int | None = None
+    max_allocations: int | None = None
+
+    def text(self) -> str:
+        """`--allocations 4`, `--adaptive on --max 2`: as the person would type it."""
+        flags: list[str] = []
+        if self.adaptive is not None:
+            flags.append(f"--adaptive {'on' if self.adaptive else 'off'}")
+        if self.allocations is not None:
+            flags.append(f"--allocations {self.allocations}")
+        if self.min_allocations is not None:
+            flags.append(f"--min {self.min_allocations}")
+        if self.max_allocations is not None:
+            flags.append(f"--max {self.max_allocations}")
+        return " ".join(flags)
+
+    def options(self) -> frozenset[str]:
+        """The role map options this change needs."""
+        opts = set()
+        if self.adaptive is False:
+            opts.add("adaptive_off")
+        if self.min_allocations == 0:
+            opts.add("scale_to_zero")
+        return frozenset(opts)
+
+
+@dataclass(frozen=True)
+class ScaleSpec:
+    """A scale as stored with a pending action; a revert carries each target's own change."""
+
+    expression: str
+    change: ScaleChange
+    reason: str | None = None
+    per_target: tuple[tuple[str, ScaleChange], ...] = ()  # a revert: previous settings by id
+    skipped: tuple[tuple[str, str], ...] = ()  # (deployment id, why it is left alone)
+    memory: str | None = None  # the ML memory line of the preview (read with it)
+    # A scale takes none of the stop flags; they read as unset so renderers need not branch.
+    force: bool = field(default=False, init=False)
+    finish_pending_work: bool = field(default=False, init=False)
+    allow_no_match: bool = field(default=True, init=False)
+
+    def change_for(self, deployment_id: str) -> ScaleChange:
+        """The change this deployment gets."""
+        return dict(self.per_target).get(deployment_id, self.change)
+
+    def options(self) -> frozenset[str]:
+        """The role map options the whole action needs (ids and every change)."""
+        ids = self.expression.split(",")
+        opts: set[str] = set(self.change.options())
+        for _, change in self.per_target:
+            opts |= change.options()
+        if ids in (["_all"], ["*"]):
+            opts.add("all")
+        else:
+            if any("*" in i for i in ids):
+                opts.add("wildcard")
+            if len(ids) > 1:
+                opts.add("list")
+        return frozenset(opts)
+
+    def flags_text(self) -> str:
+        """The change as typed (a revert: `revert`)."""
+        return "revert" if self.per_target else self.change.text()
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "expression": self.expression,
+            "change": dataclasses.asdict(self.change),
+            "reason": self.reason,
+            "per_target": [[i, dataclasses.asdict(c)] for i, c in self.per_target],
+            "skipped": [list(s) for s in self.skipped],
+            "memory": self.memory,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ScaleSpec:
+        """Inverse of to_json."""
+        return cls(
+            expression=data["expression"],
+            change=ScaleChange(**data["change"]),
+            reason=data.get("reason"),
+            per_target=tuple((i, ScaleChange(**c)) for i, c in data.get("per_target", ())),
+            skipped=tuple((i, why) for i, why in data.get("skipped", ())),
+            memory=data.get("memory"),
+        )
+
+
+ActionSpec = StopSpec | StartSpec | ScaleSpec
+Kind = Literal["stop", "start", "scale"]
 
 
 def _spec_from_json(kind: str, data: dict[str, Any]) -> ActionSpec:
     # Starts stored before StartSpec existed carry the stop flags (all unset): drop them.
     if kind == "start":
         return StartSpec(expression=data["expression"], reason=data.get("reason"))
+    if kind == "scale":
+        return ScaleSpec.from_json(data)
     return StopSpec(**data)
+
+
+_OUTCOMES: dict[str, type[StopOutcome] | type[StartOutcome] | type[ScaleOutcome]] = {
+    "stop": StopOutcome,
+    "start": StartOutcome,
+    "scale": ScaleOutcome,
+}
 
 
 @dataclass(frozen=True)
@@ -242,7 +370,9 @@ class PendingAction:
 
     @property
     def kind(self) -> Kind:
-        """ "stop" or "start" (a restart with captured settings), from the spec's type."""
+        """ "stop", "start" (or a restart) or "scale", from the spec's type."""
+        if isinstance(self.spec, ScaleSpec):
+            return "scale"
         return "start" if isinstance(self.spec, StartSpec) else "stop"
 
     @property
@@ -253,6 +383,8 @@ class PendingAction:
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict for the store."""
         data = dataclasses.asdict(self)
+        if isinstance(self.spec, ScaleSpec):
+            data["spec"] = self.spec.to_json()
         data["state"] = self.state.value
         data["kind"] = self.kind  # the spec's type, for from_json (and older readers)
         return data
@@ -261,7 +393,7 @@ class PendingAction:
     def from_json(cls, data: dict[str, Any]) -> PendingAction:
         """Inverse of to_json."""
         kind = data.get("kind", "stop")
-        outcome = StartOutcome if kind == "start" else StopOutcome
+        outcome = _OUTCOMES.get(kind, StopOutcome)
         return cls(
             **{
                 **{k: v for k, v in data.items() if k != "kind"},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.core.health import Assessment, DeploymentHealth, MlMemory
 from bot.core.model import Deployment, PendingAction
 from bot.core.policy import Decision
 from bot.core.stopped import Stopped
@@ -195,3 +196,14 @@ ClickResult = (
     | ForceNeeded
 )
 ApproveResult = Denied | Failed | Already | Unknown | Ended | SelfApproval | Approved
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """`/ml-status`: each deployment's health, judged, worst first; ML memory on the nodes."""
+
+    cluster: str
+    pattern: str | None
+    items: tuple[tuple[DeploymentHealth, Assessment, Deployment], ...]
+    memory: MlMemory | str
+    hidden: int = 0

@@ -22,8 +22,19 @@ from bot.slack.render import click_message, outcome_message
 INTRO = """ml-chatops shell: type a slash command as in Slack, e.g.
   /ml-deployments
   /ml-stop elser-prod --reason "INC-1 demo"
+  /ml-status
+  /ml-scale ner-prod --allocations 2
 then type a button's label (e.g. Stop or Cancel) to press it.
 `/as U0OTHER` acts as another Slack user (e.g. to approve); `quit` leaves."""
+
+
+# Buttons that propose a new action (their value is no pending action of their own).
+_PROPOSING = (
+    blocks.RESTART_ACTION_ID,
+    blocks.REVERT_ACTION_ID,
+    blocks.STATUS_SCALE_ACTION_ID,
+    blocks.STATUS_STOP_ACTION_ID,
+)
 
 
 @dataclass
@@ -115,7 +126,11 @@ class ShellSession:
 
     async def _press(self, action_id: str, value: str) -> list[Message]:
         service, who = self.service, self.who
-        if action_id in (blocks.CANCEL_ACTION_ID, blocks.START_CANCEL_ACTION_ID):
+        if action_id in (
+            blocks.CANCEL_ACTION_ID,
+            blocks.START_CANCEL_ACTION_ID,
+            blocks.SCALE_CANCEL_ACTION_ID,
+        ):
             cancelled = await service.cancel(value, who)
             return self._show(click_message(cancelled, service.clock()))
         if action_id == blocks.REJECT_ACTION_ID:
@@ -126,6 +141,13 @@ class ShellSession:
         if action_id == blocks.RESTART_ACTION_ID:
             outcome = await service.propose_restart(value, who)
             return self._show(outcome_message(outcome, "Restart", service.clock()))
+        if action_id == blocks.REVERT_ACTION_ID:
+            outcome = await service.propose_revert(value, who)
+            return self._show(outcome_message(outcome, "Revert to previous", service.clock()))
+        if action_id == blocks.STATUS_SCALE_ACTION_ID:
+            return await self._command("/ml-scale", value)
+        if action_id == blocks.STATUS_STOP_ACTION_ID:
+            return await self._command("/ml-stop", value)
         if action_id == blocks.APPROVE_ACTION_ID:
             return await self._approve(value)
         if action_id == blocks.SHOW_ALL_ACTION_ID:
@@ -169,7 +191,7 @@ class ShellSession:
 
 
 # Buttons that propose something new rather than answer a pending action.
-_NEVER_STALE = (blocks.RESTART_ACTION_ID, blocks.NARROW_ACTION_ID)
+_NEVER_STALE = (blocks.NARROW_ACTION_ID, *_PROPOSING)
 
 # What became of an action whose button is no longer live, as "which ..." reads on.
 _FINISHED = {

@@ -26,7 +26,7 @@ from bot.slack.listeners.commands import CommandListeners
 from bot.slack.listeners.details import DetailsListeners
 from bot.slack.listeners.step import StepListener
 from bot.slack.respond import Respond, Responder
-from bot.slack.workflow import STEP_CALLBACK_ID
+from bot.slack.workflow import SCALE_STEP_CALLBACK_ID, STEP_CALLBACK_ID
 
 __all__ = [
     "ACTION_IDS",
@@ -136,10 +136,15 @@ def create_bolt_app(
     wrap = adapter.listener
     for name in COMMANDS:
         app.command(name)(wrap(adapter.on_command, incident=True))
-    for action_id in (ids.CONFIRM_ACTION_ID, ids.START_CONFIRM_ACTION_ID):
+    confirms = (ids.CONFIRM_ACTION_ID, ids.START_CONFIRM_ACTION_ID, ids.SCALE_CONFIRM_ACTION_ID)
+    for action_id in confirms:
         app.action(action_id)(wrap(adapter.on_confirm, incident=True))
-    for action_id in (ids.CANCEL_ACTION_ID, ids.START_CANCEL_ACTION_ID):
+    cancels = (ids.CANCEL_ACTION_ID, ids.START_CANCEL_ACTION_ID, ids.SCALE_CANCEL_ACTION_ID)
+    for action_id in cancels:
         app.action(action_id)(wrap(adapter.on_cancel))
+    app.action(ids.REVERT_ACTION_ID)(wrap(adapter.on_revert, incident=True))
+    app.action(ids.STATUS_SCALE_ACTION_ID)(wrap(adapter.on_status_scale, incident=True))
+    app.action(ids.STATUS_STOP_ACTION_ID)(wrap(adapter.on_status_stop, incident=True))
     app.action(ids.APPROVE_ACTION_ID)(wrap(adapter.on_approve))
     app.action(ids.REJECT_ACTION_ID)(wrap(adapter.on_reject))
     app.action(ids.pattern(ids.RESTART_ACTION_ID))(wrap(adapter.on_restart, incident=True))
@@ -148,5 +153,6 @@ def create_bolt_app(
     for action_id in (ids.DETAILS_PREV_ACTION_ID, ids.DETAILS_NEXT_ACTION_ID):
         app.action(action_id)(wrap(adapter.on_page))
     app.function(STEP_CALLBACK_ID)(adapter.on_step)
+    app.function(SCALE_STEP_CALLBACK_ID)(adapter.on_scale_step)
     app.error(on_error)
     return app

@@ -14,6 +14,12 @@ START_CANCEL_ACTION_ID = "ml_start.cancel"
 APPROVE_ACTION_ID = "ml_stop.approve"
 REJECT_ACTION_ID = "ml_stop.reject"
 RESTART_ACTION_ID = "ml_deployment.restart"
+SCALE_CONFIRM_ACTION_ID = "ml_scale.confirm"
+SCALE_CANCEL_ACTION_ID = "ml_scale.cancel"
+REVERT_ACTION_ID = "ml_scale.revert"
+STATUS_SCALE_ACTION_ID = "ml_status.scale"  # value: the /ml-scale text it proposes
+STATUS_STOP_ACTION_ID = "ml_status.stop"  # value: the /ml-stop text it proposes
+
 # A partly refused stop: the preview of only the deployments that can stop (value: the text).
 NARROW_ACTION_ID = "ml_stop.narrow"
 SHOW_ALL_ACTION_ID = "ml_stop.show_all"  # a long preview's targets, in a modal
@@ -41,8 +47,9 @@ def pattern(action_id: str) -> re.Pattern[str]:
 
 
 STEP_CALLBACK_ID = "stop_ml_deployment"  # the workflow step (manifest `functions`)
+SCALE_STEP_CALLBACK_ID = "scale_ml_deployment"  # the scale step (manifest `functions`)
 
-COMMANDS = ("/ml-stop", "/ml-deployments", "/ml-start", "/ml-audit")
+COMMANDS = ("/ml-stop", "/ml-deployments", "/ml-start", "/ml-audit", "/ml-scale", "/ml-status")
 ACTION_IDS = (
     CONFIRM_ACTION_ID,
     CANCEL_ACTION_ID,
@@ -55,5 +62,10 @@ ACTION_IDS = (
     SHOW_ALL_ACTION_ID,
     DETAILS_PREV_ACTION_ID,
     DETAILS_NEXT_ACTION_ID,
+    SCALE_CONFIRM_ACTION_ID,
+    SCALE_CANCEL_ACTION_ID,
+    REVERT_ACTION_ID,
+    STATUS_SCALE_ACTION_ID,
+    STATUS_STOP_ACTION_ID,
 )
-FUNCTIONS = (STEP_CALLBACK_ID,)
+FUNCTIONS = (STEP_CALLBACK_ID, SCALE_STEP_CALLBACK_ID)

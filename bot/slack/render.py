@@ -19,6 +19,7 @@ from bot.core.outcomes import (
     NotRequester,
     Proposed,
     SelfApproval,
+    StatusReport,
     Unknown,
 )
 from bot.slack import blocks, impact_blocks
@@ -44,6 +45,8 @@ def outcome_message(outcome: object, command_text: str, now: float) -> Message:
             outcome.cluster, outcome.deployments, may_force=outcome.may_force, note=outcome.note
         )
         return with_the_others(message, outcome.matched, outcome.deployments, outcome.narrower)
+    if isinstance(outcome, StatusReport):
+        return blocks.status_message(outcome, now=now)
     if isinstance(outcome, Listing):
         table = blocks.deployments_table(outcome.cluster, outcome.pattern, outcome.deployments)
         return with_recently_stopped(table, outcome.stopped, outcome.stopped_note)
@@ -67,6 +70,7 @@ _LABELS = {
     Failed: "failed",
     ForceNeeded: "force_needed",
     Listing: "listed",
+    StatusReport: "status",
     Locked: "locked",
     Frozen: "frozen",
     FreezeChanged: "freeze",

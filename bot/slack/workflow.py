@@ -1,4 +1,5 @@
-"""The Workflow Builder step `stop_ml_deployment`: its contract and the pure mapping to a request.
+"""The Workflow Builder steps `stop_ml_deployment` and `scale_ml_deployment`: their contracts
+and the pure mapping to a request.
 
 `manifest.yml` declares the same inputs and outputs; a test keeps the two equal.
 """
@@ -10,8 +11,17 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from bot.core.commands import FreezeRequest, HelpRequest, StopRequest, UsageError, parse_stop
-from bot.core.model import ActionState, PendingAction
+from bot.core.commands import (
+    FreezeRequest,
+    HelpRequest,
+    ScaleRequest,
+    StopRequest,
+    UsageError,
+    parse_scale,
+    parse_stop,
+)
+from bot.core.model import ActionState, PendingAction, ScaleOutcome, ScaleSpec
+from bot.slack.ids import SCALE_STEP_CALLBACK_ID as SCALE_STEP_CALLBACK_ID  # re-exported
 from bot.slack.ids import STEP_CALLBACK_ID as STEP_CALLBACK_ID  # re-exported
 
 # name → Slack parameter type, exactly as manifest.yml declares them.
@@ -32,6 +42,53 @@ STEP_OUTPUTS: dict[str, str] = {
 }
 
 
+SCALE_STEP_INPUTS: dict[str, str] = {
+    "deployment_id": "string",
+    "cluster": "string",
+    "allocations": "integer",
+    "adaptive": "string",
+    "min_allocations": "integer",
+    "max_allocations": "integer",
+    "reason": "string",
+    "requested_by": "slack#/types/user_id",
+    "channel": "slack#/types/channel_id",
+}
+SCALE_STEP_OUTPUTS: dict[str, str] = {
+    "outcome": "string",
+    "settings_after": "string",
+    "result_url": "string",
+}
+
+
+def scale_command_text(inputs: Mapping[str, Any]) -> str:
+    """The `/ml-scale` text the scale step's inputs stand for (what is parsed and audited)."""
+    words = [shlex.quote(str(inputs.get("deployment_id") or ""))]
+    if inputs.get("adaptive") not in (None, ""):
+        words += ["--adaptive", shlex.quote(str(inputs["adaptive"]))]
+    for name, flag in (
+        ("allocations", "--allocations"),
+        ("min_allocations", "--min"),
+        ("max_allocations", "--max"),
+    ):
+        if inputs.get(name) not in (None, ""):
+            words += [flag, shlex.quote(str(inputs[name]))]
+    if inputs.get("cluster"):
+        words += ["--cluster", shlex.quote(str(inputs["cluster"]))]
+    if inputs.get("reason"):
+        words += ["--reason", shlex.quote(str(inputs["reason"]))]
+    return " ".join(words)
+
+
+def scale_request_from_inputs(inputs: Mapping[str, Any]) -> ScaleRequest | UsageError:
+    """The scale step's inputs through the same parser as `/ml-scale`."""
+    if (missing := missing_inputs(inputs, "/ml-scale")) is not None:
+        return missing
+    parsed = parse_scale(scale_command_text(inputs))
+    if isinstance(parsed, HelpRequest):
+        return UsageError("/ml-scale", f"`{inputs['deployment_id']}` is not a deployment id", "")
+    return parsed
+
+
 def request_from_inputs(inputs: Mapping[str, Any]) -> StopRequest | UsageError:
     """The step's inputs through the same parser as `/ml-stop`, so the same id rules apply."""
     if (missing := missing_inputs(inputs)) is not None:
@@ -42,11 +99,11 @@ def request_from_inputs(inputs: Mapping[str, Any]) -> StopRequest | UsageError:
     return parsed
 
 
-def missing_inputs(inputs: Mapping[str, Any]) -> UsageError | None:
+def missing_inputs(inputs: Mapping[str, Any], command: str = "/ml-stop") -> UsageError | None:
     """The required inputs the step was run without, as a usage error (None: all there)."""
     missing = [name for name in STEP_REQUIRED_INPUTS if not inputs.get(name)]
     if missing:
-        return UsageError("/ml-stop", f"missing step input(s): {', '.join(missing)}", "")
+        return UsageError(command, f"missing step input(s): {', '.join(missing)}", "")
     return None
 
 
@@ -103,7 +160,18 @@ def cap_list(items: list[str], sep: str, limit: int = PARAM_MAX_ENCODED) -> str:
 
 
 def outputs_for(action: PendingAction, result_url: str) -> dict[str, str]:
-    """The step's outputs for a finished stop (the id list capped for the query string)."""
+    """The step's outputs for a finished stop or scale (lists capped for the query string)."""
+    if isinstance(action.spec, ScaleSpec):
+        after = [
+            f"{o.deployment_id}: target {o.target}, {o.allocated or 0} allocated"
+            for o in action.outcomes
+            if isinstance(o, ScaleOutcome) and o.ok
+        ]
+        return {
+            "outcome": action.state.value,
+            "settings_after": cap_list(after, "; "),
+            "result_url": result_url,
+        }
     stopped = [o.deployment_id for o in action.outcomes if o.ok]
     return {
         "outcome": action.state.value,
@@ -116,17 +184,20 @@ def error_for(action: PendingAction) -> str | None:
     """Why the step failed, or None when it succeeded (the workflow branches on this)."""
     if action.state is ActionState.SUCCEEDED:
         return None
+    kind = action.kind
+    done = {"stop": "stopped", "start": "started", "scale": "scaled"}[kind]
+    doing = {"stop": "stopping", "start": "starting", "scale": "scaling"}[kind]
     if action.state is ActionState.FAILED:
-        head = f"stop failed on {action.cluster}: "
+        head = f"{kind} failed on {action.cluster}: "
         problems = [
             f"{o.deployment_id}: {cap_text(o.message, _PROBLEM_MAX)}"
             for o in action.outcomes
-            if not o.ok
+            if not o.ok or o.verified is False
         ]
         listed = cap_list(problems, "; ", PARAM_MAX_ENCODED - encoded_size(head))
         return head + (listed or "see the result message")
     if action.state is ActionState.UNKNOWN and action.outcomes:
-        head = f"the outcome of the stop on {action.cluster} is unknown ("
+        head = f"the outcome of the {kind} on {action.cluster} is unknown ("
         tail = f"): check `/ml-deployments {cap_text(action.spec.expression, 200)}`"
         unsure = [
             f"{o.deployment_id}: {cap_text(o.message, _PROBLEM_MAX)}"
@@ -137,8 +208,8 @@ def error_for(action: PendingAction) -> str | None:
         return head + (cap_list(unsure, "; ", room) or "see the result message") + tail
     if action.state is ActionState.UNKNOWN:
         return (
-            "the bot restarted while stopping; the outcome is unknown: "
+            f"the bot restarted while {doing}; the outcome is unknown: "
             f"check `/ml-deployments {action.spec.expression}`"
         )
     who = f" by <@{action.actor_id}>" if action.actor_id else ""
-    return f"the stop was {action.state.value}{who}; nothing was stopped"
+    return f"the {kind} was {action.state.value}{who}; nothing was {done}"

@@ -20,7 +20,7 @@ from elasticsearch import NotFoundError
 from bot.adapters.elasticsearch import schemas
 from bot.adapters.elasticsearch.client import _quote
 from bot.adapters.elasticsearch.errors import ElasticError, to_domain_error
-from bot.adapters.elasticsearch.reads import SnapshotReads
+from bot.adapters.elasticsearch.scaling import ScaleCalls
 from bot.app.ports import CallContext, Verification
 from bot.core.errors import ClusterBadAnswer, ClusterError
 from bot.core.impact import StartPlan
@@ -42,7 +42,7 @@ def _matches(expression: str, deployment_id: str) -> bool:
     return expression == deployment_id
 
 
-class ClusterGateway(SnapshotReads):
+class ClusterGateway(ScaleCalls):
     """All Elasticsearch I/O for one cluster."""
 
     async def resolve(self, ids: Sequence[str], ctx: CallContext | None = None) -> Resolution:

@@ -80,6 +80,9 @@ def deployment_from_stats(
         pending_requests=sum(int(n.get("number_of_pending_requests", 0)) for n in nodes),
         pipelines=tuple(pipelines),
         impact=impact_of(deployment_id, model_id, facts) if facts is not None else None,
+        required_memory=_int(
+            (entry.get("model_size_stats") or {}).get("required_native_memory_bytes")
+        ),
     )
 
 

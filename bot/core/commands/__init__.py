@@ -63,10 +63,13 @@ from bot.core.commands.requests import (
     HelpRequest,
     ListRequest,
     Request,
+    ScaleRequest,
     StartRequest,
+    StatusRequest,
     StopRequest,
     UsageError,
 )
+from bot.core.commands.scale import parse_scale, parse_status
 from bot.core.commands.start import parse_start
 from bot.core.commands.stop import parse_stop
 from bot.core.commands.tokens import (
@@ -77,7 +80,9 @@ from bot.core.commands.tokens import (
     MAX_IDS,
     MAX_REASON_LENGTH,
     MAX_TEXT_LENGTH,
+    SCALE,
     START,
+    STATUS,
     STOP,
     show,
 )
@@ -95,13 +100,17 @@ __all__ = [
     "HelpRequest",
     "ListRequest",
     "Request",
+    "ScaleRequest",
     "StartRequest",
+    "StatusRequest",
     "StopRequest",
     "UsageError",
     "parse",
     "parse_audit",
     "parse_deployments",
+    "parse_scale",
     "parse_start",
+    "parse_status",
     "parse_stop",
     "usage",
     "validate_cluster",
@@ -122,6 +131,10 @@ def parse(command: str, text: str) -> Request:
         return parse_start(text)
     if name == AUDIT:
         return parse_audit(text)
+    if name == SCALE:
+        return parse_scale(text)
+    if name == STATUS:
+        return parse_status(text)
     known = ", ".join(f"`{c}`" for c in COMMANDS)
     return UsageError(
         command=command if isinstance(command, str) else "",

@@ -15,7 +15,9 @@ from bot.core.commands.tokens import (
     DEPLOYMENTS,
     MAX_REASON_LENGTH,
     MAX_TEXT_LENGTH,
+    SCALE,
     START,
+    STATUS,
     STOP,
     is_flag_like,
     show,
@@ -35,6 +37,8 @@ _BOOL_FLAGS: dict[str, dict[str, str]] = {
     DEPLOYMENTS: {},
     START: {},
     AUDIT: {},
+    SCALE: {},
+    STATUS: {},
 }
 _VALUE_FLAGS: dict[str, tuple[str, ...]] = {
     STOP: ("--cluster", "--reason"),
@@ -48,8 +52,20 @@ _VALUE_FLAGS: dict[str, tuple[str, ...]] = {
         "--reason",
     ),
     AUDIT: ("--incident", "--since", "--format"),
+    SCALE: ("--allocations", "--adaptive", "--min", "--max", "--cluster", "--reason"),
+    STATUS: ("--cluster",),
 }
 _HELP_FLAGS = ("-h", "--help")
+# What a value flag's value is called in "needs a value" messages.
+_PLACEHOLDERS = {
+    "--reason": "TEXT",
+    "--allocations": "N",
+    "--threads": "N",
+    "--min": "N",
+    "--max": "N",
+    "--adaptive": "on|off",
+    "--since": "DURATION",
+}
 _SHORT_ALIASES = {
     "-f": "--force",
     "-c": "--cluster",
@@ -149,11 +165,11 @@ def scan(command: str, text: str) -> Parsed | HelpRequest | str:
                 value = words[i]
                 i += 1
             else:
-                what = "TEXT" if name == "--reason" else "NAME"
+                what = _PLACEHOLDERS.get(name, "NAME")
                 got = f" but got the flag {show(words[i])}" if i < len(words) else ""
                 return f"{show(name)} needs a value{got}: `{name} {what}`"
             if value == "":
-                what = "TEXT" if name == "--reason" else "NAME"
+                what = _PLACEHOLDERS.get(name, "NAME")
                 return f"{show(name)} needs a value: `{name} {what}`"
             parsed.values[name] = value
             after_reason = name == "--reason"

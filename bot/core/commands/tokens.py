@@ -13,7 +13,9 @@ STOP = "/ml-stop"
 DEPLOYMENTS = "/ml-deployments"
 START = "/ml-start"
 AUDIT = "/ml-audit"
-COMMANDS: tuple[str, ...] = (STOP, DEPLOYMENTS, START, AUDIT)
+SCALE = "/ml-scale"
+STATUS = "/ml-status"
+COMMANDS: tuple[str, ...] = (STOP, DEPLOYMENTS, START, AUDIT, SCALE, STATUS)
 
 MAX_ID_LENGTH = 64  # Elasticsearch's MlStrings.ID_LENGTH_LIMIT
 MAX_IDS = 50  # ids in one comma list

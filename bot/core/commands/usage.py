@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from bot.core.commands.requests import UsageError
-from bot.core.commands.tokens import AUDIT, DEPLOYMENTS, MAX_REASON_LENGTH, START, STOP
+from bot.core.commands.tokens import (
+    AUDIT,
+    DEPLOYMENTS,
+    MAX_REASON_LENGTH,
+    SCALE,
+    START,
+    STATUS,
+    STOP,
+)
 
 USAGE_LINES: dict[str, str] = {
     STOP: (
@@ -16,6 +24,11 @@ USAGE_LINES: dict[str, str] = {
         "[--priority normal|low] [--cluster NAME] [--reason TEXT]"
     ),
     AUDIT: "/ml-audit [--incident ID] [--since 2h] [--format text|markdown]",
+    SCALE: (
+        "/ml-scale <deployment_id> --allocations N | --adaptive on [--min N] [--max M] | "
+        "--adaptive off [--allocations N] [--cluster NAME] [--reason TEXT]"
+    ),
+    STATUS: "/ml-status [deployment_id] [--cluster NAME]",
 }
 
 
@@ -106,6 +119,40 @@ approvals and outcome, oldest first, with links to the messages.
 """
 
 
+_SCALE_HELP = f"""\
+Usage: {USAGE_LINES[SCALE]}
+
+Change how many allocations a deployment has, or its adaptive allocations, instead of
+stopping it. You get a preview (before → after, ML memory, what uses it, which API) and a
+Scale button; nothing changes until you confirm. The result can be reverted.
+
+<deployment_id>        one id, a comma list (`a,b`), a wildcard (`elser-*`) or `_all`.
+--allocations N        a fixed number of allocations (not with adaptive allocations on).
+--adaptive on|off      turn adaptive allocations on (with optional bounds) or off.
+--min N                adaptive lower bound; `--min 0` lets it scale to zero when idle.
+--max M                adaptive upper bound (at least 1).
+--cluster NAME         the Elasticsearch cluster (default: the configured one).
+--reason TEXT          why, for the audit log and the channel (at most {MAX_REASON_LENGTH}).
+
+Examples:
+  /ml-scale elser-prod --allocations 4 --reason "queue full"
+  /ml-scale elser-search --adaptive on --max 2
+  /ml-scale elser-search --adaptive off --allocations 2
+"""
+
+_STATUS_HELP = f"""\
+Usage: {USAGE_LINES[STATUS]}
+
+How a deployment is doing (read-only): state, allocations, nodes, queue, rejections,
+timeouts, errors, inference time, throughput, what uses it, ML memory, and what to do.
+Without an id: every deployment, the unhealthy ones first.
+
+Examples:
+  /ml-status elser-prod
+  /ml-status --cluster staging
+"""
+
+
 def usage(command: str) -> str:
     """Full help text for a command (both commands if it is unknown)."""
     name = command.strip().lower() if isinstance(command, str) else ""
@@ -119,4 +166,10 @@ def usage(command: str) -> str:
         return _START_HELP
     if name == AUDIT:
         return _AUDIT_HELP
-    return "\n".join((_STOP_HELP, _DEPLOYMENTS_HELP, _START_HELP, _AUDIT_HELP))
+    if name == SCALE:
+        return _SCALE_HELP
+    if name == STATUS:
+        return _STATUS_HELP
+    return "\n".join(
+        (_STOP_HELP, _DEPLOYMENTS_HELP, _START_HELP, _AUDIT_HELP, _SCALE_HELP, _STATUS_HELP)
+    )

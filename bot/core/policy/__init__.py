@@ -6,7 +6,12 @@ Pure except for :func:`load_role_map`, which reads one file. Reads only the ``ro
 
 Rules (README, "Configuration"), and decisions where it is silent:
 
-* Deny by default. Actions are ``stop``, ``start``, ``status``, ``freeze``.
+* Deny by default. Actions are ``stop``, ``start``, ``status``, ``freeze``, ``scale``.
+* A ``scale`` grant may set ``allocations: {min: N, max: M}``: every allocation number a
+  scale asks for (the allocations, and the adaptive min and max as merged with the
+  deployment's own) must lie within them, or the grant does not apply; a denial names the
+  bound. ``adaptive_off`` (``--adaptive off``) and ``scale_to_zero`` (``--min 0``) are
+  options like ``force``.
 * A grant without ``clusters`` covers every cluster; without ``options``, none of them.
   Options: ``force``, ``finish_pending_work``, ``wildcard``, ``list`` (a comma list) and
   ``all`` (``_all``). ``list`` is implied by ``wildcard`` (a comma list can never reach
@@ -50,6 +55,7 @@ from bot.core.policy.remedy import Holder, who_can
 from bot.core.policy.schema import (
     OPTIONS,
     Action,
+    AllocationBounds,
     ApprovalRule,
     Binding,
     Grant,
@@ -62,6 +68,7 @@ from bot.core.policy.schema import (
 __all__ = [
     "OPTIONS",
     "Action",
+    "AllocationBounds",
     "ApprovalRule",
     "Binding",
     "Caller",

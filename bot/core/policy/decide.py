@@ -137,6 +137,17 @@ def _missing_option(candidates: Sequence[tuple[_Match, Grant]], opts: frozenset[
     return f"roles {', '.join(roles)} do not grant {option_label(missing)}"
 
 
+def _out_of_bounds(candidates: Sequence[tuple[_Match, Grant]], numbers: Sequence[int]) -> str:
+    """`role ml-operator allows scale only between 1 and 4 allocations (asked: 6)`."""
+    asked = ", ".join(str(n) for n in numbers)
+    bounds = _unique(
+        f"role {m.role} allows scale only {g.allocations.text()}"
+        for m, g in candidates
+        if g.allocations is not None
+    )
+    return f"{'; '.join(bounds)} (asked: {asked})"
+
+
 def _deny(text: str) -> Decision:
     return Decision(allowed=False, explanation=f"denied: {text}")
 
@@ -149,6 +160,7 @@ def _decide(
     cluster: str,
     deployments: Sequence[str] | None,
     opts: frozenset[str],
+    numbers: Sequence[int] = (),
 ) -> Decision:
     if not matched:
         return _deny(
@@ -166,6 +178,10 @@ def _decide(
     with_opts = [(m, g) for m, g in applicable if opts <= g.granted_options()]
     if not with_opts:
         return _deny(_missing_option(applicable, opts))
+    in_bounds = [(m, g) for m, g in with_opts if g.fits(action, numbers)]
+    if not in_bounds:
+        return _deny(_out_of_bounds(with_opts, numbers))
+    with_opts = in_bounds
     if not deployments:
         first = with_opts[0][0]
         return Decision(True, f"allowed: {first.as_allowed()}", first.role, first.via)
@@ -174,6 +190,9 @@ def _decide(
         if any(g.covers(deployment) for _, g in with_opts):
             continue
         candidates = [(m, g) for m, g in applicable if g.covers(deployment)]
+        optioned = [(m, g) for m, g in candidates if opts <= g.granted_options()]
+        if optioned:
+            return _deny(f"{_out_of_bounds(optioned, numbers)} for `{deployment}`")
         if candidates:
             return _deny(f"{_missing_option(candidates, opts)} for `{deployment}`")
         covers: dict[str, list[str]] = {}
@@ -218,23 +237,29 @@ def authorize(
     cluster: str,
     deployments: Sequence[str] | None,
     options: Iterable[str] = (),
+    *,
+    allocations: Sequence[int] = (),
 ) -> Decision:
     """May ``caller`` do ``action`` on ``cluster`` to ``deployments`` with ``options``?
 
     ``deployments=None``: a pre-check before resolution (is there any grant for the
     action, cluster and options?). Otherwise every id must be covered by a grant that
-    also grants every option."""
+    also grants every option. ``allocations``: the numbers a scale asks for; a grant
+    with ``allocations`` bounds applies only when every one is within them."""
     opts = frozenset(options)
+    numbers = tuple(allocations)
     checks = _matches(role_map, caller)
     matched = [m for m in checks if m.status == "match"]
-    decision = _decide(role_map, caller, matched, action, cluster, deployments, opts)
+    decision = _decide(role_map, caller, matched, action, cluster, deployments, opts, numbers)
     if decision.allowed:
         return decision
     for m in checks:
         if m.status != "unknown":
             continue
         assumed = _Match(m.index, m.binding, "match", via=f"usergroup {m.unknown_group}")
-        trial = _decide(role_map, caller, [*matched, assumed], action, cluster, deployments, opts)
+        trial = _decide(
+            role_map, caller, [*matched, assumed], action, cluster, deployments, opts, numbers
+        )
         if trial.allowed:
             decision = _deny(
                 f"could not check membership of usergroup {m.unknown_group} (Slack error); "
@@ -302,9 +327,10 @@ def _describe_binding(binding: Binding) -> str:
 def _describe_grant(grant: Grant) -> str:
     clusters = ", ".join(grant.clusters) if grant.clusters is not None else "any cluster"
     options = ", ".join(option_label(o) for o in _option_order(grant.granted_options()))
+    bounds = f"; scale {grant.allocations.text()}" if grant.allocations is not None else ""
     return (
         f"{'/'.join(grant.action)} on {clusters}; deployments {', '.join(grant.deployments)}; "
-        f"options {options or 'none'}"
+        f"options {options or 'none'}{bounds}"
     )
 
 
@@ -316,17 +342,21 @@ def explain(
     deployments: Sequence[str] | None,
     options: Iterable[str] = (),
     patterns: Sequence[str] = (),
+    *,
+    allocations: Sequence[int] = (),
 ) -> str:
     """Every binding considered, why it matched or not, each grant, and the decision.
 
     `patterns`: what the request names when it is not resolved yet (`ner-*`), so the
     approvals shown are the ones that apply to it."""
     opts = frozenset(options)
+    numbers = tuple(allocations)
     targets = ", ".join(deployments) if deployments else "(not resolved yet)"
     opt_text = ", ".join(option_label(o) for o in _option_order(opts)) or "none"
     groups = ", ".join(sorted(caller.usergroups)) or "none"
     lines = [
-        f"request: {action} on {cluster}; deployments: {targets}; options: {opt_text}",
+        f"request: {action} on {cluster}; deployments: {targets}; options: {opt_text}"
+        + (f"; allocations: {', '.join(map(str, numbers))}" if numbers else ""),
         f"caller: user {caller.user_id}{_in_channel(caller, 'channel ')}; usergroups: {groups}"
         + (
             f"; unchecked usergroups: {', '.join(sorted(caller.unknown_usergroups))}"
@@ -352,6 +382,8 @@ def explain(
                     lacking = [o for o in _option_order(opts) if o not in grant.granted_options()]
                     if lacking:
                         verdict.append("lacks " + ", ".join(option_label(o) for o in lacking))
+                    if not grant.fits(action, numbers) and grant.allocations is not None:
+                        verdict.append(f"outside its bounds ({grant.allocations.text()})")
                     if deployments:
                         covered = [d for d in deployments if grant.covers(d)]
                         verdict.append(
@@ -373,6 +405,6 @@ def explain(
             lines.append(
                 f"approvals: {rule.required} approval(s) needed from {' or '.join(rule.approvers)}"
             )
-    decision = authorize(role_map, caller, action, cluster, deployments, opts)
+    decision = authorize(role_map, caller, action, cluster, deployments, opts, allocations=numbers)
     lines.append(f"decision: {decision.explanation}")
     return "\n".join(lines)

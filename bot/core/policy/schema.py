@@ -22,8 +22,11 @@ from bot.core.commands import validate_id
 from bot.core.yamlfile import Loc, loc_text, suggest
 
 # `freeze` is the kill switch (`/ml-stop freeze`); grant it to admins only.
-Action = Literal["stop", "start", "status", "freeze"]
-Option = Literal["force", "finish_pending_work", "wildcard", "list", "all"]
+# `scale` changes allocations (`/ml-scale`); a grant may bound it with `allocations`.
+Action = Literal["stop", "start", "status", "freeze", "scale"]
+Option = Literal[
+    "force", "finish_pending_work", "wildcard", "list", "all", "adaptive_off", "scale_to_zero"
+]
 
 ACTIONS: tuple[str, ...] = get_args(Action)
 OPTIONS: tuple[str, ...] = get_args(Option)
@@ -34,6 +37,8 @@ _OPTION_LABELS = {
     "wildcard": "wildcards",
     "list": "comma lists",
     "all": "_all",
+    "adaptive_off": "`--adaptive off`",
+    "scale_to_zero": "scaling to zero (`--min 0`)",
 }
 
 SECTIONS = ("roles", "bindings", "approvals")
@@ -119,6 +124,30 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class AllocationBounds(_Model):
+    """The allocation numbers a `scale` grant allows: every number asked (allocations,
+    adaptive min and max, as merged with the deployment's) must lie within them."""
+
+    min: Annotated[int, Field(strict=True, ge=0)] = 0
+    max: Annotated[int, Field(strict=True, ge=1)] | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AllocationBounds:
+        if self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is larger than max ({self.max})")
+        return self
+
+    def fits(self, numbers: Sequence[int]) -> bool:
+        """Every number within the bounds."""
+        return all(self.min <= n and (self.max is None or n <= self.max) for n in numbers)
+
+    def text(self) -> str:
+        """`between 1 and 4 allocations`, `at least 1 allocation`."""
+        if self.max is None:
+            return f"at least {self.min} allocation{'s' if self.min != 1 else ''}"
+        return f"between {self.min} and {self.max} allocations"
+
+
 class Grant(_Model):
     """One permission of a role."""
 
@@ -126,6 +155,17 @@ class Grant(_Model):
     deployments: list[DeploymentPattern] = Field(min_length=1)
     clusters: list[ClusterPattern] | None = None
     options: list[Option] = Field(default_factory=list)
+    allocations: AllocationBounds | None = None  # bounds of `scale` only
+
+    @model_validator(mode="after")
+    def _bounds_for_scale(self) -> Grant:
+        if self.allocations is not None and "scale" not in self.action:
+            raise ValueError("`allocations` bounds apply to the scale action only")
+        return self
+
+    def fits(self, action: str, numbers: Sequence[int]) -> bool:
+        """The allocation numbers are within this grant's bounds (only `scale` has any)."""
+        return action != "scale" or self.allocations is None or self.allocations.fits(numbers)
 
     @field_validator("action", "deployments", "clusters", "options", mode="before")
     @classmethod

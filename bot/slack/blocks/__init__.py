@@ -42,10 +42,15 @@ from bot.slack.blocks.common import (
     REASON_MAX,
     REJECT_ACTION_ID,
     RESTART_ACTION_ID,
+    REVERT_ACTION_ID,
+    SCALE_CANCEL_ACTION_ID,
+    SCALE_CONFIRM_ACTION_ID,
     SECTION_TEXT_MAX,
     SHOW_ALL_ACTION_ID,
     START_CANCEL_ACTION_ID,
     START_CONFIRM_ACTION_ID,
+    STATUS_SCALE_ACTION_ID,
+    STATUS_STOP_ACTION_ID,
     TABLE_ROWS,
     Block,
     Message,
@@ -63,6 +68,7 @@ from bot.slack.blocks.help import denied, error, help_message, nothing_matched, 
 from bot.slack.blocks.listing import deployments_table
 from bot.slack.blocks.preview import progress, proposal
 from bot.slack.blocks.result import already, final_preview, not_requester, result, unknown_outcome
+from bot.slack.blocks.scale import status_message
 from bot.slack.blocks.terminal import button_labels, mrkdwn_to_text, to_text
 from bot.slack.blocks.timeline import TIMELINE_MAX_ROWS, audit_timeline
 
@@ -91,10 +97,15 @@ __all__ = [
     "REASON_MAX",
     "REJECT_ACTION_ID",
     "RESTART_ACTION_ID",
+    "REVERT_ACTION_ID",
+    "SCALE_CANCEL_ACTION_ID",
+    "SCALE_CONFIRM_ACTION_ID",
     "SECTION_TEXT_MAX",
     "SHOW_ALL_ACTION_ID",
     "START_CANCEL_ACTION_ID",
     "START_CONFIRM_ACTION_ID",
+    "STATUS_SCALE_ACTION_ID",
+    "STATUS_STOP_ACTION_ID",
     "TABLE_ROWS",
     "TIMELINE_MAX_ROWS",
     "Block",
@@ -131,6 +142,7 @@ __all__ = [
     "proposal",
     "result",
     "self_approval",
+    "status_message",
     "to_text",
     "unknown_outcome",
     "usage_error",

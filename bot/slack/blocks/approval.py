@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.core.impact import pipeline_names
-from bot.core.model import ActionState, PendingAction, StartSpec
+from bot.core.model import ActionState, PendingAction, ScaleSpec, StartSpec
 from bot.slack.blocks.common import (
     MAX_BLOCKS,
     Block,
@@ -38,6 +38,7 @@ from bot.slack.blocks.preview import (
     _start_settings_md,
 )
 from bot.slack.blocks.result import _EMOJI, _state_phrase
+from bot.slack.blocks.scale import scale_target_md
 from bot.slack.ids import APPROVE_ACTION_ID, REJECT_ACTION_ID
 
 # --------------------------------------------------------------------------- approvals
@@ -96,7 +97,11 @@ def approval_card(action: PendingAction, *, now: float) -> Message:
     who = _mention(action.requester_id)
     what = f"{verbs.verb} {_target_name_md(action)} on {_code(action.cluster)}"
     lines = [f"🔐 {who} asks to {what}", _targets_line(action)]
-    if isinstance(action.spec, StartSpec):
+    if isinstance(action.spec, ScaleSpec):
+        lines += [scale_target_md(action.spec, d) for d in action.targets[:3]]
+        if len(action.targets) > 3:
+            lines.append(f"… and {len(action.targets) - 3:,} more")
+    elif isinstance(action.spec, StartSpec):
         if action.source_action_id:
             lines.append(_restart_md(action))
         lines += [_start_settings_md(d) for d in action.targets[:3]]

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from bot.core.model import ActionSpec, Deployment, PendingAction, StartSpec, StopSpec
+from bot.core.model import ActionSpec, Deployment, PendingAction, ScaleSpec, StartSpec, StopSpec
 from bot.slack import ids
 from bot.slack.blocks import budget
 
@@ -27,6 +27,11 @@ DETAILS_PREV_ACTION_ID = ids.DETAILS_PREV_ACTION_ID
 DETAILS_NEXT_ACTION_ID = ids.DETAILS_NEXT_ACTION_ID
 START_CANCEL_ACTION_ID = ids.START_CANCEL_ACTION_ID
 START_CONFIRM_ACTION_ID = ids.START_CONFIRM_ACTION_ID
+SCALE_CONFIRM_ACTION_ID = ids.SCALE_CONFIRM_ACTION_ID
+SCALE_CANCEL_ACTION_ID = ids.SCALE_CANCEL_ACTION_ID
+REVERT_ACTION_ID = ids.REVERT_ACTION_ID
+STATUS_SCALE_ACTION_ID = ids.STATUS_SCALE_ACTION_ID
+STATUS_STOP_ACTION_ID = ids.STATUS_STOP_ACTION_ID
 
 # Slack limits (docs.slack.dev Block Kit reference; enforced by slack_sdk.models.blocks).
 MAX_BLOCKS = 50
@@ -248,6 +253,15 @@ _VERBS: dict[type[ActionSpec], _Verbs] = {
         START_CANCEL_ACTION_ID,
         "primary",
         "Don't start",
+    ),
+    ScaleSpec: _Verbs(
+        "scale",
+        "scaling",
+        "scaled",
+        ids.SCALE_CONFIRM_ACTION_ID,
+        ids.SCALE_CANCEL_ACTION_ID,
+        "primary",
+        "Don't scale",
     ),
 }
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from bot.core.impact import pipeline_names
-from bot.core.model import Deployment, PendingAction, StartSpec, StopSpec
+from bot.core.model import Deployment, PendingAction, ScaleSpec, StartSpec, StopSpec
 from bot.slack.blocks import budget
 from bot.slack.blocks.common import (
     BUTTON_TEXT_MAX,
@@ -45,6 +45,12 @@ from bot.slack.blocks.common import (
     clip,
     escape,
 )
+from bot.slack.blocks.scale import (
+    DETAILED_SCALE_TARGETS,
+    change_md,
+    scale_extra_blocks,
+    scale_target_md,
+)
 from bot.slack.impact_blocks import impact_lines, impact_md, impact_tally, restores_md
 
 # --------------------------------------------------------------------------- the stop flow
@@ -80,6 +86,8 @@ def _target_md(action: PendingAction, dep: Deployment) -> str:
     """One target as the preview shows it: stop facts or start settings, and their impact."""
     if isinstance(action.spec, StartSpec):
         return "\n".join(filter(None, [_start_settings_md(dep), restores_md(dep.impact)]))
+    if isinstance(action.spec, ScaleSpec):
+        return scale_target_md(action.spec, dep)
     if dep.impact is None:  # stored before impacts were read: the pipeline warning only
         return _deployment_md(dep, action.spec)
     facts = _deployment_md(replace(dep, pipelines=()), action.spec)
@@ -164,7 +172,9 @@ def proposal(action: PendingAction, *, now: float, note: str | None = None) -> M
     summary = f"*Cluster:* {cluster}\n{typed}"
     if action.incident_id:
         summary += f"\n*Incident:* {_code(action.incident_id, 80)}"
-    if not isinstance(action.spec, StartSpec):
+    if isinstance(action.spec, ScaleSpec):
+        summary += f"\n{change_md(action)}"
+    elif not isinstance(action.spec, StartSpec):
         summary += f"\n{_options_md(spec)}"
     blocks = [_section(_trusted_mrkdwn(note))] if note and note.strip() else []
     blocks += [_header(title), _section(summary)]
@@ -180,6 +190,8 @@ def proposal(action: PendingAction, *, now: float, note: str | None = None) -> M
         if action.unmatched:
             missing = _ids_md(action.unmatched, 1500)
             end.insert(0, _section(f"❓ *Not found, will not be touched:* {missing}"))
+        if isinstance(action.spec, ScaleSpec):
+            end[:0] = scale_extra_blocks(action.spec)
         return end
 
     blocks = _fit_targets(action, blocks, tail)
@@ -194,8 +206,8 @@ def proposal(action: PendingAction, *, now: float, note: str | None = None) -> M
 
 def _severity(action: PendingAction, dep: Deployment) -> int:
     """0: a plain stop is refused; 1: the stop breaks something; 2: nothing known breaks."""
-    if isinstance(action.spec, StartSpec):
-        return 2
+    if isinstance(action.spec, StartSpec | ScaleSpec):
+        return 2  # nothing breaks when a deployment starts or changes capacity
     if dep.impact is not None and dep.impact.refuses:
         return 0
     if pipeline_names(dep.impact, dep.pipelines) or (
@@ -207,7 +219,7 @@ def _severity(action: PendingAction, dep: Deployment) -> int:
 
 def _breaks_md(action: PendingAction) -> str:
     """`⚠ 12 of 71 break something when stopped: …` (the fact a summary never drops)."""
-    if isinstance(action.spec, StartSpec):
+    if isinstance(action.spec, StartSpec | ScaleSpec):
         return ""
     breaking = [d for d in action.targets if _severity(action, d) < 2]
     if not breaking:
@@ -232,15 +244,16 @@ def _fit_targets(
         return _more_targets(action, ordered[len(ordered) - left :], ids_room)
 
     plain = tail(False)
-    fitted = budget.fit(head, detail, plain, more=more, max_body=DETAILED_TARGETS)
+    most = DETAILED_SCALE_TARGETS if isinstance(action.spec, ScaleSpec) else DETAILED_TARGETS
+    fitted = budget.fit(head, detail, plain, more=more, max_body=most)
     if len(fitted) == len(head) + len(detail) + len(plain):
         return fitted  # every target in detail: nothing more to show
-    return budget.fit(head, detail, tail(True), more=more, max_body=DETAILED_TARGETS)
+    return budget.fit(head, detail, tail(True), more=more, max_body=most)
 
 
 def _more_targets(action: PendingAction, rest: Sequence[Deployment], chars: int) -> list[Block]:
     """`… and 51 more: a, b, …` in as many sections as the ids need, ids compacted to fit."""
-    stop = not isinstance(action.spec, StartSpec)
+    stop = isinstance(action.spec, StopSpec)
     used = sum(1 for d in rest if pipeline_names(d.impact, d.pipelines)) if stop else 0
     note = f" ({used:,} used by ingest pipelines)" if used else ""
     head = f"*… and {len(rest):,} more{note}:* "
@@ -325,6 +338,8 @@ def _confirm_dialog(action: PendingAction) -> dict[str, Any]:
     if isinstance(action.spec, StartSpec):
         if action.source_action_id:
             notes.append("They get their previous settings.")
+    elif isinstance(action.spec, ScaleSpec):
+        notes.append("Nothing stops; only capacity changes.")
     else:
         if any(pipeline_names(d.impact, d.pipelines) for d in action.targets):
             notes.append("Ingest pipelines that use them stop working.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from bot.core.model import ActionState, Outcome, PendingAction, StartSpec, StopSpec
+from bot.core.model import ActionState, Outcome, PendingAction, ScaleSpec, StartSpec, StopSpec
 from bot.slack.blocks import budget
 from bot.slack.blocks.common import (
     DETAILED_OUTCOMES,
@@ -34,7 +34,7 @@ from bot.slack.blocks.common import (
     escape,
 )
 from bot.slack.blocks.preview import _approvers_md, _button
-from bot.slack.ids import RESTART_ACTION_ID
+from bot.slack.ids import RESTART_ACTION_ID, REVERT_ACTION_ID
 
 _EMOJI = {
     ActionState.PROPOSED: "❔",
@@ -60,6 +60,9 @@ def _state_phrase(action: PendingAction) -> str:
         unverified = _unverified(action)
         return f"{verbs.done} ({unverified:,} not verified)" if unverified else verbs.done
     if state is ActionState.FAILED:
+        scaled = isinstance(action.spec, ScaleSpec) and action.outcomes
+        if scaled and all(o.ok for o in action.outcomes):  # accepted, not yet in place
+            return "requested, not yet placed"
         done = sum(1 for o in action.outcomes if o.ok)
         counted = f" ({done} of {len(action.targets)} {verbs.done})" if action.outcomes else ""
         return f"failed{counted}"
@@ -181,7 +184,11 @@ def _outcome_blocks(action: PendingAction, head: list[Block], tail: list[Block])
 
 
 def _restart_button(action: PendingAction) -> Block | None:
-    """`Restart with previous settings` after a stop that stopped something."""
+    """`Restart with previous settings` after a stop that stopped something; `Revert to
+    previous` after a scale that changed something."""
+    if isinstance(action.spec, ScaleSpec) and any(o.ok for o in action.outcomes):
+        button = _button("Revert to previous", REVERT_ACTION_ID, action.id)
+        return {"type": "actions", "block_id": "ml_scale.revert", "elements": [button]}
     if not isinstance(action.spec, StopSpec) or not any(o.ok for o in action.outcomes):
         return None
     button = _button("Restart with previous settings", RESTART_ACTION_ID, action.id)
@@ -200,7 +207,9 @@ def result(action: PendingAction, *, now: float) -> Message:
         fields.append(f"*Restart of*\naction {_code(action.source_action_id)}")
     else:
         fields.append(f"*Expression*\n{_code(action.spec.expression, EXPRESSION_MAX)}")
-    if not isinstance(action.spec, StartSpec):
+    if isinstance(action.spec, ScaleSpec):
+        fields.append(f"*Change*\n{_code(action.spec.flags_text(), 200)}")
+    elif not isinstance(action.spec, StartSpec):
         fields.append(f"*Options*\n{_flags_md(action.spec) or 'none'}")
     fields += [f"*Result*\n{phrase}", f"*Reason*\n{_reason_md(action.spec)}"]
     if action.incident_id:

@@ -1,4 +1,5 @@
-"""The preview's buttons (Stop or Start, Cancel) and the result's Restart button."""
+"""The preview's buttons (Stop, Start or Scale; Cancel), the result's Restart and Revert
+buttons, and `/ml-status`'s Scale up and Stop buttons."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from bot.core.outcomes import Proposed, Started, Who
 from bot.slack import blocks
 from bot.slack.listeners.base import button_value, replacer, tell
 from bot.slack.listeners.running import Running
-from bot.slack.render import outcome_message
+from bot.slack.render import outcome_label, outcome_message
 from bot.slack.respond import Respond
 
 
@@ -67,17 +68,57 @@ class ClickListeners(Running):
 
         The value is `/ml-stop` text, so the click goes through the one dispatch table (the
         audit, the gate, the resolution): it can do nothing the clicker could not type."""
+        await self._status_button(STOP, body, respond, client, who)
+
+    async def on_revert(
+        self, body: dict[str, Any], respond: Respond, client: AsyncWebClient, who: Who
+    ) -> None:
+        """Revert to previous: a scale preview back to the settings before, privately."""
+        outcome = await self.service.propose_revert(button_value(body), who)
+        message = outcome_message(outcome, "Revert to previous", self.now())
+        await tell(body, respond, client, message)
+        if isinstance(outcome, Proposed):
+            ref = MessageRef(
+                channel_id=who.channel_id, response_url=body.get("response_url"), ephemeral=True
+            )
+            await self._proposed(outcome.action, ref, client)
+
+    async def on_status_scale(
+        self, body: dict[str, Any], respond: Respond, client: AsyncWebClient, who: Who
+    ) -> None:
+        """`/ml-status`'s Scale up: the `/ml-scale` preview its value names, for the clicker."""
+        await self._status_button("/ml-scale", body, respond, client, who)
+
+    async def on_status_stop(
+        self, body: dict[str, Any], respond: Respond, client: AsyncWebClient, who: Who
+    ) -> None:
+        """`/ml-status`'s Stop: the `/ml-stop` preview, for the clicker."""
+        await self._status_button("/ml-stop", body, respond, client, who)
+
+    async def _status_button(
+        self,
+        command: str,
+        body: dict[str, Any],
+        respond: Respond,
+        client: AsyncWebClient,
+        who: Who,
+    ) -> None:
+        # The button's value is command text: it goes through the same table as typing it
+        # (audit, parse, gate), so a click can do nothing the clicker could not type.
         text = button_value(body)
-        outcome = await self.service.dispatch(STOP, text, who)
+        outcome = await self.service.dispatch(command, text, who)
         if isinstance(outcome, HelpRequest | UsageError):
-            message = (
+            await tell(
+                body,
+                respond,
+                client,
                 blocks.usage_error(outcome)
                 if isinstance(outcome, UsageError)
-                else (blocks.help_message(outcome.command))
+                else blocks.help_message(outcome.command),
             )
-        else:
-            message = outcome_message(outcome, f"{STOP} {text}", self.now())
-        await tell(body, respond, client, message)
+            return
+        self._count(command, outcome_label(outcome))
+        await tell(body, respond, client, outcome_message(outcome, f"{command} {text}", self.now()))
         if isinstance(outcome, Proposed):
             ref = MessageRef(
                 channel_id=who.channel_id, response_url=body.get("response_url"), ephemeral=True

@@ -14,7 +14,13 @@ from bot.slack import blocks
 from bot.slack.listeners.base import ListenerBase, log
 from bot.slack.notices import complete_step_error
 from bot.slack.render import outcome_message
-from bot.slack.workflow import command_text, missing_inputs, request_from_inputs
+from bot.slack.workflow import (
+    command_text,
+    missing_inputs,
+    request_from_inputs,
+    scale_command_text,
+    scale_request_from_inputs,
+)
 
 
 class StepListener(ListenerBase):
@@ -24,19 +30,36 @@ class StepListener(ListenerBase):
         self, event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
     ) -> None:
         """`stop_ml_deployment` from Workflow Builder: the same preview, posted in the channel."""
+        await self._guarded_step(event, body, client, "/ml-stop")
+
+    async def on_scale_step(
+        self, event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        """`scale_ml_deployment`: the same `/ml-scale` preview, posted in the channel."""
+        await self._guarded_step(event, body, client, "/ml-scale")
+
+    async def _guarded_step(
+        self, event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient, command: str
+    ) -> None:
         execution_id = str(event.get("function_execution_id", ""))
         try:
-            await self._step(event, body, client, execution_id)
+            await self._step(event, body, client, execution_id, command)
         except Exception as exc:
             error_id = secrets.token_hex(4)
             log.error("workflow step failed", extra={"error_id": error_id}, exc_info=exc)
             await complete_step_error(client, execution_id, f"internal error (error id {error_id})")
 
     async def _step(
-        self, event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient, execution_id: str
+        self,
+        event: dict[str, Any],
+        body: dict[str, Any],
+        client: AsyncWebClient,
+        execution_id: str,
+        command: str = "/ml-stop",
     ) -> None:
         inputs = event.get("inputs") or {}
-        if (missing := missing_inputs(inputs)) is not None:
+        scale = command == "/ml-scale"
+        if (missing := missing_inputs(inputs, command)) is not None:
             await complete_step_error(client, execution_id, missing.message)
             return
         user, channel = str(inputs["requested_by"]), str(inputs["channel"])
@@ -45,18 +68,19 @@ class StepListener(ListenerBase):
         )
         who = await self._in_incident(base, client)
         # The one table: the same audit point, gate and store-down answer as `/ml-stop`.
+        request = scale_request_from_inputs(inputs) if scale else request_from_inputs(inputs)
         outcome = await self.service.dispatch_request(
-            request_from_inputs(inputs),
+            request,
             who,
-            command="/ml-stop",
-            text=command_text(inputs),
+            command=command,
+            text=scale_command_text(inputs) if scale else command_text(inputs),
             execution_id=execution_id,
         )
         if isinstance(outcome, UsageError):
             await complete_step_error(client, execution_id, outcome.message)
             return
         if not isinstance(outcome, Proposed):
-            message = outcome_message(outcome, f"/ml-stop {inputs['deployment_id']}", self.now())
+            message = outcome_message(outcome, f"{command} {inputs['deployment_id']}", self.now())
             await complete_step_error(client, execution_id, message["text"])
             return
         preview = blocks.proposal(outcome.action, now=self.now())
