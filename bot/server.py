@@ -55,6 +55,7 @@ from bot.slack.edge import (
     verify,
 )
 from bot.slack.notices import SlackNotices
+from bot.slack.respond import ResponseBudget
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,7 @@ async def sweep_once(runtime: Runtime, notices: SlackNotices) -> None:
     service = runtime.service
     for action in await service.expire_due():
         await notices.expired(action)
-    await recover(runtime.store, runtime.audit, service.clock, notices)
+    await recover(runtime.store, runtime.audit, service.clock, notices, service.own)
 
 
 async def _sweep(runtime: Runtime, notices: SlackNotices) -> None:
@@ -308,7 +309,8 @@ def create_web_app(runtime: Runtime, bolt: AsyncApp) -> web.Application:
     async def background(app: web.Application) -> AsyncIterator[None]:
         runtime.open_http()
         await runtime.audit.start()  # replays audit spools left by an earlier run
-        notices = SlackNotices(runtime.slack, runtime.service.clock)
+        budget = ResponseBudget(runtime.store.seen)
+        notices = SlackNotices(runtime.slack, runtime.service.clock, budget)
         task = asyncio.create_task(_sweep(runtime, notices))
         yield
         task.cancel()

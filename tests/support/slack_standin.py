@@ -28,6 +28,7 @@ posts to the channel, and the default is an ephemeral for the url's user.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import secrets
@@ -48,6 +49,7 @@ from .socket_mode import SOCKET_PATH, SocketModeServer
 T = TypeVar("T")
 JSONDict = dict[str, Any]
 
+HOLD_LIMIT = 30.0  # a held call a test forgot to release goes on by itself
 RESPONSE_URL_MAX_USES = 5
 RESPONSE_URL_LIFETIME = 30 * 60.0
 # Form-encoded clients send these as JSON strings; decode them so tests compare structures.
@@ -135,6 +137,44 @@ class _Fault:
     retry_after: int = 1
 
 
+class Hold:
+    """Calls held by `SlackStandIn.hold_next` until `release()` (or `HOLD_LIMIT` seconds)."""
+
+    def __init__(self) -> None:
+        self._arrived = threading.Event()
+        self._released = threading.Event()
+
+    def release(self) -> None:
+        """Let every held call go on."""
+        self._released.set()
+
+    def wait_arrived(self, timeout: float = 5.0) -> None:
+        """Block until a held call arrived (fails the test after `timeout`)."""
+        if not self._arrived.wait(timeout):
+            raise AssertionError(f"no held call arrived within {timeout}s")
+
+    @property
+    def arrived(self) -> bool:
+        """Whether a held call arrived."""
+        return self._arrived.is_set()
+
+    async def wait(self) -> None:
+        """Inside the stand-in: wait until released (the test thread sets it)."""
+        self._arrived.set()
+        deadline = time.monotonic() + HOLD_LIMIT
+        while not self._released.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+
+
+@dataclass(frozen=True)
+class DeliveryFault:
+    """A fault that changes when (or whether) an answer comes, not what it says."""
+
+    kind: Literal["delay", "hold", "drop"]
+    seconds: float = 0.0
+    hold: Hold | None = None
+
+
 @dataclass
 class _Execution:
     info: FunctionExecution
@@ -191,6 +231,7 @@ class SlackStandIn:
         self._last_ts_us = 0
         self._loop: BackgroundLoop | None = None
         self._strays: list[str] = []
+        self._delivery_faults: dict[str, deque[DeliveryFault]] = {}  # see "delivery faults"
         self.add_user("U0ADMIN1", "admin")
         self.add_channel("C0INCIDENTS", "incidents")
 
@@ -331,6 +372,55 @@ class SlackStandIn:
         queue = self._store.faults.get(method)
         return queue.popleft() if queue else None
 
+    # ---- delivery faults: slow answers, held calls, dropped connections -----------------
+    # (Kept apart from the error faults above: they act before any answer is chosen.)
+
+    def delay_next(self, method: str, seconds: float, count: int = 1) -> None:
+        """The next `count` calls of `method` (or "response_url") answer after `seconds`."""
+        self._add_delivery_faults(method, [DeliveryFault("delay", seconds=seconds)] * count)
+
+    def hold_next(self, method: str, count: int = 1) -> Hold:
+        """The next `count` calls of `method` (or "response_url") wait until `release()`."""
+        hold = Hold()
+        self._add_delivery_faults(method, [DeliveryFault("hold", hold=hold)] * count)
+        return hold
+
+    def drop_next(self, method: str, count: int = 1) -> None:
+        """The next `count` calls of `method` (or "response_url") are recorded, then the
+        connection is closed without an answer (nothing is posted)."""
+        self._add_delivery_faults(method, [DeliveryFault("drop")] * count)
+
+    def _add_delivery_faults(self, method: str, faults: list[DeliveryFault]) -> None:
+        with self._lock:
+            self._delivery_faults.setdefault(method, deque()).extend(faults)
+
+    async def _delivery_fault(
+        self,
+        method: str,
+        request: web.Request,
+        params: JSONDict | None = None,
+        token: str | None = None,
+    ) -> bool:
+        """Apply a pending delivery fault; True if the connection must be dropped."""
+        with self._lock:
+            queue = self._delivery_faults.get(method)
+            fault = queue.popleft() if queue else None
+        if fault is None:
+            return False
+        if fault.kind == "drop":
+            if params is not None:  # a Web API call: recorded as received
+                call = SlackCall(
+                    method, params, token, dict(request.headers), self.clock.now(), request.method
+                )
+                with self._lock:
+                    self._store.calls.append(call)
+            return True
+        if fault.kind == "delay":
+            await asyncio.sleep(fault.seconds)
+        elif fault.hold is not None:
+            await fault.hold.wait()
+        return False
+
     # ---- reading back --------------------------------------------------------------------
 
     def calls(self, method: str | None = None) -> list[SlackCall]:
@@ -412,6 +502,8 @@ class SlackStandIn:
         return url
 
     async def _handle_response_url(self, request: web.Request) -> web.StreamResponse:
+        if await self._delivery_fault("response_url", request):
+            return _dropped(request)
         raw = await request.text()
         body = _json_object(raw)
         with self._lock:
@@ -488,6 +580,8 @@ class SlackStandIn:
     async def _handle_api(self, request: web.Request) -> web.StreamResponse:
         method = request.match_info["method"]
         params, token = await _read_params(request)
+        if await self._delivery_fault(method, request, params, token):
+            return _dropped(request)
         with self._lock:
             self._store.calls.append(
                 SlackCall(
@@ -717,6 +811,13 @@ def _fault_response(fault: _Fault) -> web.Response:
         page = f"<html><body><h1>{fault.status}</h1></body></html>"
         return web.Response(status=fault.status, text=page, content_type="text/html")
     return web.json_response({"ok": False, "error": fault.error})
+
+
+def _dropped(request: web.Request) -> web.Response:
+    """Close the connection without an answer (the client sees a disconnect)."""
+    if request.transport is not None:
+        request.transport.close()
+    return web.Response(status=500)  # never sent: the transport is closed
 
 
 def _json_object(raw: str) -> JSONDict | None:
