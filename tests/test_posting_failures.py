@@ -234,6 +234,7 @@ def test_a_slow_card_and_a_stop_click_leave_one_card_and_cancel_retires_it(
     hold = bench.slack.hold_next("chat.postMessage")  # the card's post is slow
     bench.command("ner-prod")
     hold.wait_arrived()
+    action_id = _action_id(bench)
     bench.driver.click_button("ml_stop.confirm", user_id=ADMIN, channel_id=CHANNEL)
     wait_text(bench, ADMIN, "more approval")
     bench.driver.click_button("ml_stop.cancel", user_id=ADMIN, channel_id=CHANNEL)
@@ -243,8 +244,15 @@ def test_a_slow_card_and_a_stop_click_leave_one_card_and_cancel_retires_it(
         )
     )
     hold.release()
-    bench.slack.wait_for(lambda: _cards(bench) or None)
-    bench.slack.wait_for(lambda: not _live_cards(bench) or None)
+    # The held card lands; once the action records it, it must show the cancellation.
+
+    def recorded_card() -> dict[str, Any] | None:
+        action = bench.run(bench.runtime.store.get(action_id))
+        ref = action.approval_card if action is not None else None
+        return bench.slack.message(CHANNEL, str(ref.ts)) if ref is not None else None
+
+    bench.slack.wait_for(lambda: (m := recorded_card()) and "cancel" in text_of(m).lower())
+    assert _live_cards(bench) == []
     assert len(_cards(bench)) == 1
     assert "cancel" in text_of(_cards(bench)[0]).lower()
     assert bench.emulator.stop_calls() == []
