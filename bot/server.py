@@ -390,12 +390,12 @@ class SocketModeHandler(AsyncSocketModeHandler):
     ) -> None:
         """The HTTP edge's own answer, as an ack: Bolt would answer 404 and never ack.
 
-        An envelope left without an ack is retried by Slack (or shown as an error), so what
-        the edge answers 200 is acked (with its reply, if any) and the rest is not.
+        Every envelope is acked, or Slack redelivers it (three times) and shows an error;
+        what the edge answers 200 is acked with its reply (if any), the rest empty and
+        ignored: a malformed envelope is not made good by sending it again.
         """
-        if refused.status == 200:
-            body = dict(refused.body) if refused.body is not None else None
-            await client.send_socket_mode_response(SocketModeResponse(req.envelope_id, body))
+        body = dict(refused.body) if refused.status == 200 and refused.body is not None else None
+        await client.send_socket_mode_response(SocketModeResponse(req.envelope_id, body))
         payload = req.payload if isinstance(req.payload, dict) else {}
         _answered(self.metrics, payload, "socket_mode", refused.status, started, refused.reason)
 
