@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientConnectionError, web
 from aiohttp.abc import AbstractAccessLogger
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -65,6 +65,7 @@ SWEEP_INTERVAL = 15.0
 READINESS_TIMEOUT = 5.0  # a probe must answer before the orchestrator's own timeout
 HTTP_DRAIN_TIMEOUT = 10.0  # requests in progress at SIGTERM (acks take milliseconds)
 SHUTDOWN_GRACE = 60.0  # listener runs (stops) still working after SIGTERM
+BODY_READ_TIMEOUT = 10.0  # Slack's whole request budget is 3 s; a body never takes this long
 
 
 def request_kind(body: Mapping[str, Any]) -> str:
@@ -231,6 +232,19 @@ async def _duplicate(store: ActionStore, body: Mapping[str, Any]) -> bool:
     return any(repeats)
 
 
+async def _and_close(request: web.Request, response: web.Response) -> web.Response:
+    """Send `response` and close the connection now (aiohttp would linger reading the body)."""
+    response.force_close()
+    try:
+        await response.prepare(request)
+        await response.write_eof()
+    except (ConnectionError, ClientConnectionError):
+        pass  # the sender is gone already
+    if request.transport is not None:
+        request.transport.close()
+    return response
+
+
 class _Edge:
     """`POST /slack/events`: verify, dedupe and parse (bot.slack.edge), then hand to Bolt."""
 
@@ -241,9 +255,21 @@ class _Edge:
         """Answer one Slack request; nothing in it is used before its signature passed."""
         started = time.monotonic()
         try:
-            raw = await request.read()
+            # Slack sends a body at once; a trickling one would hold a connection open.
+            raw = await asyncio.wait_for(request.read(), BODY_READ_TIMEOUT)
         except web.HTTPRequestEntityTooLarge:
             return self._refuse(Refused(413, "body larger than Slack sends"), {}, started)
+        except TimeoutError:
+            slow = self._refuse(Refused(408, "request body too slow"), {}, started)
+            return await _and_close(request, slow)
+        except (ConnectionError, ClientConnectionError, web.HTTPBadRequest) as exc:
+            # The sender went away mid-body: nothing to answer, one line to say so.
+            log.info(
+                "slack request aborted while sending its body: %s",
+                type(exc).__name__,
+                extra={"event.reason": "aborted"},
+            )
+            return await _and_close(request, web.Response(status=400))
         if self.secret is None:  # Socket Mode: nobody may post events over HTTP
             return self._refuse(Refused(401, "no signing secret configured"), {}, started)
         verdict = verify(request.headers, raw, self.secret, time.time())
