@@ -14,7 +14,7 @@ import urllib.request
 from typing import Any
 
 import pytest
-from conftest import ROLE_MAP, Bench, text_of
+from conftest import ROLE_MAP, Bench, button_value, text_of
 from test_flow_safety import card, click_card, wait_text
 from test_flow_workflow import click_step_button, run_step, step_state
 
@@ -313,3 +313,41 @@ def post_json(url: str, body: dict[str, Any]) -> int:
     )
     with urllib.request.urlopen(request) as response:
         return int(response.status)
+
+
+# ------------------------------------------------------------------ 18.8: the action's channel
+
+
+def _with_binding_elsewhere() -> str:
+    # An approver only in C0OTHER; the approval rule as FOUR_EYES has it.
+    roles, approvals = FOUR_EYES.split("approvals:\n", 1)
+    roles = roles.replace(
+        "bindings:\n", "bindings:\n  - {role: ml-admin, users: [U0ELSE1], channels: [C0OTHER]}\n"
+    )
+    return roles + "approvals:\n" + approvals
+
+
+@pytest.mark.parametrize("role_map_text", [_with_binding_elsewhere()])
+def test_a_click_naming_another_channel_counts_in_the_actions_channel(bench: Bench) -> None:
+    bench.command("ner-prod")
+    message = card(bench)
+    value = button_value(message, "ml_stop.approve")
+    # The approval card, clicked with a payload that names another channel.
+    reply = bench.driver.click(
+        "ml_stop.approve",
+        value,
+        user_id="U0ELSE1",
+        channel_id="C0OTHER",
+        message_ts=message["ts"],
+        message=message,
+        ephemeral=False,
+    )
+    assert reply.status == 200
+    bench.slack.wait_for(
+        lambda: any("denied" in text_of(e) for e in bench.slack.ephemerals(user="U0ELSE1")) or None
+    )
+    action = bench.run(bench.runtime.store.get(value))
+    assert action is not None and action.approvals == ()
+    assert "✅" not in text_of(card(bench)) and "ml_stop.approve" in text_of(card(bench))
+    clicks = [d for d in bench.audit.docs if d["user"]["id"] == "U0ELSE1"]
+    assert clicks and {d["slack"]["channel"]["id"] for d in clicks} == {CHANNEL}

@@ -21,7 +21,13 @@ from bot.core.outcomes import Who
 from bot.slack import blocks, ids
 from bot.slack.delivery import privately
 from bot.slack.listeners.approvals import ApprovalListeners
-from bot.slack.listeners.base import NAME_MAX, permalink, who_from_action, who_from_command
+from bot.slack.listeners.base import (
+    NAME_MAX,
+    button_value,
+    permalink,
+    who_from_action,
+    who_from_command,
+)
 from bot.slack.listeners.clicks import ClickListeners
 from bot.slack.listeners.commands import CommandListeners
 from bot.slack.listeners.step import StepListener
@@ -78,7 +84,10 @@ class SlackAdapter(CommandListeners, ClickListeners, ApprovalListeners, StepList
             )
 
             async def run() -> None:
-                who = who_from_command(body) if "command" in body else who_from_action(body)
+                if "command" in body:
+                    who = who_from_command(body)
+                else:  # a click acts on an action: in that action's channel, whatever it says
+                    who = await self._at_home(who_from_action(body), button_value(body))
                 if incident:
                     who = await self._in_incident(who, client)
                 context["who"] = who

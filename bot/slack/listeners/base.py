@@ -221,6 +221,26 @@ class ListenerBase:
             # A click or the expiry changed it while the card was on its way: show that.
             await self._update_card(replace(latest, approval_card=card_ref), client)
 
+    async def _at_home(self, who: Who, action_id: str) -> Who:
+        """The clicker placed in the channel the clicked action belongs to.
+
+        The audit and channel-scoped grants use the action's channel, never one a payload
+        names (a card shared elsewhere, or a crafted payload).
+        """
+        action = await self._latest(action_id) if action_id else None
+        if action is None or action.channel_id == who.channel_id:
+            return who
+        log.warning(
+            "a click names channel %s; action %s belongs to %s",
+            who.channel_id,
+            action.id,
+            action.channel_id,
+            extra={"ml_chatops.action_id": action.id},
+        )
+        return replace(
+            who, channel_id=action.channel_id, channel_name="", incident_id=action.incident_id
+        )
+
     async def _latest(self, action_id: str) -> PendingAction | None:
         try:
             return await self.service.get(action_id)
