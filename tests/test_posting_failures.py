@@ -351,3 +351,50 @@ def test_a_click_naming_another_channel_counts_in_the_actions_channel(bench: Ben
     assert "✅" not in text_of(card(bench)) and "ml_stop.approve" in text_of(card(bench))
     clicks = [d for d in bench.audit.docs if d["user"]["id"] == "U0ELSE1"]
     assert clicks and {d["slack"]["channel"]["id"] for d in clicks} == {CHANNEL}
+
+
+def test_a_step_whose_preview_cannot_be_posted_fails_saying_why(bench: Bench) -> None:
+    bench.slack.bot_not_in(CHANNEL)
+    execution_id, _ = run_step(bench, deployment_id="ner-prod")
+    state = step_state(bench, execution_id)
+    assert state["state"] == "failed"
+    assert "not_in_channel" in state["error"] and "invite" in state["error"]
+    assert "internal error" not in state["error"]
+    # The preview nobody can see is ended, so the deployment is not held.
+    proposed = bench.run(bench.runtime.store.due(float("inf")))
+    assert proposed == []
+
+
+def test_a_progress_line_landing_after_the_result_is_removed(
+    bench: Bench, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.slack.listeners.running.PROGRESS_GRACE", 0.2)
+    bench.command("ner-prod")
+    action_id = _action_id(bench)
+    hold = bench.slack.hold_next("chat.postMessage")  # the progress post is very slow
+    bench.driver.click_button("ml_stop.confirm", user_id=ADMIN, channel_id=CHANNEL)
+    hold.wait_arrived()
+    # The result does not wait for it: it goes out as a new message.
+    result = bench.slack.wait_for(
+        lambda: next((m for m in bench.slack.messages(CHANNEL) if "stopped" in text_of(m)), None),
+        timeout=15,
+    )
+    hold.release()
+    # The late "⏳ Stopping…" line is removed once it lands; the result stays the one line.
+    bench.slack.wait_for(
+        lambda: len(bench.slack.messages(CHANNEL, include_deleted=True)) == 2 or None
+    )
+    bench.slack.wait_for(lambda: len(bench.slack.messages(CHANNEL)) == 1 or None)
+    assert bench.slack.messages(CHANNEL)[0]["ts"] == result["ts"]
+    action = bench.run(bench.runtime.store.get(action_id))
+    assert action is not None and action.result_ref is not None
+    bench.slack.wait_for(
+        lambda: (
+            (
+                (a := bench.run(bench.runtime.store.get(action_id)))
+                and a.result_ref
+                and a.result_ref.ts == result["ts"]
+            )
+            or None
+        )
+    )

@@ -117,7 +117,7 @@ async def tell(
         await respond(**message, response_type="ephemeral", replace_original=False)
         return
     who = who_from_action(body)
-    await client.chat_postEphemeral(channel=who.channel_id, user=who.user_id, **message)
+    await privately(client, who.channel_id, who.user_id, message, button_value(body) or None)
 
 
 def with_invite_hint(message: Message, error: str | None) -> Message:
