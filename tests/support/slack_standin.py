@@ -16,6 +16,12 @@ Web API: any HTTP verb; params merged from the query string and a form or JSON b
 connections, unless `accept_socket_mode()` was called: then a URL of the stand-in's own Socket
 Mode server (`socket_mode`, tests/support/socket_mode.py), which pushes envelopes and reads acks.
 
+Faults: `fail_next` (`ok: false` + error), `rate_limit_next` (429 + Retry-After),
+`http_error_next` (a bare HTTP error page) change the answer; `delay_next`, `hold_next` (the
+call waits until the test releases it) and `drop_next` (recorded, then the connection is
+closed unanswered) change when or whether one comes. Each takes a Web API method or
+"response_url".
+
 response_url (Slack documents the rules, not the wire answers): JSON POST; 5 uses within
 30 minutes of minting. Success is 200 `ok` (text/plain). UNVERIFIED answers: 404 `used_url`
 (6th use), 404 `expired_url` (after 30 min), 404 `no_service` (unknown url), 400
