@@ -61,8 +61,8 @@ def transient(code: str) -> bool:
     """Whether another try may succeed (a 429 is not: the client already waited it out)."""
     if code in TRANSIENT_ERRORS or code.startswith("http_5"):
         return True
-    # A connection-level failure (the client's own retries are spent by now).
-    return code.endswith("Error") or code in {"ServerDisconnectedError", "ClientOSError"}
+    # A connection-level failure, named by its exception class (Slack's codes are lower case).
+    return code[:1].isupper()
 
 
 def _data(response: Any) -> Mapping[str, Any]:

@@ -55,7 +55,7 @@ class Running(ListenerBase):
         try:
             final = await self.service.execute(action, who)
         except Exception as exc:
-            await progress
+            await asyncio.wait([progress])
             await self._run_failed(action, exc, client)
             return
         late: asyncio.Task[MessageRef | None] | None = None
@@ -63,10 +63,14 @@ class Running(ListenerBase):
             root = await asyncio.wait_for(asyncio.shield(progress), PROGRESS_GRACE)
         except TimeoutError:
             root, late = None, progress
+        except Exception:  # a bug in the progress posts: the result still goes out
+            log.exception("progress posts failed", extra={"ml_chatops.action_id": action.id})
+            root = None
+        shown = None
         try:
             shown = await self._show_result(final, root, preview, client)
         finally:
-            await self._finish_step(final, client, shown if late is None else None)
+            await self._finish_step(final, client, shown)
         if late is not None:
             await self._retire_late_line(final, late, shown, client)
 
@@ -186,7 +190,10 @@ class Running(ListenerBase):
         client: AsyncWebClient,
     ) -> None:
         """A progress line that landed after the result went out anew: remove it."""
-        line = await late
+        try:
+            line = await late
+        except Exception:  # logged where it failed; nothing landed to retire
+            return
         if line is None or line == shown:
             return
         if shown is not None:
