@@ -398,3 +398,16 @@ def test_a_progress_line_landing_after_the_result_is_removed(
             or None
         )
     )
+
+
+@pytest.mark.parametrize("role_map_text", [FOUR_EYES])
+def test_a_card_slack_failed_to_post_is_posted_at_the_next_click(bench: Bench) -> None:
+    bench.slack.fail_next("chat.postMessage", "internal_error", count=3)
+    bench.command("ner-prod")
+    told = wait_text_any(bench, "could not post the approval card")
+    assert "internal_error" in told
+    assert _cards(bench) == []
+    bench.driver.click_button("ml_stop.confirm", user_id=ADMIN, channel_id=CHANNEL)
+    wait_text(bench, ADMIN, "more approval")
+    bench.slack.wait_for(lambda: _live_cards(bench) or None)
+    assert len(_cards(bench)) == 1

@@ -29,7 +29,6 @@ log = logging.getLogger("bot.slack.app")  # one logger name for every listener, 
 # The audit keeps what was asked, bounded: Slack allows 40,000 characters of command text.
 NAME_MAX = 256  # a Slack name or id is far shorter; anything longer is not worth keeping
 CHANNEL_POST_ERRORS = {"not_in_channel", "channel_not_found", "is_archived"}
-CARD_CLAIM_TTL = 7 * 24 * 3600.0  # longer than any preview lives
 
 
 def _card_moved(posted: PendingAction, latest: PendingAction) -> bool:
@@ -195,11 +194,8 @@ class ListenerBase:
         The right to post is taken in the store (so two clicks, or two replicas, cannot both
         post one), and the card is re-drawn if the action moved while it was on its way.
         """
-        try:
-            if await self.service.store.seen(f"approval_card:{action.id}", CARD_CLAIM_TTL):
-                return
-        except StoreUnavailable as exc:  # cannot tell: one card too many beats none
-            log.warning("approval card claim not checked: %s", exc.message)
+        if not await self._claim_card(action):
+            return  # another click (or replica) is posting it
         card = blocks.approval_card(action, now=self.now())
         posted = await deliver(
             "chat.postMessage",
@@ -207,6 +203,7 @@ class ListenerBase:
             action_id=action.id,
         )
         if not posted.ok or posted.data is None:
+            await self._release_card(action.id)  # the next click may try again
             hint = f"I could not post the approval card in the channel (`{posted.error}`)"
             if posted.error in CHANNEL_POST_ERRORS:
                 hint += "; invite me with `/invite @ml-chatops` and ask again"
@@ -240,6 +237,33 @@ class ListenerBase:
         return replace(
             who, channel_id=action.channel_id, channel_name="", incident_id=action.incident_id
         )
+
+    async def _claim_card(self, action: PendingAction) -> bool:
+        """Take the right to post the action's card: a card reference with no ts yet."""
+        pending = MessageRef(channel_id=action.channel_id, ts=None, ephemeral=False)
+        try:
+            claimed = await self.service.store.mutate(
+                action.id,
+                lambda a: replace(a, approval_card=pending) if a.approval_card is None else None,
+            )
+        except StoreUnavailable as exc:  # cannot tell: one card too many beats none
+            log.warning("approval card claim not checked: %s", exc.message)
+            return True
+        return claimed is not None
+
+    async def _release_card(self, action_id: str) -> None:
+        """Give up the claim of a card that could not be posted."""
+        try:
+            await self.service.store.mutate(
+                action_id,
+                lambda a: (
+                    replace(a, approval_card=None)
+                    if a.approval_card is not None and a.approval_card.ts is None
+                    else None
+                ),
+            )
+        except StoreUnavailable as exc:
+            log.warning("approval card claim not released: %s", exc.message)
 
     async def _latest(self, action_id: str) -> PendingAction | None:
         try:
