@@ -411,3 +411,16 @@ def test_a_card_slack_failed_to_post_is_posted_at_the_next_click(bench: Bench) -
     wait_text(bench, ADMIN, "more approval")
     bench.slack.wait_for(lambda: _live_cards(bench) or None)
     assert len(_cards(bench)) == 1
+
+
+@pytest.mark.parametrize("role_map_text", [FOUR_EYES])
+def test_a_notice_with_no_url_left_and_no_ephemeral_goes_by_dm(bench: Bench) -> None:
+    bench.command("ner-prod")
+    url = bench.driver.last_response_url
+    assert url is not None
+    for _ in range(4):
+        post_json(url, {"text": "elsewhere"})
+    bench.slack.fail_next("chat.postEphemeral", "user_not_in_channel")  # they left the channel
+    click_card(bench, "ml_stop.approve", ADMIN2)
+    dm = bench.slack.wait_for(lambda: bench.slack.direct_messages(ADMIN) or None)
+    assert "approved your" in text_of(dm[-1])

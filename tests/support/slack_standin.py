@@ -61,6 +61,7 @@ RESPONSE_URL_LIFETIME = 30 * 60.0
 # Form-encoded clients send these as JSON strings; decode them so tests compare structures.
 _JSON_FIELDS = ("blocks", "attachments", "outputs", "metadata", "inputs")
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _SCOPE_NEEDED = {
     "chat.postMessage": "chat:write",
     "chat.postEphemeral": "chat:write",
@@ -427,6 +428,27 @@ class SlackStandIn:
             await fault.hold.wait()
         return False
 
+    # ---- direct messages: chat.postMessage to a user id ---------------------------------
+
+    def _direct_channel(self, channel: Any) -> str | None:
+        """A user id as `channel` posts in the app's DM with that user (`D` + the id's rest).
+
+        None when `channel` is not a user id; `channel_not_found` for an unknown user.
+        """
+        user = str(channel or "")
+        if not _USER_ID.match(user):
+            return None
+        if user not in self.users:
+            raise _SlackError("channel_not_found")
+        dm = "D" + user[1:]
+        if dm not in self.channels:
+            self.channels[dm] = _default_channel(dm, None)
+        return dm
+
+    def direct_messages(self, user: str) -> list[JSONDict]:
+        """What the app posted in its DM with `user`."""
+        return self.messages("D" + user[1:])
+
     # ---- reading back --------------------------------------------------------------------
 
     def calls(self, method: str | None = None) -> list[SlackCall]:
@@ -663,7 +685,9 @@ class SlackStandIn:
         return {"url": _refusing_ws_url()}
 
     def _chat_post_message(self, params: JSONDict, token: str | None) -> JSONDict:
-        channel = self._postable_channel(params.get("channel"))
+        channel = self._direct_channel(params.get("channel")) or self._postable_channel(
+            params.get("channel")
+        )
         message = self._post_message(channel, _content(_require_content(params)))
         return {"channel": channel, "ts": message["ts"], "message": _copy(message)}
 
