@@ -424,3 +424,26 @@ def test_a_notice_with_no_url_left_and_no_ephemeral_goes_by_dm(bench: Bench) -> 
     click_card(bench, "ml_stop.approve", ADMIN2)
     dm = bench.slack.wait_for(lambda: bench.slack.direct_messages(ADMIN) or None)
     assert "approved your" in text_of(dm[-1])
+
+
+def test_a_slow_response_url_does_not_hold_the_stop_back(bench: Bench) -> None:
+    bench.command("ner-prod")
+    action_id = _action_id(bench)
+    # Slack sits on the click's response_url post (the preview's "⏳ Stopping…").
+    hold = bench.slack.hold_next("response_url")
+    bench.driver.click_button("ml_stop.confirm", user_id=ADMIN, channel_id=CHANNEL)
+    hold.wait_arrived()
+    assert _final(bench, action_id) is ActionState.SUCCEEDED  # while the post is held
+    hold.release()
+    result = bench.result_of(action_id)
+    assert "stopped" in text_of(result)
+    assert len(bench.emulator.stop_calls("ner-prod")) == 1
+
+
+def test_a_delayed_answer_is_still_taken(bench: Bench) -> None:
+    # The stand-in's delay fault: the post is answered late, and counts as delivered.
+    bench.slack.delay_next("chat.postMessage", 0.3)
+    bench.command("ner-prod")
+    result = bench.confirm()
+    assert "stopped" in text_of(result)
+    assert len(bench.slack.messages(CHANNEL)) == 1
