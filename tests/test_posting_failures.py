@@ -447,3 +447,16 @@ def test_a_delayed_answer_is_still_taken(bench: Bench) -> None:
     result = bench.confirm()
     assert "stopped" in text_of(result)
     assert len(bench.slack.messages(CHANNEL)) == 1
+
+
+def test_a_result_whose_blocks_slack_refuses_goes_out_as_plain_text(bench: Bench) -> None:
+    bench.command("ner-prod")
+    action_id = _action_id(bench)
+    # The progress post and the result's post: both refused for their blocks.
+    bench.slack.fail_next("chat.postMessage", "msg_blocks_too_long", count=2)
+    bench.driver.click_button("ml_stop.confirm", user_id=ADMIN, channel_id=CHANNEL)
+    assert _final(bench, action_id) is ActionState.SUCCEEDED
+    lines = bench.slack.wait_for(
+        lambda: [m for m in bench.slack.messages(CHANNEL) if "stopped" in m["text"]] or None
+    )
+    assert lines[0]["blocks"] == [] and "ner-prod" in lines[0]["text"]

@@ -41,6 +41,11 @@ PROGRESS_GRACE = 10.0
 # for a healthy post (so a crash mid-change leaves a line recovery can update), too short
 # for a slow or rate-limited one to hold the change back.
 PROGRESS_HEAD_START = 1.0
+# Refusals of a message's blocks (or size): retried once as plain text, which Slack takes.
+BLOCK_ERRORS = frozenset(
+    {"invalid_blocks", "invalid_blocks_format", "msg_too_long", "msg_blocks_too_long"}
+)
+PLAIN_TEXT_MAX = 3_000  # a readable line; Slack itself truncates text beyond 40,000
 
 
 class Running(ListenerBase):
@@ -150,6 +155,14 @@ class Running(ListenerBase):
             lambda: client.chat_postMessage(channel=final.channel_id, **message),
             action_id=final.id,
         )
+        if posted.error in BLOCK_ERRORS:
+            # Slack refuses the blocks themselves: the plain text still says what happened.
+            text = message["text"][:PLAIN_TEXT_MAX]
+            posted = await deliver(
+                "chat.postMessage",
+                lambda: client.chat_postMessage(channel=final.channel_id, text=text),
+                action_id=final.id,
+            )
         if posted.ok and posted.data is not None:
             ref = MessageRef(
                 channel_id=str(posted.data["channel"]), ts=str(posted.data["ts"]), ephemeral=False
