@@ -460,3 +460,27 @@ def test_a_result_whose_blocks_slack_refuses_goes_out_as_plain_text(bench: Bench
         lambda: [m for m in bench.slack.messages(CHANNEL) if "stopped" in m["text"]] or None
     )
     assert lines[0]["blocks"] == [] and "ner-prod" in lines[0]["text"]
+
+
+def test_an_answer_to_a_click_whose_url_slack_says_is_spent_goes_by_ephemeral(
+    bench: Bench,
+) -> None:
+    bench.command("ner-prod")
+    action_id = _action_id(bench)
+    url = bench.slack.new_response_url(channel=CHANNEL, user=ADMIN, ephemeral=True)
+    for _ in range(5):  # spent before the bot ever uses it: only Slack knows
+        post_json(url, {"text": "elsewhere"})
+    bench.driver.click("ml_stop.cancel", action_id, user_id=ADMIN, response_url=url, ephemeral=True)
+    note = bench.slack.wait_for(
+        lambda: next(
+            (
+                e
+                for e in bench.slack.ephemerals(user=ADMIN)
+                if e["via"] == "api" and "cancel" in text_of(e).lower()
+            ),
+            None,
+        )
+    )
+    assert "ner-prod" in text_of(note)
+    assert bench.slack.response_posts(url)[-1].status == 404
+    assert _state(bench, action_id) is ActionState.CANCELLED
