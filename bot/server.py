@@ -407,8 +407,15 @@ class SocketModeHandler(AsyncSocketModeHandler):
                 _answered(self.metrics, payload, "socket_mode", 200, started, reason)
                 return
             # What AsyncSocketModeHandler.handle does, keeping Bolt's status for the log.
-            bolt_response = await run_async_bolt_app(self.app, req)
-            await send_async_response(client, req, bolt_response, started_wall)
+            try:
+                bolt_response = await run_async_bolt_app(self.app, req)
+            except Exception:  # a failure in Bolt itself: logged; the envelope is still acked
+                log.exception("socket mode envelope failed in Bolt")
+                bolt_response = BoltResponse(status=500)
+            if bolt_response.status == 200:
+                await send_async_response(client, req, bolt_response, started_wall)
+            else:  # Bolt would leave it unacked, and Slack would deliver it three times more
+                await client.send_socket_mode_response(SocketModeResponse(req.envelope_id))
             _answered(self.metrics, payload, "socket_mode", bolt_response.status, started)
 
     async def _refuse(
