@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientConnectionError, web
 from aiohttp.abc import AbstractAccessLogger
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -55,6 +55,7 @@ from bot.slack.edge import (
     verify,
 )
 from bot.slack.notices import SlackNotices
+from bot.slack.respond import ResponseBudget
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ SWEEP_INTERVAL = 15.0
 READINESS_TIMEOUT = 5.0  # a probe must answer before the orchestrator's own timeout
 HTTP_DRAIN_TIMEOUT = 10.0  # requests in progress at SIGTERM (acks take milliseconds)
 SHUTDOWN_GRACE = 60.0  # listener runs (stops) still working after SIGTERM
+BODY_READ_TIMEOUT = 10.0  # Slack's whole request budget is 3 s; a body never takes this long
 
 
 def request_kind(body: Mapping[str, Any]) -> str:
@@ -161,7 +163,7 @@ async def sweep_once(runtime: Runtime, notices: SlackNotices) -> None:
     service = runtime.service
     for action in await service.expire_due():
         await notices.expired(action)
-    await recover(runtime.store, runtime.audit, service.clock, notices)
+    await recover(runtime.store, runtime.audit, service.clock, notices, service.own)
 
 
 async def _sweep(runtime: Runtime, notices: SlackNotices) -> None:
@@ -231,6 +233,19 @@ async def _duplicate(store: ActionStore, body: Mapping[str, Any]) -> bool:
     return any(repeats)
 
 
+async def _and_close(request: web.Request, response: web.Response) -> web.Response:
+    """Send `response` and close the connection now (aiohttp would linger reading the body)."""
+    response.force_close()
+    try:
+        await response.prepare(request)
+        await response.write_eof()
+    except (ConnectionError, ClientConnectionError):
+        pass  # the sender is gone already
+    if request.transport is not None:
+        request.transport.close()
+    return response
+
+
 class _Edge:
     """`POST /slack/events`: verify, dedupe and parse (bot.slack.edge), then hand to Bolt."""
 
@@ -241,9 +256,21 @@ class _Edge:
         """Answer one Slack request; nothing in it is used before its signature passed."""
         started = time.monotonic()
         try:
-            raw = await request.read()
+            # Slack sends a body at once; a trickling one would hold a connection open.
+            raw = await asyncio.wait_for(request.read(), BODY_READ_TIMEOUT)
         except web.HTTPRequestEntityTooLarge:
             return self._refuse(Refused(413, "body larger than Slack sends"), {}, started)
+        except TimeoutError:
+            slow = self._refuse(Refused(408, "request body too slow"), {}, started)
+            return await _and_close(request, slow)
+        except (ConnectionError, ClientConnectionError, web.HTTPBadRequest) as exc:
+            # The sender went away mid-body: nothing to answer, one line to say so.
+            log.info(
+                "slack request aborted while sending its body: %s",
+                type(exc).__name__,
+                extra={"event.reason": "aborted"},
+            )
+            return await _and_close(request, web.Response(status=400))
         if self.secret is None:  # Socket Mode: nobody may post events over HTTP
             return self._refuse(Refused(401, "no signing secret configured"), {}, started)
         verdict = verify(request.headers, raw, self.secret, time.time())
@@ -310,7 +337,8 @@ def create_web_app(runtime: Runtime, bolt: AsyncApp) -> web.Application:
         runtime.open_http()
         runtime.watch_config()  # config reloads are read off the event loop from now on
         await runtime.audit.start()  # replays audit spools left by an earlier run
-        notices = SlackNotices(runtime.slack, runtime.service.clock)
+        budget = ResponseBudget(runtime.store.seen)
+        notices = SlackNotices(runtime.slack, runtime.service.clock, budget)
         task = asyncio.create_task(_sweep(runtime, notices))
         yield
         task.cancel()
@@ -381,8 +409,15 @@ class SocketModeHandler(AsyncSocketModeHandler):
                 _answered(self.metrics, payload, "socket_mode", 200, started, reason)
                 return
             # What AsyncSocketModeHandler.handle does, keeping Bolt's status for the log.
-            bolt_response = await run_async_bolt_app(self.app, req)
-            await send_async_response(client, req, bolt_response, started_wall)
+            try:
+                bolt_response = await run_async_bolt_app(self.app, req)
+            except Exception:  # a failure in Bolt itself: logged; the envelope is still acked
+                log.exception("socket mode envelope failed in Bolt")
+                bolt_response = BoltResponse(status=500)
+            if bolt_response.status == 200:
+                await send_async_response(client, req, bolt_response, started_wall)
+            else:  # Bolt would leave it unacked, and Slack would deliver it three times more
+                await client.send_socket_mode_response(SocketModeResponse(req.envelope_id))
             _answered(self.metrics, payload, "socket_mode", bolt_response.status, started)
 
     async def _refuse(
@@ -390,12 +425,12 @@ class SocketModeHandler(AsyncSocketModeHandler):
     ) -> None:
         """The HTTP edge's own answer, as an ack: Bolt would answer 404 and never ack.
 
-        An envelope left without an ack is retried by Slack (or shown as an error), so what
-        the edge answers 200 is acked (with its reply, if any) and the rest is not.
+        Every envelope is acked, or Slack redelivers it (three times) and shows an error;
+        what the edge answers 200 is acked with its reply (if any), the rest empty and
+        ignored: a malformed envelope is not made good by sending it again.
         """
-        if refused.status == 200:
-            body = dict(refused.body) if refused.body is not None else None
-            await client.send_socket_mode_response(SocketModeResponse(req.envelope_id, body))
+        body = dict(refused.body) if refused.status == 200 and refused.body is not None else None
+        await client.send_socket_mode_response(SocketModeResponse(req.envelope_id, body))
         payload = req.payload if isinstance(req.payload, dict) else {}
         _answered(self.metrics, payload, "socket_mode", refused.status, started, refused.reason)
 

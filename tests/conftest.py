@@ -238,5 +238,7 @@ def bench(
     driver = SlackDriver(bot_url, signing_secret, slack)
     yield Bench(bg_loop, slack, emulator, es_url, bot_url, driver, runtime, audit, clock, config)
     bg_loop.stop(bot_url)
+    # Listener runs still posting (retries, late lines) end here, not in the next test.
+    bg_loop.run(runtime.inflight.wait(15))
     bg_loop.run(runtime.close())
     bg_loop.run(emulator.stop())

@@ -333,3 +333,21 @@ def test_a_command_longer_than_slack_allows_is_answered_in_its_ack(sqlite_bot: S
     sb.drain()
     assert sb.emulator.stop_calls() == []
     assert sb.slack.response_posts() == []
+
+
+def test_a_malformed_envelope_is_acked_and_ignored(sqlite_bot: SocketBot) -> None:
+    # Left without an ack, Slack redelivers an envelope three times: acked, it is dropped.
+    sb = sqlite_bot
+    no_actions = {"type": "block_actions", "user": {"id": ADMIN}, "actions": "garbage"}
+    no_user = {"command": "/ml-stop", "text": "ner-prod", "channel_id": CHANNEL}
+    broken_event = {"type": "event_callback", "event": "garbage"}
+    sent = [
+        sb.driver.socket_push("interactive", no_actions),
+        sb.driver.socket_push("slash_commands", no_user),
+        sb.driver.socket_push("events_api", broken_event),
+    ]
+    for envelope in sent:
+        assert sb.driver.socket_ack(envelope).payload is None
+    sb.drain()
+    assert sb.slack.messages(CHANNEL) == [] and sb.slack.ephemerals() == []
+    assert sb.emulator.stop_calls() == []

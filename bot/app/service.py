@@ -25,6 +25,7 @@ from bot.app import (
 from bot.app import propose as propose_uc
 from bot.app.context import Deps
 from bot.app.ports import ActionStore, AuditRecorder, ClusterDirectory, Directory
+from bot.app.recovery import OwnActions
 from bot.core.commands import (
     AuditRequest,
     FreezeRequest,
@@ -44,6 +45,7 @@ from bot.core.outcomes import (
     Frozen,
     Listing,
     ProposeResult,
+    Started,
     Timeline,
     Unknown,
     Who,
@@ -82,6 +84,8 @@ class Service:
             config_frozen=config_frozen,
             clock=clock,
         )
+        # The actions this process claimed and runs; the sweep's recovery reads it.
+        self.own = OwnActions()
 
     @property
     def store(self) -> ActionStore:
@@ -169,11 +173,17 @@ class Service:
 
     async def confirm(self, action_id: str, who: Who) -> ClickResult:
         """The requester pressed Stop (or Start): re-check everything, then run at most once."""
-        return await confirm.confirm(self.deps, action_id, who)
+        return self._claimed(await confirm.confirm(self.deps, action_id, who))
 
     async def run_approved(self, action: PendingAction, who: Who) -> ClickResult:
         """Auto-run after the last approval (the approver's click), with the same checks."""
-        return await confirm.run_approved(self.deps, action, who)
+        return self._claimed(await confirm.run_approved(self.deps, action, who))
+
+    def _claimed(self, outcome: ClickResult) -> ClickResult:
+        # Remember what this process must run, so recovery finds it if the run breaks.
+        if isinstance(outcome, Started):
+            self.own.claimed(outcome.action.id, self.deps.clock())
+        return outcome
 
     async def cancel(self, action_id: str, who: Who) -> ClickResult:
         """The requester clicked Cancel."""
@@ -181,7 +191,8 @@ class Service:
 
     async def execute(self, action: PendingAction, who: Who) -> PendingAction:
         """Run every target once; record each outcome; move to succeeded or failed."""
-        return await confirm.execute(self.deps, action, who)
+        with self.own.running(action.id):
+            return await confirm.execute(self.deps, action, who)
 
     async def expire_due(self) -> list[PendingAction]:
         """Expire every proposed action past its expiry; returns those this call expired."""

@@ -19,8 +19,15 @@ from bot.app.service import Service
 from bot.core.incidents import IncidentConfig
 from bot.core.outcomes import Who
 from bot.slack import blocks, ids
+from bot.slack.delivery import privately
 from bot.slack.listeners.approvals import ApprovalListeners
-from bot.slack.listeners.base import NAME_MAX, permalink, who_from_action, who_from_command
+from bot.slack.listeners.base import (
+    NAME_MAX,
+    button_value,
+    permalink,
+    who_from_action,
+    who_from_command,
+)
 from bot.slack.listeners.clicks import ClickListeners
 from bot.slack.listeners.commands import CommandListeners
 from bot.slack.listeners.details import DetailsListeners
@@ -73,10 +80,17 @@ class SlackAdapter(
             url = body.get("response_url")
             # Bolt's `respond` opens a new HTTP session per message; ours shares the client's
             # and logs Slack's refusals, which come back as a status, not an exception.
-            answer: Respond = Responder(str(url), client.session) if url else respond
+            answer: Respond = (
+                Responder(str(url), client.session, self.budget, self._spent_url(body, client))
+                if url
+                else respond
+            )
 
             async def run() -> None:
-                who = who_from_command(body) if "command" in body else who_from_action(body)
+                if "command" in body:
+                    who = who_from_command(body)
+                else:  # a click acts on an action: in that action's channel, whatever it says
+                    who = await self._at_home(who_from_action(body), button_value(body))
                 if incident:
                     who = await self._in_incident(who, client)
                 context["who"] = who
@@ -86,6 +100,16 @@ class SlackAdapter(
 
         listener.__name__ = listener.__qualname__ = getattr(work, "__name__", "listener")
         return listener
+
+    @staticmethod
+    def _spent_url(body: dict[str, Any], client: AsyncWebClient) -> Respond:
+        """Where a reply goes once the request's response_url has no uses left."""
+        who = who_from_command(body) if "command" in body else who_from_action(body)
+
+        async def instead(**message: Any) -> bool:
+            return await privately(client, who.channel_id, who.user_id, message)
+
+        return instead
 
 
 async def _apologise(error: Exception, respond: Respond | None) -> None:

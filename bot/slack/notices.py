@@ -18,7 +18,8 @@ from bot.app.ports import PermanentDeliveryError, PostLine
 from bot.core.model import MessageRef, PendingAction
 from bot.slack import blocks
 from bot.slack.blocks import Message
-from bot.slack.respond import post_response_url
+from bot.slack.delivery import deliver, privately
+from bot.slack.respond import ResponseBudget, post_response_url
 from bot.slack.workflow import cap_text, error_for
 
 log = logging.getLogger(__name__)
@@ -49,13 +50,14 @@ def channel_poster(client: AsyncWebClient) -> PostLine:
 
 async def complete_step_error(client: AsyncWebClient, execution_id: str, error: str) -> None:
     """Fail a Workflow Builder step (so the workflow can branch); a refusal is only logged."""
-    try:
-        await client.functions_completeError(
-            function_execution_id=execution_id,
-            error=cap_text(error),  # the URI stays < 8 KB
-        )
-    except SlackApiError as exc:
-        log.error("functions.completeError failed", extra={"error": exc.response.get("error")})
+    done = await deliver(
+        "functions.completeError",
+        lambda: client.functions_completeError(
+            function_execution_id=execution_id, error=cap_text(error)
+        ),
+    )
+    if not done.ok:
+        log.error("functions.completeError failed", extra={"error": done.error})
 
 
 async def update_card(client: AsyncWebClient, action: PendingAction, now: float) -> bool:
@@ -63,25 +65,27 @@ async def update_card(client: AsyncWebClient, action: PendingAction, now: float)
     card = action.approval_card
     if card is None or card.channel_id is None or card.ts is None:
         return False
-    try:
-        await client.chat_update(
-            channel=card.channel_id, ts=card.ts, **blocks.approval_card(action, now=now)
-        )
-    except SlackApiError as exc:
-        log.warning(
-            "could not update the approval card",
-            extra={"action_id": action.id, "slack_error": exc.response.get("error")},
-        )
-        return False
-    return True
+    channel, ts, message = card.channel_id, card.ts, blocks.approval_card(action, now=now)
+    updated = await deliver(
+        "chat.update",
+        lambda: client.chat_update(channel=channel, ts=ts, **message),
+        action_id=action.id,
+    )
+    return updated.ok
 
 
 class SlackNotices:
     """Tells the requester (and, for an unknown outcome, the channel) what became of an action."""
 
-    def __init__(self, client: AsyncWebClient, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        clock: Callable[[], float],
+        budget: ResponseBudget | None = None,
+    ) -> None:
         self.client = client
         self.clock = clock
+        self.budget = budget  # the listeners' count of each response_url's 5 uses
 
     def _url_usable(self, ref: MessageRef, minted_at: float) -> bool:
         age = self.clock() - minted_at
@@ -89,6 +93,14 @@ class SlackNotices:
 
     async def _private(self, action: PendingAction, message: Message) -> bool:
         """Replace the requester's message if Slack lets us, else send a new private one."""
+        if await self._replace_private(action, message):
+            return True
+        # The response_url is spent or too old: a new ephemeral message, or a DM.
+        return await privately(
+            self.client, action.channel_id, action.requester_id, message, action.id
+        )
+
+    async def _replace_private(self, action: PendingAction, message: Message) -> bool:
         ref = action.message
         # A url bound to a message (a click's) can replace it; a command's only adds one.
         minted_at = (action.started_at or action.created_at) if ref.ts else action.created_at
@@ -99,7 +111,8 @@ class SlackNotices:
                 "replace_original": bool(ref.ts),
                 "response_type": "ephemeral",
             }
-            return await post_response_url(ref.response_url, body, self.client.session)
+            if await post_response_url(ref.response_url, body, self.client.session, self.budget):
+                return True
         if not ref.ephemeral and ref.channel_id and ref.ts:
             return await self._update(ref, message)
         return False
@@ -107,12 +120,11 @@ class SlackNotices:
     async def _update(self, ref: MessageRef, message: Message) -> bool:
         if not ref.channel_id or not ref.ts:
             return False
-        try:
-            await self.client.chat_update(channel=ref.channel_id, ts=ref.ts, **message)
-        except SlackApiError as exc:
-            log.warning("chat.update failed: %s", exc.response.get("error"))
-            return False
-        return True
+        channel, ts = ref.channel_id, ref.ts
+        updated = await deliver(
+            "chat.update", lambda: self.client.chat_update(channel=channel, ts=ts, **message)
+        )
+        return updated.ok
 
     async def _end_step(self, action: PendingAction) -> None:
         """A Workflow Builder step waiting on this action fails, so the workflow can branch."""
@@ -144,11 +156,14 @@ class SlackNotices:
         # The channel line that showed progress becomes the (unknown) result.
         if action.result_ref is not None and await self._update(action.result_ref, message):
             return
-        try:
-            await self.client.chat_postMessage(channel=action.channel_id, **message)
-        except SlackApiError as exc:
+        posted = await deliver(
+            "chat.postMessage",
+            lambda: self.client.chat_postMessage(channel=action.channel_id, **message),
+            action_id=action.id,
+        )
+        if not posted.ok:
             log.warning(
                 "could not post the unknown outcome in the channel: %s",
-                exc.response.get("error"),
+                posted.error,
                 extra={"ml_chatops.action_id": action.id},
             )

@@ -8,6 +8,7 @@ response_url is a bearer capability: only its host is ever logged.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,6 +22,39 @@ log = logging.getLogger("bot.slack.notices")  # the name operators already filte
 
 # Bolt's AsyncRespond or a Responder: called with the message's fields as keywords.
 Respond = Callable[..., Awaitable[Any]]
+
+# Slack documents it: a response_url takes at most 5 posts within 30 minutes of minting.
+RESPONSE_URL_USES = 5
+RESPONSE_URL_LIFETIME = 30 * 60.0
+# Slack's answers (HTTP 404 bodies) when a response_url is spent or too old; the bodies are
+# not documented, so any 404 counts as a spent url (tests/support/slack_standin.py).
+SPENT_ANSWERS = frozenset({"used_url", "expired_url"})
+
+# The store's replay check: mark `key` for `ttl` seconds; True if it was marked already.
+Seen = Callable[[str, float], Awaitable[bool]]
+
+
+class ResponseBudget:
+    """Counts the posts made to each response_url, across replicas (the store's `seen`).
+
+    A url's hash, never the url itself (a bearer capability), names its counters.
+    """
+
+    def __init__(self, seen: Seen) -> None:
+        self.seen = seen
+
+    async def take(self, url: str) -> bool:
+        """Take one of the url's 5 uses; False when they are spent (do not post then)."""
+        key = hashlib.sha256(url.encode()).hexdigest()[:32]
+        for use in range(1, RESPONSE_URL_USES + 1):
+            try:
+                if not await self.seen(f"response_url:{key}:{use}", RESPONSE_URL_LIFETIME):
+                    return True
+            except Exception as exc:  # the store cannot count: post, Slack will say if spent
+                log.warning("response_url budget not checked: %s", type(exc).__name__)
+                return True
+        log.info("response_url budget spent (host %s)", _host(url))
+        return False
 
 
 def webhook(url: str, session: aiohttp.ClientSession | None) -> AsyncWebhookClient:
@@ -48,9 +82,17 @@ def log_response_post(url: str | None, response: WebhookResponse) -> bool:
 
 
 async def post_response_url(
-    url: str, body: dict[str, Any], session: aiohttp.ClientSession | None = None
+    url: str,
+    body: dict[str, Any],
+    session: aiohttp.ClientSession | None = None,
+    budget: ResponseBudget | None = None,
 ) -> bool:
-    """POST `body` to a response_url; True if Slack took it (failures are logged, not raised)."""
+    """POST `body` to a response_url; True if Slack took it (failures are logged, not raised).
+
+    With a `budget`, a url whose 5 uses are spent is not posted to (False).
+    """
+    if budget is not None and not await budget.take(url):
+        return False
     try:
         response = await webhook(url, session).send_dict(body)
     except Exception as exc:  # aiohttp's errors name host and port at most
@@ -62,9 +104,18 @@ async def post_response_url(
 class Responder:
     """Bolt's `respond(**message)` for one response_url, on the shared session, logging."""
 
-    def __init__(self, url: str, session: aiohttp.ClientSession | None) -> None:
+    def __init__(
+        self,
+        url: str,
+        session: aiohttp.ClientSession | None,
+        budget: ResponseBudget | None = None,
+        fallback: Respond | None = None,
+    ) -> None:
         self.url = url
         self.session = session
+        self.budget = budget
+        # Where a message goes when the url's uses are spent (chat.postEphemeral, a DM).
+        self.fallback = fallback
 
     async def __call__(self, **message: Any) -> WebhookResponse:
         """Send `message` (text, blocks, response_type, replace_original...) as JSON.
@@ -73,6 +124,10 @@ class Responder:
         is logged and raised on, so the listener's error boundary still sees it.
         """
         body = {k: v for k, v in message.items() if v is not None}
+        if self.budget is not None and not await self.budget.take(self.url):
+            return await self._instead(
+                body, WebhookResponse(url=self.url, status_code=404, body="used_url", headers={})
+            )
         try:
             response = await webhook(self.url, self.session).send_dict(body)
         except Exception as exc:
@@ -80,5 +135,14 @@ class Responder:
                 "response_url post failed: %s (host %s)", type(exc).__name__, _host(self.url)
             )
             raise
-        log_response_post(self.url, response)
+        spent = response.status_code == 404 or str(response.body) in SPENT_ANSWERS
+        if not log_response_post(self.url, response) and spent:
+            return await self._instead(body, response)
         return response
+
+    async def _instead(self, body: dict[str, Any], refused: WebhookResponse) -> WebhookResponse:
+        """The url is spent: deliver through the fallback (if any); return Slack's refusal."""
+        if self.fallback is not None:
+            content = {k: body[k] for k in ("text", "blocks") if k in body}
+            await self.fallback(**content)
+        return refused

@@ -24,6 +24,12 @@ block/action ids unique, ~12,000 characters of block text, a `text` fallback, 40
 problem, warnings included, is kept for `limit_problems()`, which the `slack` fixture
 asserts empty. A request URI over 8 KB: 414.
 
+Faults: `fail_next` (`ok: false` + error), `rate_limit_next` (429 + Retry-After),
+`http_error_next` (a bare HTTP error page) change the answer; `delay_next`, `hold_next` (the
+call waits until the test releases it) and `drop_next` (recorded, then the connection is
+closed unanswered) change when or whether one comes. Each takes a Web API method or
+"response_url".
+
 response_url (Slack documents the rules, not the wire answers): JSON POST; 5 uses within
 30 minutes of minting. Success is 200 `ok` (text/plain). UNVERIFIED answers: 404 `used_url`
 (6th use), 404 `expired_url` (after 30 min), 404 `no_service` (unknown url), 400
@@ -36,6 +42,7 @@ posts to the channel, and the default is an ephemeral for the url's user.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import secrets
@@ -57,11 +64,13 @@ from .socket_mode import SOCKET_PATH, SocketModeServer
 T = TypeVar("T")
 JSONDict = dict[str, Any]
 
+HOLD_LIMIT = 30.0  # a held call a test forgot to release goes on by itself
 RESPONSE_URL_MAX_USES = 5
 RESPONSE_URL_LIFETIME = 30 * 60.0
 # Form-encoded clients send these as JSON strings; decode them so tests compare structures.
 _JSON_FIELDS = ("blocks", "attachments", "outputs", "metadata", "inputs")
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _SCOPE_NEEDED = {
     "chat.postMessage": "chat:write",
     "chat.postEphemeral": "chat:write",
@@ -149,6 +158,44 @@ class _Fault:
     retry_after: int = 1
 
 
+class Hold:
+    """Calls held by `SlackStandIn.hold_next` until `release()` (or `HOLD_LIMIT` seconds)."""
+
+    def __init__(self) -> None:
+        self._arrived = threading.Event()
+        self._released = threading.Event()
+
+    def release(self) -> None:
+        """Let every held call go on."""
+        self._released.set()
+
+    def wait_arrived(self, timeout: float = 5.0) -> None:
+        """Block until a held call arrived (fails the test after `timeout`)."""
+        if not self._arrived.wait(timeout):
+            raise AssertionError(f"no held call arrived within {timeout}s")
+
+    @property
+    def arrived(self) -> bool:
+        """Whether a held call arrived."""
+        return self._arrived.is_set()
+
+    async def wait(self) -> None:
+        """Inside the stand-in: wait until released (the test thread sets it)."""
+        self._arrived.set()
+        deadline = time.monotonic() + HOLD_LIMIT
+        while not self._released.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+
+
+@dataclass(frozen=True)
+class DeliveryFault:
+    """A fault that changes when (or whether) an answer comes, not what it says."""
+
+    kind: Literal["delay", "hold", "drop"]
+    seconds: float = 0.0
+    hold: Hold | None = None
+
+
 @dataclass
 class _Execution:
     info: FunctionExecution
@@ -209,6 +256,7 @@ class SlackStandIn:
         self._limit_problems: list[tuple[str, slack_limits.Problem]] = []
         self._views: dict[str, JSONDict] = {}
         self._used_triggers: set[str] = set()
+        self._delivery_faults: dict[str, deque[DeliveryFault]] = {}  # see "delivery faults"
         self.add_user("U0ADMIN1", "admin")
         self.add_channel("C0INCIDENTS", "incidents")
 
@@ -350,6 +398,76 @@ class SlackStandIn:
         queue = self._store.faults.get(method)
         return queue.popleft() if queue else None
 
+    # ---- delivery faults: slow answers, held calls, dropped connections -----------------
+    # (Kept apart from the error faults above: they act before any answer is chosen.)
+
+    def delay_next(self, method: str, seconds: float, count: int = 1) -> None:
+        """The next `count` calls of `method` (or "response_url") answer after `seconds`."""
+        self._add_delivery_faults(method, [DeliveryFault("delay", seconds=seconds)] * count)
+
+    def hold_next(self, method: str, count: int = 1) -> Hold:
+        """The next `count` calls of `method` (or "response_url") wait until `release()`."""
+        hold = Hold()
+        self._add_delivery_faults(method, [DeliveryFault("hold", hold=hold)] * count)
+        return hold
+
+    def drop_next(self, method: str, count: int = 1) -> None:
+        """The next `count` calls of `method` (or "response_url") are recorded, then the
+        connection is closed without an answer (nothing is posted)."""
+        self._add_delivery_faults(method, [DeliveryFault("drop")] * count)
+
+    def _add_delivery_faults(self, method: str, faults: list[DeliveryFault]) -> None:
+        with self._lock:
+            self._delivery_faults.setdefault(method, deque()).extend(faults)
+
+    async def _delivery_fault(
+        self,
+        method: str,
+        request: web.Request,
+        params: JSONDict | None = None,
+        token: str | None = None,
+    ) -> bool:
+        """Apply a pending delivery fault; True if the connection must be dropped."""
+        with self._lock:
+            queue = self._delivery_faults.get(method)
+            fault = queue.popleft() if queue else None
+        if fault is None:
+            return False
+        if fault.kind == "drop":
+            if params is not None:  # a Web API call: recorded as received
+                call = SlackCall(
+                    method, params, token, dict(request.headers), self.clock.now(), request.method
+                )
+                with self._lock:
+                    self._store.calls.append(call)
+            return True
+        if fault.kind == "delay":
+            await asyncio.sleep(fault.seconds)
+        elif fault.hold is not None:
+            await fault.hold.wait()
+        return False
+
+    # ---- direct messages: chat.postMessage to a user id ---------------------------------
+
+    def _direct_channel(self, channel: Any) -> str | None:
+        """A user id as `channel` posts in the app's DM with that user (`D` + the id's rest).
+
+        None when `channel` is not a user id; `channel_not_found` for an unknown user.
+        """
+        user = str(channel or "")
+        if not _USER_ID.match(user):
+            return None
+        if user not in self.users:
+            raise _SlackError("channel_not_found")
+        dm = "D" + user[1:]
+        if dm not in self.channels:
+            self.channels[dm] = _default_channel(dm, None)
+        return dm
+
+    def direct_messages(self, user: str) -> list[JSONDict]:
+        """What the app posted in its DM with `user`."""
+        return self.messages("D" + user[1:])
+
     # ---- reading back --------------------------------------------------------------------
 
     def calls(self, method: str | None = None) -> list[SlackCall]:
@@ -433,6 +551,8 @@ class SlackStandIn:
     async def _handle_response_url(self, request: web.Request) -> web.StreamResponse:
         if len(request.raw_path) > URI_MAX:
             return web.Response(status=414, text="Request-URI Too Long")
+        if await self._delivery_fault("response_url", request):
+            return _dropped(request)
         raw = await request.text()
         body = _json_object(raw)
         with self._lock:
@@ -514,6 +634,8 @@ class SlackStandIn:
         if len(request.raw_path) > URI_MAX:
             return web.Response(status=414, text="Request-URI Too Long")
         params, token = await _read_params(request)
+        if await self._delivery_fault(method, request, params, token):
+            return _dropped(request)
         with self._lock:
             self._store.calls.append(
                 SlackCall(
@@ -670,7 +792,9 @@ class SlackStandIn:
         return {"url": _refusing_ws_url()}
 
     def _chat_post_message(self, params: JSONDict, token: str | None) -> JSONDict:
-        channel = self._postable_channel(params.get("channel"))
+        channel = self._direct_channel(params.get("channel")) or self._postable_channel(
+            params.get("channel")
+        )
         message = self._post_message(channel, _content(_require_content(params)))
         return {"channel": channel, "ts": message["ts"], "message": _copy(message)}
 
@@ -824,6 +948,13 @@ def _fault_response(fault: _Fault) -> web.Response:
         page = f"<html><body><h1>{fault.status}</h1></body></html>"
         return web.Response(status=fault.status, text=page, content_type="text/html")
     return web.json_response({"ok": False, "error": fault.error})
+
+
+def _dropped(request: web.Request) -> web.Response:
+    """Close the connection without an answer (the client sees a disconnect)."""
+    if request.transport is not None:
+        request.transport.close()
+    return web.Response(status=500)  # never sent: the transport is closed
 
 
 def _json_object(raw: str) -> JSONDict | None:

@@ -8,7 +8,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.outcomes import Approved, Ended, Started, Who
 from bot.slack import blocks
-from bot.slack.listeners.base import button_value, tell, to_requester
+from bot.slack.listeners.base import button_value, tell
 from bot.slack.listeners.running import Running
 from bot.slack.render import click_message
 from bot.slack.respond import Respond
@@ -27,7 +27,7 @@ class ApprovalListeners(Running):
             return
         action = outcome.action
         await self._update_card(action, client)
-        await to_requester(action, blocks.approval_recorded(action, who.user_id), client)
+        await self._to_requester(action, blocks.approval_recorded(action, who.user_id), client)
         if action.approved and action.auto_run:
             started = await self.service.run_approved(action, who)
             if isinstance(started, Started):
@@ -42,7 +42,7 @@ class ApprovalListeners(Running):
         outcome = await self.service.reject(button_value(body), who)
         await self._answer_card_click(outcome, body, respond, client)
         if isinstance(outcome, Ended):
-            await to_requester(outcome.action, blocks.final_preview(outcome.action), client)
+            await self._to_requester(outcome.action, blocks.final_preview(outcome.action), client)
             await self._finish_step(outcome.action, client, None)
 
     async def _answer_card_click(

@@ -11,7 +11,8 @@ from bot.core.commands import UsageError
 from bot.core.model import MessageRef
 from bot.core.outcomes import Proposed, Who
 from bot.slack import blocks
-from bot.slack.listeners.base import ListenerBase, log
+from bot.slack.delivery import deliver
+from bot.slack.listeners.base import CHANNEL_POST_ERRORS, ListenerBase, log
 from bot.slack.notices import complete_step_error
 from bot.slack.render import outcome_message
 from bot.slack.workflow import (
@@ -84,6 +85,19 @@ class StepListener(ListenerBase):
             await complete_step_error(client, execution_id, message["text"])
             return
         preview = blocks.proposal(outcome.action, now=self.now())
-        posted = await client.chat_postMessage(channel=channel, **preview)
-        ref = MessageRef(channel_id=posted["channel"], ts=posted["ts"], ephemeral=False)
+        posted = await deliver(
+            "chat.postMessage",
+            lambda: client.chat_postMessage(channel=channel, **preview),
+            action_id=outcome.action.id,
+        )
+        if not posted.ok or posted.data is None:
+            # Nobody can press Stop on a preview that is not there: end it, fail the step.
+            await self.service.cancel(outcome.action.id, who)
+            hint = " (invite the bot to the channel)" if posted.error in CHANNEL_POST_ERRORS else ""
+            why = f"could not post the preview in <#{channel}>: {posted.error}{hint}"
+            await complete_step_error(client, execution_id, why)
+            return
+        ref = MessageRef(
+            channel_id=str(posted.data["channel"]), ts=str(posted.data["ts"]), ephemeral=False
+        )
         await self._proposed(outcome.action, ref, client)
