@@ -681,3 +681,37 @@ def test_a_step_whose_scale_is_no_longer_possible_at_the_click_completes_with_an
     )
     assert state["state"] == "failed" and "cancelled" in str(state.get("error")), state
     assert not [r for r in bench.emulator.requests if r.endpoint == "ml.update"]
+
+
+# --------------------------------------------------------------------------- odd answers
+
+
+def test_an_html_answer_to_an_update_that_applied_is_verified_by_reading_back(
+    bench: Bench,
+) -> None:
+    from test_flow_es_answers import HTML, final_state, respond
+
+    bench.command("ner-prod --allocations 2", command=SCALE)
+    respond(bench, "ml.update", HTML, content_type="text/html", handled=True)
+    result = bench.confirm(action_id=CONFIRM)
+    text = text_of(result)
+    assert bench.emulator.state.deployments["ner-prod"].number_of_allocations == 2
+    assert "failed" not in text and "outcome unknown" not in text
+    assert "verified" in text and "answer could not be read" in text
+    assert final_state(bench) is ActionState.SUCCEEDED
+
+
+def test_an_html_answer_to_an_update_that_did_not_apply_is_unknown_never_failed(
+    bench: Bench,
+) -> None:
+    from test_flow_es_answers import HTML, final_state, respond
+
+    bench.command("ner-prod --allocations 2", command=SCALE)
+    respond(bench, "ml.update", HTML, content_type="text/html")  # a proxy kept it
+    result = bench.confirm(action_id=CONFIRM)
+    text = text_of(result)
+    assert bench.emulator.state.deployments["ner-prod"].number_of_allocations == 1
+    assert "outcome unknown" in text and "failed" not in text
+    assert "scaled to" not in text and "/ml-status ner-prod" in text
+    assert final_state(bench) is ActionState.UNKNOWN
+    assert len([r for r in bench.emulator.requests if r.endpoint == "ml.update"]) == 1

@@ -238,12 +238,16 @@ async def scale_and_verify(
     if isinstance(plan, Refusal):  # re-checked at the click; kept as a guard
         return ScaleOutcome(dep.deployment_id, ok=False, message=f"not sent: {plan.reason}")
     outcome = await gateway.scale(plan, ctx)
-    if not outcome.ok:
-        return outcome
+    if not outcome.ok and not outcome.unknown:
+        return outcome  # refused: nothing was changed
     try:
         now, done, waited = await gateway.verify_scaled(plan, within=deps.verify_within, ctx=ctx)
     except ClusterError as exc:
-        return replace(outcome, message=f"requested (could not verify: {exc.message})")
+        return replace(
+            outcome, message=f"{outcome.message}; could not verify: {exc.message}", unknown=True
+        )
+    if outcome.unknown:
+        return _read_back(outcome, plan, now, done)
     if now is None:
         return replace(outcome, message="requested, but the deployment is gone", verified=False)
     target, allocated = now.target_allocations, now.allocations
@@ -277,6 +281,27 @@ async def scale_and_verify(
         verified=True,
         target=target,
         allocated=allocated,
+    )
+
+
+def _read_back(
+    outcome: ScaleOutcome, plan: ScalePlan, now: Deployment | None, done: bool
+) -> ScaleOutcome:
+    """An update whose answer could not be read: only `_stats` can say it was applied."""
+    if now is not None and done and (now.allocations or 0) >= (now.target_allocations or 0):
+        counts = f"target {now.target_allocations}, {now.allocations or 0} allocated"
+        return replace(
+            outcome,
+            ok=True,
+            unknown=False,
+            verified=True,
+            message=f"scaled to {plan.after.text()} (verified: {counts}; {outcome.message})",
+            target=now.target_allocations,
+            allocated=now.allocations,
+        )
+    seen = "the deployment is gone" if now is None else f"`_stats` shows {Settings.of(now).text()}"
+    return replace(
+        outcome, message=f"{outcome.message}; {seen}: check `/ml-status {plan.deployment_id}`"
     )
 
 

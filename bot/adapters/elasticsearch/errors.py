@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import aiohttp
 import elastic_transport
 from elasticsearch import (
     ApiError,
@@ -15,6 +16,7 @@ from elasticsearch import (
 
 from bot.core.errors import (
     ClusterAuthError,
+    ClusterBadAnswer,
     ClusterBadRequest,
     ClusterError,
     ClusterForbidden,
@@ -187,3 +189,20 @@ def _unreadable(what: str, privilege: str, exc: Exception) -> str:
     if isinstance(exc, ApiError):
         return f"could not read {what} ({exc.meta.status}: {_reason(exc)})"
     return f"could not read {what} ({type(exc).__name__})"
+
+
+def maybe_done(exc: Exception) -> bool:
+    """Whether a change (stop, start, update) that raised `exc` may have reached the cluster.
+
+    An answer that could not be read, a timeout or a connection lost after sending: the
+    cluster may have acted. Refused connections, TLS failures and any answer with an
+    error status are sure: nothing was done.
+    """
+    if isinstance(exc, ClusterBadAnswer | elastic_transport.ConnectionTimeout):
+        return True
+    if isinstance(exc, elastic_transport.TlsError) or not isinstance(
+        exc, elastic_transport.ConnectionError
+    ):
+        return False
+    causes = exc.errors or (exc.__cause__,)
+    return not any(isinstance(c, aiohttp.ClientConnectorError) for c in causes)

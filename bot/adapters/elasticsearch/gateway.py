@@ -13,13 +13,12 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import aiohttp
 import elastic_transport
 from elasticsearch import NotFoundError
 
 from bot.adapters.elasticsearch import schemas
 from bot.adapters.elasticsearch.client import _quote
-from bot.adapters.elasticsearch.errors import ElasticError, to_domain_error
+from bot.adapters.elasticsearch.errors import ElasticError, maybe_done, to_domain_error
 from bot.adapters.elasticsearch.scaling import ScaleCalls
 from bot.app.ports import CallContext, Verification
 from bot.core.errors import ClusterBadAnswer, ClusterError
@@ -134,13 +133,13 @@ class ClusterGateway(ScaleCalls):
                 timeout=timeout,
             )
         )
-        maybe_done = _maybe_done(exc)
+        reached = maybe_done(exc)
         message = err.message
         if isinstance(exc, elastic_transport.ConnectionTimeout):
             message = f"cluster `{self.name}` did not answer the {operation} within {timeout:g} s"
-        elif maybe_done and isinstance(exc, ClusterBadAnswer):
+        elif reached and isinstance(exc, ClusterBadAnswer):
             message = f"the {operation} was sent but its answer could not be read: {message}"
-        elif maybe_done:
+        elif reached:
             message = f"the {operation} was sent but no answer came back: {message}"
         return StopOutcome(
             deployment.deployment_id,
@@ -148,7 +147,7 @@ class ClusterGateway(ScaleCalls):
             message=message,
             status=err.status,
             seconds=time.monotonic() - started,
-            unknown=maybe_done,
+            unknown=reached,
         )
 
     async def start(self, deployment: Deployment, ctx: CallContext | None = None) -> StartOutcome:
@@ -253,23 +252,6 @@ class ClusterGateway(ScaleCalls):
             schemas.Info, info.body, cluster=self.name, endpoint="info", content_type=content_type
         )
         return answer.version.number
-
-
-def _maybe_done(exc: Exception) -> bool:
-    """Whether a stop or start that raised `exc` may still have reached Elasticsearch.
-
-    An answer that could not be read, a timeout or a connection lost after sending: the
-    cluster may have acted. Refused connections, TLS failures and any answer with an
-    error status are sure: nothing was done.
-    """
-    if isinstance(exc, ClusterBadAnswer | elastic_transport.ConnectionTimeout):
-        return True
-    if isinstance(exc, elastic_transport.TlsError) or not isinstance(
-        exc, elastic_transport.ConnectionError
-    ):
-        return False
-    causes = exc.errors or (exc.__cause__,)
-    return not any(isinstance(c, aiohttp.ClientConnectorError) for c in causes)
 
 
 def _model_hint(

@@ -17,11 +17,13 @@ from collections.abc import Sequence
 import elastic_transport
 from elasticsearch import ApiError, NotFoundError
 
+from bot.adapters.elasticsearch import schemas
 from bot.adapters.elasticsearch.client import _quote
-from bot.adapters.elasticsearch.errors import _reason, _unreadable, to_domain_error
+from bot.adapters.elasticsearch.errors import _reason, _unreadable, maybe_done, to_domain_error
 from bot.adapters.elasticsearch.reads import SnapshotReads
 from bot.adapters.elasticsearch.snapshot import deployment_from_stats
 from bot.app.ports import CallContext
+from bot.core.errors import ClusterBadAnswer
 from bot.core.health import DeploymentHealth, MlMemory, health_of, parse_memory
 from bot.core.model import Deployment, ScaleOutcome
 from bot.core.scale import Api, ScalePlan, reflected
@@ -64,18 +66,29 @@ class ScaleCalls(SnapshotReads):
         endpoint, method, path = update_request(plan)
         started = time.monotonic()
         try:
-            await self._request(endpoint, method, path, ctx, body=plan.body, once=self.timeout)
+            await self._read(
+                schemas.UpdateAnswer, endpoint, method, path, ctx, body=plan.body, once=self.timeout
+            )
         except Exception as exc:
+            reached = maybe_done(exc)  # sent, but no answer that can be read: maybe applied
             return ScaleOutcome(
                 plan.deployment_id,
                 ok=False,
-                message=self._refusal(exc, plan),
+                message=self._unsure(exc) if reached else self._refusal(exc, plan),
                 status=exc.meta.status if isinstance(exc, ApiError) else None,
                 seconds=time.monotonic() - started,
+                unknown=reached,
             )
         return ScaleOutcome(
             plan.deployment_id, ok=True, message="requested", seconds=time.monotonic() - started
         )
+
+    def _unsure(self, exc: Exception) -> str:
+        if isinstance(exc, elastic_transport.ConnectionTimeout):
+            return f"cluster `{self.name}` did not answer the update within {self.timeout:g} s"
+        if isinstance(exc, ClusterBadAnswer):
+            return f"the update was sent but its answer could not be read: {exc.message}"
+        return f"the update was sent but no answer came back ({type(exc).__name__})"
 
     def _refusal(self, exc: Exception, plan: ScalePlan) -> str:
         if isinstance(exc, ApiError) and not isinstance(exc, NotFoundError):

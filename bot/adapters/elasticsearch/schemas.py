@@ -30,6 +30,8 @@ APIS: dict[str, str] = {
     "inference.get": "GET _inference/_all",
     "indices.get_mapping": "GET _mapping",
     "security.has_privileges": "GET _security/user/_has_privileges",
+    "ml.update_trained_model_deployment": "POST _ml/trained_models/{id}/deployment/_update",
+    "inference.update": "PUT _inference/{task_type}/{id}/_update",
 }
 
 
@@ -121,6 +123,11 @@ class Assignment(_Answer):
 
 class StartAnswer(_Answer):
     assignment: Assignment
+
+
+class UpdateAnswer(_Answer):
+    """Either update API answers a JSON object (the assignment, or the endpoint's config);
+    the bot reads the outcome back from `_stats`, so only the shape is checked here."""
 
 
 # ---- pipelines, inference endpoints, mappings, privileges, info --------------------------
