@@ -108,6 +108,9 @@ def test_a_wrong_shape_is_one_error_naming_cluster_and_api(
 
 def test_every_read_endpoint_has_a_label() -> None:
     # The endpoint ids the adapter sends are the keys; a new read adds its label here.
-    assert all(label.split(" ", 1)[0] in {"GET", "POST"} for label in schemas.APIS.values())
-    error = schemas.bad_answer("prod", "ml.update_trained_model_deployment", "x")
-    assert "`ml.update_trained_model_deployment`" in error.message  # unlabelled: its id
+    methods = {"GET", "POST", "PUT"}
+    assert all(label.split(" ", 1)[0] in methods for label in schemas.APIS.values())
+    labelled = schemas.bad_answer("prod", "ml.update_trained_model_deployment", "x")
+    assert "POST _ml/trained_models/{id}/deployment/_update" in labelled.message
+    error = schemas.bad_answer("prod", "ml.some_new_api", "x")
+    assert "`ml.some_new_api`" in error.message  # unlabelled: its id
