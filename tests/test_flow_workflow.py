@@ -247,3 +247,14 @@ def test_step_fails_when_the_sweeper_expires_its_preview(bench: Bench) -> None:
     bench.run(sweep_once(bench.runtime, SlackNotices(bench.runtime.slack, bench.clock)))
     state = step_state(bench, execution_id)
     assert state["state"] == "failed" and "expired" in state["error"]
+
+
+def test_step_completes_when_nothing_is_left_to_stop_at_the_click(bench: Bench) -> None:
+    # Someone stopped it by hand between the step's preview and the click: the step still
+    # completes (with its error) instead of staying "running" for ever.
+    execution_id, token = run_step(bench, deployment_id="ner-prod")
+    del bench.emulator.state.deployments["ner-prod"]
+    click_step_button(bench, "ml_stop.confirm", execution_id, token)
+    state = step_state(bench, execution_id)
+    assert state["state"] == "failed" and state["error"]
+    assert bench.emulator.stop_calls() == []

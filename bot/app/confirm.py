@@ -31,6 +31,7 @@ from bot.core.outcomes import (
     Changed,
     ClickResult,
     Denied,
+    Ended,
     Failed,
     ForceNeeded,
     Locked,
@@ -154,7 +155,7 @@ async def recheck_and_claim(
 
 async def recheck_targets(
     deps: Deps, action: PendingAction, who: Who
-) -> Changed | Failed | ForceNeeded | Locked | None:
+) -> Changed | Ended | Failed | ForceNeeded | Locked | None:
     """Re-resolve at the click; if the world moved since the preview, ask again."""
     try:
         gateway = deps.clusters.get(action.cluster)
@@ -168,12 +169,14 @@ async def recheck_targets(
     if note is None:
         return None
     if not fresh.deployments:
-        await deps.store.transition(
+        ended = await deps.store.transition(
             action.id,
             ActionState.PROPOSED,
             ActionState.CANCELLED,
             finished_at=deps.clock(),
         )
+        if ended is not None and ended.function_execution_id:
+            return Ended(ended)  # the workflow step that asked completes (with its error)
         return Failed(f"nothing to stop any more: {note}")
     refused = tuple(d for d in fresh.deployments if d.impact and d.impact.refuses)
     if refused and isinstance(action.spec, StopSpec) and not action.spec.force:
