@@ -8,7 +8,9 @@ a click is one round of parallel re-check reads, the stop, and the verification.
 from __future__ import annotations
 
 import asyncio
+import logging
 
+import pytest
 from conftest import Bench, text_of
 
 from bot.adapters.elasticsearch import ClusterGateway
@@ -18,7 +20,9 @@ from bot.emulator.server import RequestRecord
 # One of each, in one parallel round: the preview and the click's re-check read the same.
 READS = ["indices.get_mapping", "inference.get", "ingest.get_pipeline", "ml.get", "ml.stats"]
 # Whether the bot may view every index's mappings: read in the first round, then cached.
-PRIVILEGES = "security.has_privileges"
+# `_xpack` first: with security disabled (the default bench) it says so and `_has_privileges`
+# (a 500 there, which elastic_transport counts as a dead node) is never asked.
+PRIVILEGES = "xpack.info"
 FIRST_READS = sorted([*READS, PRIVILEGES])
 
 
@@ -145,3 +149,33 @@ def test_concurrent_previews_share_cluster_wide_reads_but_a_click_never_does(
     assert two_previews == sorted([*FIRST_READS, "ml.stats"])
     # The click's re-check reads everything itself, after the click (privileges: cached).
     assert preview_and_click == sorted(READS * 2)
+
+
+def test_with_security_off_the_node_is_never_marked_dead(
+    bench: Bench, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Issue 20: the demo (security off) logged "putting on 1 second timeout" at the first
+    # command, because `_has_privileges` answers 500 there.
+    caplog.set_level(logging.INFO, logger="elastic_transport")
+    for deployment in ("ner-prod", "search-e5"):
+        assert "ml_stop.confirm" in text_of(bench.command(deployment))
+    endpoints = [r.endpoint for r in _log(bench)]
+    assert "security.has_privileges" not in endpoints
+    assert endpoints.count("xpack.info") == 1  # remembered for the client's life
+    assert not [r for r in caplog.records if "timeout" in r.getMessage()]
+
+
+class TestWithSecurityOn:
+    @pytest.fixture
+    def es_auth(self) -> tuple[str, str]:
+        return ("elastic", "changeme")
+
+    @pytest.fixture
+    def bot_es_user(self) -> tuple[str, str]:
+        return ("elastic", "changeme")
+
+    def test_the_preview_asks_xpack_then_has_privileges_once(self, bench: Bench) -> None:
+        bench.emulator.requests.clear()
+        assert "ml_stop.confirm" in text_of(bench.command("ner-prod"))
+        endpoints = sorted(r.endpoint for r in _log(bench))
+        assert endpoints == sorted([*READS, "security.has_privileges", "xpack.info"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.emulator.privileges import ACTION_MAIN
+from bot.emulator.privileges import ACTION_MAIN, ACTION_XPACK_INFO
 from bot.emulator.routing import Call, Reply
 from bot.emulator.state import NODE_ID, ClusterState
 
@@ -66,3 +66,34 @@ async def root(call: Call) -> Reply:
         "version": version_info(call.emulator.version),
         "tagline": "You Know, for Search",
     }
+
+
+# `GET _xpack` (XPackInfoResponse): the features a trial cluster reports; only security's
+# `enabled` moves here (the emulator's `--auth`), the rest is as a default 8.x/9.x node has it.
+_FEATURES = ("graph", "inference", "logstash", "ml", "monitoring", "rollup", "watcher")
+
+
+async def xpack_info(call: Call) -> Reply:
+    """GET /_xpack: build, license and features (`categories` picks which)."""
+    wanted = {c.strip() for c in (call.param("categories") or "build,license,features").split(",")}
+    call.param("accept_enterprise")
+    call.param("human")
+    call.authorize(ACTION_XPACK_INFO)
+    body: JSON = {}
+    if "build" in wanted:
+        info = version_info(call.emulator.version)
+        body["build"] = {"hash": info["build_hash"], "date": info["build_date"]}
+    if "license" in wanted:
+        body["license"] = {
+            "uid": "893361dc-9749-4997-93cb-802e3d7fa4xx",
+            "type": "trial",
+            "mode": "trial",
+            "status": "active",
+            "expiry_date_in_millis": 1_900_000_000_000,
+        }
+    if "features" in wanted:
+        features = {name: {"available": True, "enabled": True} for name in _FEATURES}
+        features["security"] = {"available": True, "enabled": call.emulator.security.enabled}
+        body["features"] = features
+    body["tagline"] = "You know, for X"
+    return 200, body

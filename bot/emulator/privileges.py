@@ -14,6 +14,7 @@ from bot.emulator.errors import illegal_argument
 
 # Action names the emulator authorizes (the real transport action names).
 ACTION_MAIN = "cluster:monitor/main"
+ACTION_XPACK_INFO = "cluster:monitor/xpack/info"
 ACTION_ML_GET = "cluster:monitor/xpack/ml/inference/get"
 ACTION_ML_STATS = "cluster:monitor/xpack/ml/inference/stats/get"
 ACTION_ML_PUT = "cluster:admin/xpack/ml/inference/put"

@@ -86,6 +86,7 @@ def build_routes() -> list[Route]:
     return [
         r("GET", "/", "root", cluster.root),
         r("HEAD", "/", "root", cluster.root),
+        r("GET", "/_xpack", "xpack.info", cluster.xpack_info),
         r("GET", tm, "ml.get", ml_models.get_models),
         r("GET", tm + "/{model_id}", "ml.get", ml_models.get_models),
         r("PUT", tm + "/{model_id}", "ml.put_model", ml_models.put_model, body=True),

@@ -20,6 +20,8 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 PATH = "/_security/user/_has_privileges"
+# Whether security is enabled at all, from an answer that is 200 either way.
+XPACK_FEATURES = "/_xpack?categories=features"
 VIEW_EVERY_INDEX = {"index": [{"names": ["*"], "privileges": ["view_index_metadata"]}]}
 # Index privileges change rarely; a role edit shows in previews within this many seconds.
 TTL = 300.0
@@ -62,6 +64,11 @@ _SECURITY_OFF: weakref.WeakSet[Any] = weakref.WeakSet()
 def security_off(client: AsyncElasticsearch) -> bool:
     """Whether this client's cluster already said security is off (no need to ask again)."""
     return client.transport in _SECURITY_OFF
+
+
+def remember_security_off(client: AsyncElasticsearch) -> None:
+    """Remember that this client's cluster has security disabled."""
+    _SECURITY_OFF.add(client.transport)
 
 
 def revive(client: AsyncElasticsearch) -> None:

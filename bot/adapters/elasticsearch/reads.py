@@ -165,7 +165,7 @@ class SnapshotReads(ClusterClient):
         return found
 
     async def _read_views(self, ctx: CallContext | None) -> bool | str:
-        if privileges.security_off(self.client):
+        if privileges.security_off(self.client) or await self._security_disabled(ctx):
             return True  # every index is visible; asking again only draws the same 500
         try:
             resp = await self._read(
@@ -184,6 +184,20 @@ class SnapshotReads(ClusterClient):
                 privileges.revive(self.client)
             return found
         return privileges.views_every_index(resp.model_dump())
+
+    async def _security_disabled(self, ctx: CallContext | None) -> bool:
+        """`GET _xpack` says security is disabled: then `_has_privileges` would answer 500,
+        which elastic_transport counts as a dead node. Any other answer: ask as usual."""
+        try:
+            info = await self._read(
+                schemas.XPackInfo, "xpack.info", "GET", privileges.XPACK_FEATURES, ctx
+            )
+        except (ClusterBadAnswer, ApiError, elastic_transport.TransportError):
+            return False  # e.g. 403 without `monitor`: `_has_privileges` still answers
+        if info.features.security.enabled:
+            return False
+        privileges.remember_security_off(self.client)
+        return True
 
     async def snapshot(
         self, ctx: CallContext | None = None, ids: Sequence[str] | None = None

@@ -30,6 +30,7 @@ APIS: dict[str, str] = {
     "inference.get": "GET _inference/_all",
     "indices.get_mapping": "GET _mapping",
     "security.has_privileges": "GET _security/user/_has_privileges",
+    "xpack.info": "GET _xpack",
     "ml.update_trained_model_deployment": "POST _ml/trained_models/{id}/deployment/_update",
     "inference.update": "PUT _inference/{task_type}/{id}/_update",
 }
@@ -163,6 +164,19 @@ class Mappings(RootModel[dict[str, IndexMapping]]):
 class HasPrivileges(_Answer):
     has_all_requested: bool
     index: dict[str, dict[str, bool]] = Field(default_factory=dict)
+
+
+class FeatureSet(_Answer):
+    available: bool = True
+    enabled: bool
+
+
+class Features(_Answer):
+    security: FeatureSet
+
+
+class XPackInfo(_Answer):
+    features: Features
 
 
 class Version(_Answer):
