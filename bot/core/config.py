@@ -79,6 +79,11 @@ class AppConfig(BaseModel):
     default_cluster: str | None = None
     expire_after_seconds: int = Field(default=600, ge=10, le=86_400)
     verify_timeout_seconds: float = Field(default=30.0, ge=0, le=600)
+    # Timed changes (`--for` / `--until`): the zone `--until HH:MM` is read in, the longest
+    # window, and how long before a revert the heads-up comes.
+    timezone: str = "UTC"
+    revert_max_seconds: int = Field(default=7 * 86_400, ge=60, le=90 * 86_400)
+    heads_up_seconds: int = Field(default=600, ge=0, le=86_400)
     audit: AuditConfig = AuditConfig()
     freeze: bool = False
     incidents: IncidentConfig | None = None

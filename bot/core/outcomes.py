@@ -86,6 +86,9 @@ class FreezeChanged:
     freeze: bool
     by: str
     reason: str | None
+    until: float | None = None  # a timed freeze unfreezes itself then
+    timed: bool = False  # the timer unfroze it (not a person)
+    channel: str | None = None  # where it was frozen (a timed unfreeze is said there)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from bot.slack.listeners.base import NAME_MAX, permalink, who_from_action, who_f
 from bot.slack.listeners.clicks import ClickListeners
 from bot.slack.listeners.commands import CommandListeners
 from bot.slack.listeners.step import StepListener
+from bot.slack.listeners.timed import TimedListeners
 from bot.slack.respond import Respond, Responder
 from bot.slack.workflow import SCALE_STEP_CALLBACK_ID, STEP_CALLBACK_ID
 
@@ -49,7 +50,9 @@ Work = Callable[[dict[str, Any], Respond, AsyncWebClient, Who], Awaitable[None]]
 Listener = Callable[..., Awaitable[None]]
 
 
-class SlackAdapter(CommandListeners, ClickListeners, ApprovalListeners, StepListener):
+class SlackAdapter(
+    CommandListeners, ClickListeners, ApprovalListeners, StepListener, TimedListeners
+):
     """Every listener, and the one wrapper they are registered through."""
 
     def listener(self, work: Work, *, incident: bool = False) -> Listener:
@@ -145,6 +148,10 @@ def create_bolt_app(
     app.action(ids.APPROVE_ACTION_ID)(wrap(adapter.on_approve))
     app.action(ids.REJECT_ACTION_ID)(wrap(adapter.on_reject))
     app.action(ids.RESTART_ACTION_ID)(wrap(adapter.on_restart, incident=True))
+    app.action(ids.REVERT_NOW_ACTION_ID)(wrap(adapter.on_revert_now))
+    app.action(ids.KEEP_ACTION_ID)(wrap(adapter.on_keep))
+    for action_id in ids.EXTEND_ACTION_IDS:
+        app.action(action_id)(wrap(adapter.on_extend))
     app.function(STEP_CALLBACK_ID)(adapter.on_step)
     app.function(SCALE_STEP_CALLBACK_ID)(adapter.on_scale_step)
     app.error(on_error)

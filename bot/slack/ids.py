@@ -17,6 +17,10 @@ SCALE_CANCEL_ACTION_ID = "ml_scale.cancel"
 REVERT_ACTION_ID = "ml_scale.revert"
 STATUS_SCALE_ACTION_ID = "ml_status.scale"  # value: the /ml-scale text it proposes
 STATUS_STOP_ACTION_ID = "ml_status.stop"  # value: the /ml-stop text it proposes
+# A timed change's revert (issue 22); values are `revert id:due time shown[:seconds]`.
+REVERT_NOW_ACTION_ID = "ml_revert.now"
+KEEP_ACTION_ID = "ml_revert.keep"
+EXTEND_ACTION_IDS = ("ml_revert.extend_30m", "ml_revert.extend_1h", "ml_revert.extend_2h")
 
 STEP_CALLBACK_ID = "stop_ml_deployment"  # the workflow step (manifest `functions`)
 SCALE_STEP_CALLBACK_ID = "scale_ml_deployment"  # the scale step (manifest `functions`)
@@ -35,5 +39,8 @@ ACTION_IDS = (
     REVERT_ACTION_ID,
     STATUS_SCALE_ACTION_ID,
     STATUS_STOP_ACTION_ID,
+    REVERT_NOW_ACTION_ID,
+    KEEP_ACTION_ID,
+    *EXTEND_ACTION_IDS,
 )
 FUNCTIONS = (STEP_CALLBACK_ID, SCALE_STEP_CALLBACK_ID)

@@ -22,6 +22,7 @@ from bot.core.outcomes import (
     StatusReport,
     Unknown,
 )
+from bot.core.timing import utc_text
 from bot.slack import blocks, impact_blocks
 from bot.slack.blocks import Message
 
@@ -51,7 +52,11 @@ def outcome_message(outcome: object, command_text: str, now: float) -> Message:
     if isinstance(outcome, Frozen):
         return blocks.frozen(outcome.by, outcome.since, outcome.reason)
     if isinstance(outcome, FreezeChanged):
-        return blocks.freeze_notice(outcome.freeze, outcome.by, outcome.reason, now=now)
+        reason = outcome.reason
+        if outcome.until is not None:  # a timed freeze: say when it ends by itself
+            ends = f"unfreezes itself at {utc_text(outcome.until)}"
+            reason = f"{reason}; {ends}" if reason else ends
+        return blocks.freeze_notice(outcome.freeze, outcome.by, reason, now=now)
     if isinstance(outcome, Unknown):
         return unknown_action(outcome.action_id)
     raise TypeError(f"unexpected outcome {outcome!r}")
