@@ -130,7 +130,7 @@ def test_a_bot_down_across_the_due_time_runs_it_late_and_says_so(bench: Bench) -
 
 
 def test_a_revert_due_while_frozen_waits_for_a_click(bench: Bench) -> None:
-    change, revert = _timed_stop(bench)
+    _, revert = _timed_stop(bench)
     _freeze(bench, "freeze --reason maintenance")
     bench.clock.advance(1801)
     _sweep(bench)
@@ -207,7 +207,7 @@ def test_extend_and_revert_now_at_the_same_moment_one_wins(bench: Bench) -> None
 
 
 def test_extend_and_keep_through_the_buttons(bench: Bench) -> None:
-    change, revert = _timed_stop(bench)
+    _, revert = _timed_stop(bench)
     bench.driver.click_button("ml_revert.extend_1h", user_id=ADMIN, channel_id=CHANNEL)
     bench.slack.wait_for(lambda: _get(bench, revert.id).expires_at > revert.expires_at or None)
     assert _get(bench, revert.id).expires_at == revert.expires_at + 3600
@@ -270,3 +270,35 @@ def test_a_timed_freeze_unfreezes_itself_once(bench: Bench) -> None:
     unfrozen = [m for m in bench.slack.messages(CHANNEL) if "timed freeze ended" in text_of(m)]
     assert len(unfrozen) == 1
     assert json.dumps([d["event"]["action"] for d in bench.audit.docs]).count('"unfreeze"') == 1
+
+
+def test_a_replica_killed_while_reverting_leaves_it_unknown_never_run_twice(
+    bench: Bench, bench_state_url: str
+) -> None:
+    import asyncio
+    from dataclasses import replace
+
+    from bot.adapters.store_sqlite import SQLiteStore
+
+    _, revert = _timed_stop(bench)
+    path = bench_state_url.removeprefix("sqlite:///")
+
+    async def die_mid_revert() -> None:
+        dead = SQLiteStore(path, owner="elsewhere|pid:[1]|4242|dead0000", lease_seconds=0.05)
+        claimed = await dead.mutate(
+            revert.id, lambda a: replace(a, state=ActionState.EXECUTING, started_at=a.expires_at)
+        )
+        assert claimed is not None
+        await dead._keeper.stop()  # type: ignore[attr-defined]  # kill -9: no clean close
+        await asyncio.sleep(0.1)  # past its lease
+
+    bench.run(die_mid_revert())
+    bench.clock.advance(1801)
+    _sweep(bench)
+    _sweep(bench)
+    assert _get(bench, revert.id).state is ActionState.UNKNOWN
+    assert not _starts(bench)  # never run (again) by the survivor
+    told = [m for m in bench.slack.messages(CHANNEL) if "stopped answering" in text_of(m)]
+    # Told once in the channel (and once in the change's thread), not again by later sweeps.
+    assert len([m for m in told if not m.get("thread_ts")]) == 1
+    assert "while starting ner-prod" in told[0]["text"]
