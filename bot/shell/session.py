@@ -165,6 +165,7 @@ _FINISHED = {
     ActionState.EXPIRED: "expired",
     ActionState.REJECTED: "was rejected",
     ActionState.UNKNOWN: "ran with an unknown outcome",
+    ActionState.SCHEDULED: "is a timed revert waiting for its time",
 }
 
 

@@ -45,6 +45,7 @@ _EMOJI = {
     ActionState.EXPIRED: "⌛",
     ActionState.REJECTED: "⛔",
     ActionState.UNKNOWN: "❓",
+    ActionState.SCHEDULED: "⏲",
 }
 
 
@@ -244,6 +245,7 @@ def already(action: PendingAction) -> Message:
         ActionState.EXPIRED: f"expired: nothing was {verbs.done}",
         ActionState.REJECTED: f"was {_state_phrase(action)}",
         ActionState.UNKNOWN: f"has an unknown outcome (the bot restarted while {verbs.doing})",
+        ActionState.SCHEDULED: f"is a timed revert due at {_slack_date(action.expires_at)}",
     }[action.state]
     what = f"{escape(_target_name(action))} on {escape(action.cluster)}"
     text = f"This {verbs.verb} of {what} {phrase}."
