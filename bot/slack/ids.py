@@ -20,7 +20,10 @@ STATUS_STOP_ACTION_ID = "ml_status.stop"  # value: the /ml-stop text it proposes
 # A timed change's revert (issue 22); values are `revert id:due time shown[:seconds]`.
 REVERT_NOW_ACTION_ID = "ml_revert.now"
 KEEP_ACTION_ID = "ml_revert.keep"
-EXTEND_ACTION_IDS = ("ml_revert.extend_30m", "ml_revert.extend_1h", "ml_revert.extend_2h")
+EXTEND_30M_ACTION_ID = "ml_revert.extend_30m"
+EXTEND_1H_ACTION_ID = "ml_revert.extend_1h"
+EXTEND_2H_ACTION_ID = "ml_revert.extend_2h"
+EXTEND_ACTION_IDS = (EXTEND_30M_ACTION_ID, EXTEND_1H_ACTION_ID, EXTEND_2H_ACTION_ID)
 
 STEP_CALLBACK_ID = "stop_ml_deployment"  # the workflow step (manifest `functions`)
 SCALE_STEP_CALLBACK_ID = "scale_ml_deployment"  # the scale step (manifest `functions`)

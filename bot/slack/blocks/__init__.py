@@ -66,6 +66,13 @@ from bot.slack.blocks.result import already, final_preview, not_requester, resul
 from bot.slack.blocks.scale import status_message
 from bot.slack.blocks.terminal import button_labels, mrkdwn_to_text, to_text
 from bot.slack.blocks.timeline import TIMELINE_MAX_ROWS, audit_timeline
+from bot.slack.ids import (  # a timed change's revert buttons (bot/slack/blocks/timed.py)
+    EXTEND_1H_ACTION_ID,
+    EXTEND_2H_ACTION_ID,
+    EXTEND_30M_ACTION_ID,
+    KEEP_ACTION_ID,
+    REVERT_NOW_ACTION_ID,
+)
 
 __all__ = [
     "APPROVE_ACTION_ID",
@@ -79,17 +86,22 @@ __all__ = [
     "DETAILED_OUTCOMES",
     "DETAILED_TARGETS",
     "EXPRESSION_MAX",
+    "EXTEND_1H_ACTION_ID",
+    "EXTEND_2H_ACTION_ID",
+    "EXTEND_30M_ACTION_ID",
     "FALLBACK_TEXT_MAX",
     "FIELDS_MAX",
     "FIELD_TEXT_MAX",
     "HEADER_TEXT_MAX",
     "ID_MAX",
+    "KEEP_ACTION_ID",
     "MAX_BLOCKS",
     "MESSAGE_MAX",
     "REASON_MAX",
     "REJECT_ACTION_ID",
     "RESTART_ACTION_ID",
     "REVERT_ACTION_ID",
+    "REVERT_NOW_ACTION_ID",
     "SCALE_CANCEL_ACTION_ID",
     "SCALE_CONFIRM_ACTION_ID",
     "SECTION_TEXT_MAX",

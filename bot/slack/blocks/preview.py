@@ -51,6 +51,7 @@ def window_md(action: PendingAction, now: float) -> str:
 
     return line(action, now)
 
+
 # --------------------------------------------------------------------------- the stop flow
 
 
