@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 from bot.app import context
 from bot.app import propose as propose_uc
 from bot.app.context import Deps
 from bot.app.ports import CallContext, Gateway
-from bot.core.commands import ScaleRequest, StatusRequest
+from bot.core.commands import ScaleRequest, StatusRequest, UsageError
+from bot.core.commands.tokens import SCALE
+from bot.core.commands.usage import error
 from bot.core.errors import ClusterError
 from bot.core.health import assess
 from bot.core.model import (
@@ -48,16 +51,26 @@ def numbers_of(plans: Sequence[ScalePlan | Refusal]) -> tuple[int, ...]:
 
 async def propose_scale(
     deps: Deps, request: ScaleRequest, who: Who, *, execution_id: str | None = None
-) -> ProposeResult:
+) -> ProposeResult | UsageError:
     """`/ml-scale`: authorize, resolve, plan each target and save the scale for confirmation.
 
     `execution_id` is the Workflow Builder step's function execution that asked."""
+    timing = propose_uc.window_fields(deps, request.window)
+    if isinstance(timing, str):  # a bad `--for` / `--until`: nothing is read or saved
+        return error(SCALE, timing)
     change = ScaleChange(
         request.allocations, request.adaptive, request.min_allocations, request.max_allocations
     )
     spec = ScaleSpec(request.expression, change, reason=request.reason or who.incident_id)
     return await propose_scale_of(
-        deps, request.ids, spec, request.cluster, who, source=None, execution_id=execution_id
+        deps,
+        request.ids,
+        spec,
+        request.cluster,
+        who,
+        source=None,
+        execution_id=execution_id,
+        timing=timing,
     )
 
 
@@ -91,8 +104,11 @@ async def propose_scale_of(
     *,
     source: str | None,
     execution_id: str | None = None,
+    timing: dict[str, Any] | None = None,
 ) -> ProposeResult:
-    """Resolve `ids`, plan each deployment, authorize the numbers, save with locks."""
+    """Resolve `ids`, plan each deployment, authorize the numbers, save with locks.
+
+    `timing`: a timed scale's window fields (`revert_seconds` or `revert_at`)."""
     if frozen := await context.frozen(deps):
         return frozen
     gateway = context.gateway(deps, cluster_name)
@@ -157,6 +173,7 @@ async def propose_scale_of(
         rule,
         source_action_id=source,
         function_execution_id=execution_id,
+        **(timing or {}),
     )
     return await propose_uc.save(deps, action, who, target_ids)
 

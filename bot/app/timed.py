@@ -20,9 +20,12 @@ from bot.app import start as start_uc
 from bot.app.context import Deps
 from bot.core.errors import ClusterError
 from bot.core.model import (
+    ActionSpec,
     ActionState,
+    Deployment,
     MessageRef,
     PendingAction,
+    ScaleSpec,
     StartSpec,
     StopSpec,
 )
@@ -35,7 +38,8 @@ from bot.core.outcomes import (
     Unknown,
     Who,
 )
-from bot.core.policy import authorize
+from bot.core.policy import Action, authorize
+from bot.core.scale import ScalePlan, Settings, plan_scale
 from bot.core.timing import duration_text, human
 
 log = logging.getLogger(__name__)
@@ -90,20 +94,31 @@ def requester(action: PendingAction) -> Who:
     )
 
 
+def _revert_spec(change: PendingAction, targets: tuple[Deployment, ...]) -> ActionSpec | None:
+    """A stop's revert restarts with the captured settings; a scale's scales back to them."""
+    ids = ",".join(d.deployment_id for d in targets)
+    why = f"timed revert of {change.id}" + (f": {change.spec.reason}" if change.spec.reason else "")
+    if isinstance(change.spec, StopSpec):
+        return StartSpec(expression=ids, reason=why)
+    if isinstance(change.spec, ScaleSpec):
+        per_target = tuple((d.deployment_id, Settings.of(d).revert()) for d in targets)
+        return ScaleSpec(ids, per_target[0][1], reason=why, per_target=per_target)
+    return None
+
+
 def revert_of(deps: Deps, change: PendingAction, now: float) -> PendingAction | None:
-    """The scheduled revert of a timed stop that ran: restart what it stopped, as it was."""
+    """The scheduled revert of a timed change that ran: restart what a stop stopped, or
+    scale back what a scale changed, to the settings captured before it."""
     due = change.revert_due(now)
-    if due is None or not isinstance(change.spec, StopSpec):
+    if due is None:
         return None
     ok = {o.deployment_id for o in change.outcomes if o.ok}
-    targets = tuple(replace(d, state="stopped") for d in change.targets if d.deployment_id in ok)
-    if not targets:
+    targets = tuple(d for d in change.targets if d.deployment_id in ok)
+    if isinstance(change.spec, StopSpec):
+        targets = tuple(replace(d, state="stopped") for d in targets)
+    spec = _revert_spec(change, targets) if targets else None
+    if spec is None:
         return None
-    spec = StartSpec(
-        expression=",".join(d.deployment_id for d in targets),
-        reason=f"timed revert of {change.id}"
-        + (f": {change.spec.reason}" if change.spec.reason else ""),
-    )
     return PendingAction(
         id=context.new_action_id(),
         requester_id=change.requester_id,
@@ -224,7 +239,52 @@ async def _hold(deps: Deps, revert: PendingAction, why: str) -> NotRun:
 
 
 async def recheck(deps: Deps, revert: PendingAction) -> PendingAction | NotRun:
-    """Re-read the deployments: restart only what is still stopped and still has its model."""
+    """Re-read the deployments before a revert; if the world moved, say what was found."""
+    if isinstance(revert.spec, ScaleSpec):
+        return await _recheck_scale(deps, revert)
+    return await _recheck_restart(deps, revert)
+
+
+async def _recheck_scale(deps: Deps, revert: PendingAction) -> PendingAction | NotRun:
+    """Scale back only deployments that still have what the timed scale set."""
+    change = await deps.store.get(revert.revert_of or "")
+    try:
+        gateway = deps.clusters.get(revert.cluster)
+        ctx = context.call_context(deps, requester(revert), revert.revert_of or revert.id)
+        fresh = await gateway.resolve(list(revert.deployment_ids), ctx)
+    except ClusterError as exc:
+        return await _hold(deps, revert, f"could not read the cluster: {exc.message}; press Retry")
+    now = {d.deployment_id: d for d in fresh.deployments}
+    found: list[str] = []
+    for before in revert.targets:
+        current = now.get(before.deployment_id)
+        expected = _after_change(change, before)
+        if current is None:
+            found.append(f"`{before.deployment_id}` is gone (deleted or stopped)")
+        elif expected is not None and Settings.of(current).text() != expected:
+            found.append(
+                f"`{before.deployment_id}` now has {Settings.of(current).text()} "
+                f"(the timed scale set {expected}): someone scaled it since"
+            )
+    if found:
+        return await _end(
+            deps,
+            revert,
+            "; ".join(found) + "; nothing was scaled back: use Revert to previous for a preview",
+        )
+    return replace(revert, targets=tuple(now[d.deployment_id] for d in revert.targets))
+
+
+def _after_change(change: PendingAction | None, before: Deployment) -> str | None:
+    """The settings the timed scale left `before` with, as text (None: cannot tell)."""
+    if change is None or not isinstance(change.spec, ScaleSpec):
+        return None
+    plan = plan_scale(before, change.spec.change_for(before.deployment_id))
+    return plan.after.text() if isinstance(plan, ScalePlan) else None
+
+
+async def _recheck_restart(deps: Deps, revert: PendingAction) -> PendingAction | NotRun:
+    """Restart only what is still stopped and still has its model."""
     try:
         gateway = deps.clusters.get(revert.cluster)
         ctx = context.call_context(deps, requester(revert), revert.revert_of or revert.id)
@@ -320,7 +380,23 @@ async def _clickable(
     if revert is None or revert.revert_of is None:
         return Unknown(revert_id)
     caller = await context.caller(deps, who)
-    decision = authorize(deps.role_map(), caller, "stop", revert.cluster, revert.deployment_ids)
+    # The role map's action of the change it undoes: `stop` for a timed stop, `scale` (with
+    # the numbers it scales back to) for a timed scale.
+    action: Action = "stop"
+    options: frozenset[str] = frozenset()
+    numbers: tuple[int, ...] = ()
+    if isinstance(revert.spec, ScaleSpec):
+        action, options = "scale", revert.spec.options()
+        numbers = tuple(sorted({n for d in revert.targets for n in Settings.of(d).numbers()}))
+    decision = authorize(
+        deps.role_map(),
+        caller,
+        action,
+        revert.cluster,
+        revert.deployment_ids,
+        options,
+        allocations=numbers,
+    )
     if not decision.allowed:
         await context.record(
             deps,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.core.model import ActionState, Deployment, PendingAction
+from bot.core.model import ActionState, Deployment, PendingAction, ScaleSpec
 from bot.core.timing import human
 from bot.slack import ids
 from bot.slack.blocks.common import (
@@ -54,11 +54,18 @@ def window_md(action: PendingAction, now: float) -> str:
         if action.revert_seconds is not None
         else ""
     )
+    now_verb, back, prep = (
+        ("Scale now", "scale back", "to") if _is_scale(action) else ("Stop now", "restart", "with")
+    )
     return (
-        f"⏱ *Stop now; at {_slack_date(when)}{after} restart* with the settings it has now "
-        f"({_settings_md(action.targets)}). The restart is part of what you confirm"
+        f"⏱ *{now_verb}; at {_slack_date(when)}{after} {back}* {prep} the settings it has now "
+        f"({_settings_md(action.targets)}). The {back} is part of what you confirm"
         + (" and what approvers approve." if action.required_approvals else ".")
     )
+
+
+def _is_scale(action: PendingAction) -> bool:
+    return isinstance(action.spec, ScaleSpec)
 
 
 def _value(revert: PendingAction, extra: str = "") -> str:
@@ -77,7 +84,8 @@ def revert_buttons(revert: PendingAction) -> Block:
 
 
 def _what(revert: PendingAction) -> str:
-    return f"restart {_ids_md(list(revert.deployment_ids), 600)}"
+    verb = "scale back" if _is_scale(revert) else "restart"
+    return f"{verb} {_ids_md(list(revert.deployment_ids), 600)}"
 
 
 def _log_context(revert: PendingAction) -> Block:
