@@ -65,6 +65,7 @@ from bot.slack.blocks.preview import progress, proposal
 from bot.slack.blocks.result import already, final_preview, not_requester, result, unknown_outcome
 from bot.slack.blocks.scale import status_message
 from bot.slack.blocks.terminal import button_labels, mrkdwn_to_text, to_text
+from bot.slack.blocks.timed import heads_up, not_run, revert_line, revert_report
 from bot.slack.blocks.timeline import TIMELINE_MAX_ROWS, audit_timeline
 from bot.slack.ids import (  # a timed change's revert buttons (bot/slack/blocks/timed.py)
     EXTEND_1H_ACTION_ID,
@@ -130,16 +131,20 @@ __all__ = [
     "final_preview",
     "freeze_notice",
     "frozen",
+    "heads_up",
     "help_message",
     "literal",
     "locked",
     "mrkdwn_to_text",
     "needs_approval",
     "not_requester",
+    "not_run",
     "nothing_matched",
     "progress",
     "proposal",
     "result",
+    "revert_line",
+    "revert_report",
     "self_approval",
     "status_message",
     "to_text",

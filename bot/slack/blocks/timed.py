@@ -22,10 +22,13 @@ from bot.slack.blocks.common import (
     clip,
     escape,
 )
-from bot.slack.blocks.preview import _button
+from bot.slack.blocks.preview import _button, _trusted_mrkdwn
 
 EXTEND_ACTION_IDS = dict(zip((1800, 3600, 7200), ids.EXTEND_ACTION_IDS, strict=True))
 EXTEND_LABELS = {1800: "+30 min", 3600: "+1 h", 7200: "+2 h"}
+
+
+LATE_AFTER = 5 * 60.0  # later than a few sweeps: the bot was down (or could not reach the store)
 
 
 def settings_text(dep: Deployment) -> str:
@@ -90,7 +93,8 @@ def _what(revert: PendingAction) -> str:
 
 def _log_context(revert: PendingAction) -> Block:
     parts = [f"timed change {_code(revert.revert_of or '?')}", f"revert {_code(revert.id)}"]
-    parts += [escape(clip(entry, 200)) for entry in revert.revert_log[-3:]]
+    # Entries are our own words with `<@U…>` mentions: shown as mentions, the rest escaped.
+    parts += [_trusted_mrkdwn(entry, 200) for entry in revert.revert_log[-3:]]
     return _context(*parts)
 
 
@@ -113,7 +117,7 @@ def revert_line(revert: PendingAction, now: float) -> Message:
         plain = "Reverted"
     elif state is ActionState.CANCELLED:
         why = revert.revert_log[-1] if revert.revert_log else "cancelled"
-        line = f"⏹ *No revert:* {escape(clip(why, 600))}"
+        line = f"⏹ *No revert:* {_trusted_mrkdwn(why, 600)}"
         plain = f"No revert: {clip(why, 300)}"
     elif state is ActionState.UNKNOWN:
         line = f"❓ *Revert outcome unknown:* {_what(revert)}; check `/ml-deployments`"
@@ -146,8 +150,10 @@ def revert_report(revert: PendingAction, late: float) -> Message:
     head = "✅ Timed revert done" if ok else f"❌ Timed revert {revert.state.value}"
     outcomes = "; ".join(f"{o.deployment_id}: {o.message}" for o in revert.outcomes)
     line = f"{head}: {_what(revert)} — {escape(clip(outcomes, 800))}"
-    if late >= 60:
+    if late >= LATE_AFTER:
         line += f" (ran {human(late)} late: the bot was not running at its time)"
+    elif late >= 60:
+        line += f" (ran {human(late)} after its time)"
     blocks: list[Block] = [_section(line), _log_context(revert)]
     if not ok:
         blocks.append(
