@@ -302,3 +302,20 @@ def test_a_replica_killed_while_reverting_leaves_it_unknown_never_run_twice(
     # Told once in the channel (and once in the change's thread), not again by later sweeps.
     assert len([m for m in told if not m.get("thread_ts")]) == 1
     assert "while starting ner-prod" in told[0]["text"]
+
+
+def test_deployments_status_and_audit_show_the_pending_revert(bench: Bench) -> None:
+    change, revert = _timed_stop(bench)
+    bench.driver.click_button("ml_revert.extend_30m", user_id=ADMIN, channel_id=CHANNEL)
+    bench.slack.wait_for(lambda: _get(bench, revert.id).expires_at > revert.expires_at or None)
+    listing = text_of(bench.command("", command="/ml-deployments"))
+    assert "Pending reverts" in listing and "restart `ner-prod`" in listing
+    assert change.id in listing
+    status = text_of(bench.command("ner-prod", command="/ml-status"))
+    assert "Pending reverts" in status and "restart `ner-prod`" in status
+    audit = text_of(bench.command("", command="/ml-audit"))
+    assert f"timed revert of `{change.id}`" in audit
+    assert f"extended by 30 min by <@{ADMIN}>" in audit
+    assert "timed: reverts 30 min after it ran" in audit
+    table = text_of(bench.command("--format markdown", command="/ml-audit"))
+    assert f"extended by 30 min by @{ADMIN}" in table

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.app import context
+from bot.app import context, timed
 from bot.app.context import Deps
 from bot.core.commands import ListRequest
 from bot.core.errors import ClusterError
@@ -36,4 +36,8 @@ async def list_deployments(deps: Deps, request: ListRequest, who: Who) -> Denied
         for d in found
         if authorize(role_map, caller, "status", gateway.name, [d.deployment_id]).allowed
     )
-    return Listing(gateway.name, request.pattern, visible, hidden=len(found) - len(visible))
+    patterns = request.pattern.split(",") if request.pattern else None
+    reverts = await timed.pending(deps, gateway.name, who, patterns)
+    return Listing(
+        gateway.name, request.pattern, visible, hidden=len(found) - len(visible), reverts=reverts
+    )

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from bot.app import context
+from bot.app import context, timed
 from bot.app import propose as propose_uc
 from bot.app.context import Deps
 from bot.app.ports import CallContext, Gateway
@@ -284,9 +284,15 @@ async def status(deps: Deps, request: StatusRequest, who: Who) -> Denied | Faile
         for h, d in found
         if authorize(role_map, caller, "status", gateway.name, [h.deployment_id]).allowed
     ]
-    if request.pattern and not visible and not found:
+    reverts = await timed.pending(deps, gateway.name, who, exprs)
+    if request.pattern and not visible and not found and not reverts:
         return Failed(f"no deployment matches `{request.pattern}` on `{gateway.name}`")
     visible.sort(key=lambda item: (item[1].level, item[0].deployment_id))
     return StatusReport(
-        gateway.name, request.pattern, tuple(visible), memory, hidden=len(found) - len(visible)
+        gateway.name,
+        request.pattern,
+        tuple(visible),
+        memory,
+        hidden=len(found) - len(visible),
+        reverts=reverts,
     )

@@ -13,7 +13,9 @@ shown with: a click against a due time that moved loses, so of two racing clicks
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from fnmatch import fnmatchcase
 
 from bot.app import context
 from bot.app import start as start_uc
@@ -565,11 +567,18 @@ async def keep(
     return Rescheduled(moved, "kept: it will not revert")
 
 
-async def pending(deps: Deps, channel_id: str | None = None) -> list[PendingAction]:
-    """Scheduled reverts (for `/ml-status` and `/ml-deployments`), soonest first."""
+async def pending(
+    deps: Deps, cluster: str, who: Who, patterns: Sequence[str] | None = None
+) -> tuple[PendingAction, ...]:
+    """Scheduled reverts on `cluster` whose deployments `who` may see (and `patterns` match),
+    soonest first (for `/ml-status` and `/ml-deployments`)."""
+    role_map, caller = deps.role_map(), await context.caller(deps, who)
     reverts = [
         a
         for a in await deps.store.due(float("inf"))
-        if a.state is ActionState.SCHEDULED and (channel_id is None or a.channel_id == channel_id)
+        if a.state is ActionState.SCHEDULED
+        and a.cluster == cluster
+        and (not patterns or any(fnmatchcase(d, p) for d in a.deployment_ids for p in patterns))
+        and authorize(role_map, caller, "status", cluster, a.deployment_ids).allowed
     ]
-    return sorted(reverts, key=lambda a: a.expires_at)
+    return tuple(sorted(reverts, key=lambda a: a.expires_at))

@@ -99,6 +99,7 @@ class Listing:
     pattern: str | None
     deployments: tuple[Deployment, ...]
     hidden: int = 0
+    reverts: tuple[PendingAction, ...] = ()  # timed changes' pending reverts on this cluster
 
 
 @dataclass(frozen=True)
@@ -203,3 +204,4 @@ class StatusReport:
     items: tuple[tuple[DeploymentHealth, Assessment, Deployment], ...]
     memory: MlMemory | str
     hidden: int = 0
+    reverts: tuple[PendingAction, ...] = ()  # timed changes' pending reverts on this cluster

@@ -25,6 +25,7 @@ from bot.core.outcomes import (
 from bot.core.timing import utc_text
 from bot.slack import blocks, impact_blocks
 from bot.slack.blocks import Message
+from bot.slack.blocks.timed import with_pending
 
 
 def outcome_message(outcome: object, command_text: str, now: float) -> Message:
@@ -44,9 +45,10 @@ def outcome_message(outcome: object, command_text: str, now: float) -> Message:
             outcome.cluster, outcome.deployments, may_force=outcome.may_force, note=outcome.note
         )
     if isinstance(outcome, StatusReport):
-        return blocks.status_message(outcome, now=now)
+        return with_pending(blocks.status_message(outcome, now=now), outcome.reverts, now)
     if isinstance(outcome, Listing):
-        return blocks.deployments_table(outcome.cluster, outcome.pattern, outcome.deployments)
+        table = blocks.deployments_table(outcome.cluster, outcome.pattern, outcome.deployments)
+        return with_pending(table, outcome.reverts, now)
     if isinstance(outcome, Locked):
         return blocks.locked(outcome.holder, outcome.deployment_ids, now=now)
     if isinstance(outcome, Frozen):

@@ -173,3 +173,33 @@ def not_run(revert: PendingAction, reason: str) -> Message:
     if revert.state is ActionState.SCHEDULED:
         blocks.append(revert_buttons(revert))
     return _make_message(escape(f"Timed revert not run: {clip(reason, 300)}"), blocks)
+
+
+PENDING_SHOWN = 10  # reverts listed by name; the rest are counted
+
+
+def _pending_line(revert: PendingAction, now: float) -> str:
+    due = revert.expires_at
+    what = _what(revert)
+    if revert.held:
+        return f"⏸ {what} — waiting: {escape(clip(revert.held, 200))}"
+    by = _mention(revert.requester_id)
+    return (
+        f"⏲ {what} at {_slack_date(due)} ({_relative(due - now)}) — timed change "
+        f"{_code(revert.revert_of or '?')} by {by}"
+    )
+
+
+def with_pending(message: Message, reverts: Sequence[PendingAction], now: float) -> Message:
+    """`/ml-status` and `/ml-deployments` with the timed changes' pending reverts added."""
+    if not reverts:
+        return message
+    lines = [_pending_line(r, now) for r in reverts[:PENDING_SHOWN]]
+    if len(reverts) > PENDING_SHOWN:
+        lines.append(f"… and {len(reverts) - PENDING_SHOWN:,} more")
+    section = _section(clip("*Pending reverts:*\n" + "\n".join(lines), 2900))
+    blocks = list(message["blocks"])
+    at = len(blocks) - 1 if blocks and blocks[-1].get("type") == "actions" else len(blocks)
+    blocks.insert(at, section)
+    text = f"{message['text']} Pending reverts: {len(reverts):,}."
+    return _make_message(text, blocks)
