@@ -319,3 +319,28 @@ def test_deployments_status_and_audit_show_the_pending_revert(bench: Bench) -> N
     assert "timed: reverts 30 min after it ran" in audit
     table = text_of(bench.command("--format markdown", command="/ml-audit"))
     assert f"extended by 30 min by @{ADMIN}" in table
+
+
+def test_the_workflow_step_takes_an_optional_revert_after(bench: Bench) -> None:
+    from test_flow_workflow import click_step_button, run_step, step_state
+
+    execution_id, token = run_step(bench, deployment_id="ner-prod", revert_after="1h")
+    preview = next(m for m in bench.slack.messages(CHANNEL) if "ml_stop.confirm" in text_of(m))
+    assert "Stop now; at <!date^" in text_of(preview) and "1 h after it runs" in text_of(preview)
+    click_step_button(bench, "ml_stop.confirm", execution_id, token)
+    assert step_state(bench, execution_id)["state"] == "completed"
+    change = next(a for a in _history(bench) if a.function_execution_id == execution_id)
+    assert change.revert_seconds == 3600
+    revert = bench.slack.wait_for(lambda: _get(bench, change.id).revert_id)
+    bench.clock.advance(3601)
+    _sweep(bench)
+    assert _get(bench, revert).state is ActionState.SUCCEEDED
+    assert bench.emulator.state.deployments["ner-prod"].state == "started"
+
+
+def test_the_workflow_step_refuses_a_bad_revert_after(bench: Bench) -> None:
+    from test_flow_workflow import run_step, step_state
+
+    execution_id, _ = run_step(bench, deployment_id="ner-prod", revert_after="soon")
+    state = step_state(bench, execution_id)
+    assert state["state"] == "failed" and "not a duration" in str(state), state
