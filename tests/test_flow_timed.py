@@ -344,3 +344,41 @@ def test_the_workflow_step_refuses_a_bad_revert_after(bench: Bench) -> None:
     execution_id, _ = run_step(bench, deployment_id="ner-prod", revert_after="soon")
     state = step_state(bench, execution_id)
     assert state["state"] == "failed" and "not a duration" in str(state), state
+
+
+def test_a_revert_elasticsearch_refuses_says_why_and_offers_retry(bench: Bench) -> None:
+    from bot.emulator.faults import FailRule
+
+    _, revert = _timed_stop(bench)
+    bench.emulator.faults.fails.append(
+        FailRule(count=1, status=429, endpoint="ml.start", type="es_rejected_execution_exception")
+    )
+    bench.clock.advance(1801)
+    _sweep(bench)
+    failed = _get(bench, revert.id)
+    assert failed.state is ActionState.FAILED
+    report = next(m for m in bench.slack.messages(CHANNEL) if "Timed revert failed" in text_of(m))
+    assert "rejected execution" in text_of(report)  # Elasticsearch's own reason
+    assert "Retry" in text_of(report)
+    bench.driver.click_button("ml_revert.now", user_id=ADMIN, channel_id=CHANNEL)
+    bench.slack.wait_for(
+        lambda: bench.emulator.state.deployments.get("ner-prod") is not None or None, timeout=15
+    )
+    retried = [a for a in _history(bench) if a.revert_of == failed.revert_of and a.id != revert.id]
+    assert len(retried) == 1
+    bench.slack.wait_for(lambda: _get(bench, retried[0].id).state.is_final or None, timeout=15)
+    assert _get(bench, retried[0].id).state is ActionState.SUCCEEDED
+    # A second Retry on the same failed revert does nothing more.
+    outcome = bench.run(bench.runtime.service.revert_now(revert.id, "retry", _who(ADMIN)))
+    assert type(outcome).__name__ == "Already"
+    assert len(_starts(bench)) == 2  # the refused one and the retry
+
+
+def test_a_revert_after_the_model_was_deleted_is_explained(bench: Bench) -> None:
+    change, revert = _timed_stop(bench)
+    del bench.emulator.state.models[change.targets[0].model_id]
+    bench.clock.advance(1801)
+    _sweep(bench)
+    assert _get(bench, revert.id).state is ActionState.CANCELLED
+    note = next(m for m in bench.slack.messages(CHANNEL) if "Timed revert not run" in text_of(m))
+    assert "is gone" in text_of(note) and not _starts(bench)
