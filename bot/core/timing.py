@@ -103,6 +103,15 @@ def window_of(for_text: str | None, until_text: str | None) -> Window | str | No
     return None
 
 
+def known_zone(name: str) -> bool:
+    """Whether `name` is a time zone this machine knows."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
 def zone(name: str) -> tzinfo:
     """The config's time zone (UTC when unknown: config checks report the name)."""
     if name.upper() == "UTC":

@@ -99,3 +99,13 @@ def test_window_of_never_raises(for_text: str, until_text: str) -> None:
 @pytest.mark.parametrize("text", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-14:00"])
 def test_extreme_iso_times_are_usage_errors(text: str) -> None:
     assert isinstance(resolve_at(Window(until=text), NOW), str)
+
+
+def test_the_config_names_an_unknown_time_zone() -> None:
+    from pydantic import ValidationError
+
+    from bot.core.config import AppConfig
+
+    assert AppConfig(timezone="Europe/Berlin").timezone == "Europe/Berlin"
+    with pytest.raises(ValidationError, match="unknown time zone 'Mars/Base'"):
+        AppConfig(timezone="Mars/Base")
