@@ -32,6 +32,9 @@ CLUSTER_ACTIONS = (
     "monitor_inference",
 )
 INDEX_PRIVILEGES = ("view_index_metadata",)  # on every index: GET _mapping
+# Asked only when a role grants `scale`: the trained-model update (manage_ml, not
+# manage_inference); a deployment an inference endpoint created also needs manage_inference.
+SCALE_ACTIONS = ("cluster:admin/xpack/ml/trained_models/deployment/update",)
 # The bot scopes the code needs; manifest.yml asks for exactly these (tests/test_manifest.py).
 # commands: the slash commands; chat:write: chat.postMessage and chat.update;
 # usergroups:read: usergroups.users.list, for role bindings on user groups.
@@ -50,7 +53,7 @@ class Check:
     detail: str
 
 
-async def _cluster(gateway: ClusterGateway) -> list[Check]:
+async def _cluster(gateway: ClusterGateway, extra: tuple[str, ...] = ()) -> list[Check]:
     try:
         checks = [Check(f"cluster {gateway.name}", True, f"Elasticsearch {await gateway.ping()}")]
     except ElasticError as exc:
@@ -59,13 +62,14 @@ async def _cluster(gateway: ClusterGateway) -> list[Check]:
             return checks  # unreachable or bad credentials: nothing more to ask it
         # Forbidden: the credentials work, so list every privilege the role lacks.
     try:
+        actions = (*CLUSTER_ACTIONS, *extra)
         resp = await gateway.client.security.has_privileges(
-            cluster=list(CLUSTER_ACTIONS),
+            cluster=list(actions),
             index=[{"names": ["*"], "privileges": list(INDEX_PRIVILEGES)}],
         )
         granted = resp.body.get("cluster", {})
         on_all = resp.body.get("index", {}).get("*", {})
-        missing = [a for a in CLUSTER_ACTIONS if not granted.get(a)]
+        missing = [a for a in actions if not granted.get(a)]
         missing += [f"{p} on indices *" for p in INDEX_PRIVILEGES if not on_all.get(p)]
         detail = "all granted" if not missing else "missing: " + ", ".join(missing)
         checks.append(Check(f"privileges on {gateway.name}", not missing, detail))
@@ -192,10 +196,15 @@ async def check_config(settings: Settings) -> int:
         print(redact(render(checks)))
         return 1
     checks.append(Check("config", True, str(settings.ml_chatops_config or "no file (defaults)")))
+    grants = [g for role in parts.role_map().roles.values() for g in role]
+    extra = SCALE_ACTIONS if any("scale" in g.action for g in grants) else ()
     try:
         results = await asyncio.gather(
             _bounded("state", _state(settings.ml_chatops_state)),
-            *(_bounded(f"cluster {n}", _cluster(g)) for n, g in parts.clusters.gateways.items()),
+            *(
+                _bounded(f"cluster {n}", _cluster(g, extra))
+                for n, g in parts.clusters.gateways.items()
+            ),
             _bounded(
                 "slack",
                 _slack(settings, parts.slack, incidents=parts.config.incidents is not None),

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -251,16 +251,10 @@ def test_load_state_yaml_and_json_roundtrip(tmp_path: Path) -> None:
         assert caught.value.status_code == 409
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def run_cli(*args: str) -> tuple[subprocess.Popen[str], str]:
-    port = free_port()
+    # Port 0 and the URL the emulator prints: no race with other processes for a free port.
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.emulator", "--port", str(port), *args],
+        [sys.executable, "-m", "bot.emulator", "--port", "0", *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -270,7 +264,7 @@ def run_cli(*args: str) -> tuple[subprocess.Popen[str], str]:
     assert proc.stdout is not None
     line = proc.stdout.readline()
     assert "listening on" in line, line
-    return proc, f"http://127.0.0.1:{port}"
+    return proc, line.rsplit(" ", 1)[-1].strip()
 
 
 def test_cli_demo_serves() -> None:
@@ -298,3 +292,28 @@ def test_cli_data_file(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_cli_places_new_allocations_over_time() -> None:
+    proc, url = run_cli("--demo", "--placement-seconds", "0.05")
+    try:
+        es = Elasticsearch(url)
+        answer = es.ml.update_trained_model_deployment(model_id="ner-prod", number_of_allocations=3)
+        routes = answer["assignment"]["routing_table"]
+        assert [r["current_allocations"] for r in routes.values()] == [1]
+        deadline = time.monotonic() + 20  # a bound on waiting, not a timing assertion
+        status: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            stats = es.ml.get_trained_models_stats(model_id="ner-prod")["trained_model_stats"]
+            status = stats[0]["deployment_stats"]["allocation_status"]
+            if status["state"] == "fully_allocated":
+                break
+            time.sleep(0.05)
+        assert status == {
+            "allocation_count": 3,
+            "target_allocation_count": 3,
+            "state": "fully_allocated",
+        }
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0

@@ -545,3 +545,31 @@ def test_get_models_lists_model_aliases_in_metadata(
     es.ml.put_trained_model_alias(model_id="test_model", model_alias="my-alias")
     resp = es.ml.get_trained_models(model_id="test_model")
     assert resp["trained_model_configs"][0]["metadata"]["model_aliases"] == ["my-alias"]
+
+
+# ---- update (3rd_party_deployment.yml "Test update deployment"; update_trained_model_deployment)
+
+
+def test_update_deployment_to_the_same_count(yaml_es: tuple[Emulator, Elasticsearch]) -> None:
+    _, es = yaml_es
+    started = es.ml.start_trained_model_deployment(model_id="test_model", wait_for="started")
+    assert started["assignment"]["task_parameters"]["number_of_allocations"] == 1
+    updated = es.ml.update_trained_model_deployment(model_id="test_model", number_of_allocations=1)
+    assert updated["assignment"]["task_parameters"]["model_id"] == "test_model"
+    assert updated["assignment"]["task_parameters"]["number_of_allocations"] == 1
+    assert es.ml.stop_trained_model_deployment(model_id="test_model")["stopped"] is True
+    es.ml.start_trained_model_deployment(
+        model_id="test_model", deployment_id="test_model_deployment", wait_for="started"
+    )
+    updated = es.ml.update_trained_model_deployment(
+        model_id="test_model_deployment", number_of_allocations=1
+    )
+    assert updated["assignment"]["task_parameters"]["model_id"] == "test_model"
+    assert updated["assignment"]["task_parameters"]["number_of_allocations"] == 1
+
+
+def test_update_with_unknown_model_id_is_missing(yaml_es: tuple[Emulator, Elasticsearch]) -> None:
+    _, es = yaml_es
+    with pytest.raises(NotFoundError) as caught:
+        es.ml.update_trained_model_deployment(model_id="missing-model", number_of_allocations=4)
+    assert reason(caught.value) == "No known model deployment with id [missing-model]"

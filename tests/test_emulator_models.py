@@ -4,6 +4,7 @@ inference_processor.yml), written afresh against the emulator through the real c
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -136,9 +137,12 @@ def test_fill_mask_gets_its_mask_token(es: Elasticsearch) -> None:
         es.ml.put_trained_model(
             model_id="fill-wrong", inference_config={"fill_mask": {"mask_token": "<mask>"}}
         )
-    assert caught.value.body["error"]["caused_by"]["reason"] == (
-        "Mask token requested was [<mask>] but must be [[MASK]] for this model"
-    )
+    nested = caught.value.body["error"]["caused_by"]
+    assert nested["reason"].endswith("[inference_config] failed to parse field [fill_mask]")
+    assert nested["caused_by"] == {
+        "type": "illegal_argument_exception",
+        "reason": "Mask token requested was [<mask>] but must be [[MASK]] for this model",
+    }
 
 
 def test_vocabulary_in_the_config_is_refused(es: Elasticsearch) -> None:
@@ -316,4 +320,147 @@ def test_alias_cannot_move_from_a_deployed_model_to_an_undeployed_one(es: Elasti
     assert (
         es.ml.get_trained_models(model_id="ner-current")["trained_model_configs"][0]["model_id"]
         == "ner-next"
+    )
+
+
+# ---- deviations from 3rd_party_deployment.yml / inference_crud.yml closed for issue 21 ----------
+
+
+def yaml_catch(exc: Any, regex: str) -> bool:
+    """The YAML runner's `catch: /regex/`: a search over the response's `error` object."""
+    return re.search(regex, str(exc.body["error"])) is not None
+
+
+@pytest.mark.parametrize(
+    ("tokenization", "asked", "regex"),
+    [
+        (
+            "bert",
+            "<mask>",
+            r"IllegalArgumentException. Mask token requested was \[<mask>\] but must be "
+            r"\[\[MASK\]\] for this model",
+        ),
+        (
+            "roberta",
+            "[MASK]",
+            r"IllegalArgumentException. Mask token requested was \[\[MASK\]\] but must be "
+            r"\[<mask>\] for this model",
+        ),
+    ],
+)
+def test_wrong_mask_token_fails_with_the_illegal_argument_exception(
+    es: Elasticsearch, tokenization: str, asked: str, regex: str
+) -> None:
+    config = {
+        "fill_mask": {
+            "tokenization": {tokenization: {"with_special_tokens": False}},
+            "mask_token": asked,
+        }
+    }
+    with pytest.raises(BadRequestError) as traced:
+        es.ml.put_trained_model(
+            model_id="incorrect_mask_token",
+            model_type="pytorch",
+            inference_config=config,
+            error_trace=True,
+        )
+    assert yaml_catch(traced.value, regex)
+    assert traced.value.body["error"]["stack_trace"].splitlines()[-1] == (
+        f"Caused by: java.lang.IllegalArgumentException: Mask token requested was [{asked}] "
+        f"but must be [{ {'bert': '[MASK]', 'roberta': '<mask>'}[tokenization] }] for this model"
+    )
+    with pytest.raises(BadRequestError) as plain:
+        es.ml.put_trained_model(
+            model_id="incorrect_mask_token", model_type="pytorch", inference_config=config
+        )
+    assert "stack_trace" not in plain.value.body["error"]  # only with error_trace, as ES
+    with pytest.raises(NotFoundError):
+        es.ml.get_trained_models(model_id="incorrect_mask_token")
+
+
+def test_exclude_generated_with_the_compressed_definition(es: Elasticsearch) -> None:
+    definition = {
+        "preprocessors": [],
+        "trained_model": {
+            "tree": {
+                "feature_names": ["field1", "field2"],
+                "tree_structure": [{"node_index": 0, "leaf_value": 1}],
+                "target_type": "regression",
+            }
+        },
+    }
+    es.ml.put_trained_model(
+        model_id="a-regression-model-1",
+        description="empty model for tests",
+        input={"field_names": ["field1", "field2"]},
+        tags=["regression", "tag2"],
+        inference_config={"regression": {}},
+        definition=definition,
+    )
+    got = es.ml.get_trained_models(
+        model_id="a-regression-model-1",
+        exclude_generated=True,
+        include="definition",
+        decompress_definition=False,
+    )["trained_model_configs"][0]
+    assert got["description"] == "empty model for tests"
+    assert got["compressed_definition"]
+    assert got["input"] and got["inference_config"] and got["tags"]
+    for generated in (
+        "created_by",
+        "version",
+        "create_time",
+        "estimated_heap_memory_usage",
+        "estimated_operations",
+        "license_level",
+    ):
+        assert generated not in got
+    # The compressed form holds the definition; decompressed, GET answers the definition.
+    again = es.ml.get_trained_models(model_id="a-regression-model-1", include="definition")
+    assert again["trained_model_configs"][0]["definition"] == definition
+    # A model put back from the exported config (what exclude_generated is for) is accepted.
+    copy = {k: v for k, v in got.items() if k != "model_id"}
+    es.ml.put_trained_model(model_id="a-regression-model-copy", body=copy)
+    assert (
+        es.ml.get_trained_models(model_id="a-regression-model-copy", include="definition")[
+            "trained_model_configs"
+        ][0]["definition"]
+        == definition
+    )
+    with pytest.raises(BadRequestError) as caught:
+        es.ml.get_trained_models(model_id="a-regression-*", include="definition")
+    assert reason(caught.value) == (
+        "Getting model definition is not supported when getting more than one model"
+    )
+
+
+BAD_COMPRESSED = "H4sIAAAAAAAAAEy92a5mW26l9y55HWdj9o3u9RS+SMil4yrBUgpIpywY9fLmR3LMFSpI"
+
+
+def test_deferred_compressed_definition_needs_a_size(es: Elasticsearch) -> None:
+    body = {
+        "description": "model for tests",
+        "input": {"field_names": ["field1", "field2"]},
+        "inference_config": {"classification": {}},
+        "compressed_definition": BAD_COMPRESSED,
+    }
+    with pytest.raises(BadRequestError) as caught:
+        es.ml.put_trained_model(
+            model_id="my-regression-model-compressed-failed",
+            defer_definition_decompression=True,
+            body=body,
+        )
+    assert caught.value.body["error"]["type"] == "action_request_validation_exception"
+    assert yaml_catch(
+        caught.value,
+        r"when \[defer_definition_decompression\] is true and a compressed definition is "
+        r"provided, model_size_bytes must be set",
+    )
+    with pytest.raises(NotFoundError):
+        es.ml.get_trained_models(model_id="my-regression-model-compressed-failed")
+    # With a size the server stores it without looking inside.
+    es.ml.put_trained_model(
+        model_id="my-regression-model-with-bad-compressed-definition",
+        defer_definition_decompression=True,
+        body={**body, "model_size_bytes": 1024},
     )

@@ -5,6 +5,7 @@ that are placed over time (ES TrainedModelAssignmentClusterService, TransportUpd
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -304,6 +305,24 @@ def test_not_enough_processors_is_a_429_and_changes_nothing(
     assert stats(es, "fixed")["allocation_status"]["allocation_count"] == 1
 
 
+def test_adaptive_min_beyond_capacity_is_accepted_and_waits(
+    scale: tuple[Emulator, Elasticsearch, str],
+) -> None:
+    _, es, _ = scale
+    es.ml.update_trained_model_deployment(
+        model_id="fixed",
+        adaptive_allocations={
+            "enabled": True,
+            "min_number_of_allocations": 40,
+            "max_number_of_allocations": 64,
+        },
+    )
+    ds = stats(es, "fixed")
+    assert ds["allocation_status"]["target_allocation_count"] == 40
+    assert ds["allocation_status"]["state"] == "started"
+    assert ds["reason"].startswith("Could not assign (more) allocations on node")
+
+
 def test_with_autoscaling_the_update_waits_for_capacity(
     scale: tuple[Emulator, Elasticsearch, str],
 ) -> None:
@@ -557,6 +576,34 @@ def test_manual_placement_shows_allocations_arriving(
     assert stats(es, "fixed")["allocation_status"]["allocation_count"] == 3
     emulator.placement.step("fixed", 5)
     assert stats(es, "fixed")["allocation_status"]["state"] == "fully_allocated"
+
+
+def test_timed_placement_places_one_allocation_at_a_time(
+    scale: tuple[Emulator, Elasticsearch, str],
+) -> None:
+    _, es, url = scale
+    assert admin(url, "/_emulator/placement", {"mode": "timed", "seconds": 0.05})[0] == 200
+    answer = es.ml.update_trained_model_deployment(model_id="fixed", number_of_allocations=4)
+    route = answer["assignment"]["routing_table"]["uckeG3R8TLe2MMNBQ6AGrw"]
+    assert route["current_allocations"] == 2  # nothing placed when the update answers
+    seen = set()
+    deadline = time.monotonic() + 10  # a bound on waiting, not a timing assertion
+    while time.monotonic() < deadline:
+        status = stats(es, "fixed")["allocation_status"]
+        seen.add(status["allocation_count"])
+        if status["state"] == "fully_allocated":
+            break
+        time.sleep(0.02)
+    assert status == {
+        "allocation_count": 4,
+        "target_allocation_count": 4,
+        "state": "fully_allocated",
+    }
+    assert seen <= {2, 3, 4}
+    assert admin(url, "/_emulator/placement", {"mode": "timed"}) == (
+        400,
+        {"error": "timed placement needs seconds > 0"},
+    )
 
 
 def test_failing_placement_keeps_the_old_count_with_the_reason(

@@ -314,3 +314,330 @@ def test_a_viewer_may_read_status_but_not_scale(bench: Bench) -> None:
     assert "search-e5" in status
     denied = text_of(bench.command("search-e5 --allocations 4", command=SCALE, user="U0VIEWER"))
     assert "denied" in denied and CONFIRM not in denied
+
+
+def test_the_deployments_table_shows_allocation_columns(bench: Bench) -> None:
+    shown = text_of(bench.command("elser-*", command="/ml-deployments"))
+    assert "2/2 allocations" in shown  # allocated/target
+    assert "adaptive 1-4" in shown and "2 threads each" in shown  # elser-search
+
+
+# --------------------------------------------------------------------------- the stop's safety
+
+
+def _scale_roles() -> str:
+    return ROLE_MAP.replace("[stop, start, status, freeze]", "[stop, start, status, freeze, scale]")
+
+
+FOUR_EYES = (
+    _scale_roles()
+    + """
+approvals:
+  - {actions: [scale], deployments: ["ner-*"], required: 1, approvers: [ml-admin]}
+"""
+)
+
+
+def _card(bench: Bench) -> dict:  # type: ignore[type-arg]
+    return bench.slack.wait_for(
+        lambda: next(
+            (
+                m
+                for m in reversed(bench.slack.messages("C0INCIDENTS"))
+                if "ml_stop.approve" in text_of(m)
+            ),
+            None,
+        )
+    )
+
+
+@pytest.mark.parametrize("role_map_text", [FOUR_EYES])
+def test_four_eyes_on_a_scale_then_it_runs_once(bench: Bench) -> None:
+    preview = bench.command("ner-prod --allocations 2 --reason INC-3", command=SCALE)
+    assert "approval" in text_of(preview).lower()
+    card = _card(bench)
+    assert "1 allocation" in text_of(card) and "2 allocations" in text_of(card)
+    bench.driver.click_button(CONFIRM, user_id="U0ADMIN1", channel_id="C0INCIDENTS")
+    bench.slack.wait_for(
+        lambda: next(
+            (
+                m
+                for m in bench.slack.ephemerals(channel="C0INCIDENTS", user="U0ADMIN1")
+                if "more approval" in text_of(m)
+            ),
+            None,
+        )
+    )
+    assert not [r for r in bench.emulator.requests if r.endpoint == "ml.update"]
+    reply = bench.driver.click(
+        "ml_stop.approve",
+        button_value(card, "ml_stop.approve"),
+        user_id="U0ADMIN2",
+        channel_id="C0INCIDENTS",
+        message_ts=card["ts"],
+        message=card,
+        ephemeral=False,
+    )
+    assert reply.status == 200
+    bench.slack.wait_for(
+        lambda: (
+            "<@U0ADMIN2>" in text_of(bench.slack.message("C0INCIDENTS", card["ts"]) or {}) or None
+        )
+    )
+    result = bench.confirm(action_id=CONFIRM)
+    assert "scaled" in text_of(result) and "U0ADMIN2" in text_of(result)
+    assert len([r for r in bench.emulator.requests if r.endpoint == "ml.update"]) == 1
+    audit = [d for d in bench.audit.docs if d["event"]["action"] == "scale"]
+    assert audit and audit[0]["ml_chatops"]["approvers"] == ["U0ADMIN2"]
+
+
+def test_freeze_refuses_a_scale(bench: Bench) -> None:
+    reply = bench.driver.command(
+        "/ml-stop", "freeze --reason drill", user_id="U0ADMIN1", channel_id="C0INCIDENTS"
+    )
+    assert reply.status == 200
+    bench.slack.wait_for(
+        lambda: [m for m in bench.slack.messages("C0INCIDENTS") if "drill" in text_of(m)] or None
+    )
+    answer = bench.command("ner-prod --allocations 2", command=SCALE)
+    assert "frozen" in text_of(answer).lower() and CONFIRM not in text_of(answer)
+
+
+def test_a_pending_stop_locks_the_deployment_against_a_scale(bench: Bench) -> None:
+    bench.command("ner-prod")
+    reply = bench.command("ner-prod --allocations 2", command=SCALE)
+    assert CONFIRM not in text_of(reply)
+    assert "ner-prod" in text_of(reply)
+
+
+def test_a_scale_moved_by_someone_else_since_the_preview_is_not_run(bench: Bench) -> None:
+    bench.command("ner-prod --allocations 2", command=SCALE)
+    bench.emulator.state.deployments["ner-prod"].number_of_allocations = 3
+    target = bench.slack.wait_for(
+        lambda: bench.driver.latest_click_target(
+            CONFIRM, user_id="U0ADMIN1", channel_id="C0INCIDENTS"
+        )
+    )
+    bench.emulator.requests.clear()
+    bench.driver.click(CONFIRM, str(target.value), user_id="U0ADMIN1", channel_id="C0INCIDENTS")
+    answer = bench.slack.wait_for(
+        lambda: next(
+            (
+                m
+                for m in bench.slack.ephemerals(channel="C0INCIDENTS", user="U0ADMIN1")
+                if "Changed since your preview" in text_of(m)
+            ),
+            None,
+        )
+    )
+    # The preview now shows the new before → after and asks again; nothing was sent.
+    assert "now has 3 allocations (was 1 allocation)" in text_of(answer)
+    assert "3 allocations (" in text_of(answer) and CONFIRM in text_of(answer)
+    assert not [r for r in bench.emulator.requests if r.endpoint == "ml.update"]
+    result = bench.confirm(action_id=CONFIRM)
+    assert "scaled to 2 allocations" in text_of(result)
+
+
+# --------------------------------------------------------------------------- the requests
+
+
+READS = ["indices.get_mapping", "inference.get", "ingest.get_pipeline", "ml.get", "ml.stats"]
+
+
+def test_the_requests_a_scale_makes_are_pinned(bench: Bench) -> None:
+    bench.emulator.requests.clear()
+    bench.command("ner-prod --allocations 2", command=SCALE)
+    preview = list(bench.emulator.requests)
+    # The preview: the stop's one parallel round of reads, plus ML memory; all GETs.
+    assert sorted(r.endpoint for r in preview) == sorted(
+        [*READS, "ml.memory_stats", "security.has_privileges"]
+    )
+    assert {r.method for r in preview} == {"GET"}
+    assert [r.path for r in preview if r.endpoint == "ml.stats"] == [
+        "/_ml/trained_models/ner-prod/_stats"
+    ]
+    bench.emulator.requests.clear()
+    bench.confirm(action_id=CONFIRM)
+    click = list(bench.emulator.requests)
+    endpoints = [r.endpoint for r in click]
+    # The click: the re-check round, then one update, then _stats of the one deployment.
+    assert sorted(endpoints[: len(READS)]) == READS, endpoints
+    assert endpoints[len(READS)] == "ml.update"
+    assert endpoints[len(READS) + 1 :] == ["ml.stats"], endpoints
+    update = click[len(READS)]
+    assert (update.method, update.path) == (
+        "POST",
+        "/_ml/trained_models/ner-prod/deployment/_update",
+    )
+    assert update.body == {"number_of_allocations": 2}
+    assert [r.path for r in click if r.endpoint == "ml.stats"] == [
+        "/_ml/trained_models/ner-prod/_stats"
+    ] * 2
+    opaque = {r.headers.get("x-opaque-id") or r.headers.get("X-Opaque-Id") for r in click}
+    assert len(opaque) == 1 and str(opaque.pop()).startswith("ml-chatops/")
+
+
+def test_an_endpoint_deployment_goes_adaptive_and_back_through_the_inference_api(
+    bench: Bench,
+) -> None:
+    bench.command("elser-endpoint --adaptive on --min 1 --max 3", command=SCALE)
+    result = bench.confirm(action_id=CONFIRM)
+    assert "scaled to adaptive (min 1, max 3)" in text_of(result), text_of(result)
+    bench.command("elser-endpoint --adaptive off --allocations 2", command=SCALE)
+    result = bench.confirm(action_id=CONFIRM)
+    assert "scaled to 2 allocations" in text_of(result), text_of(result)
+    puts = [r for r in bench.emulator.requests if r.method == "PUT"]
+    assert len(puts) == 2 and all(
+        r.path == "/_inference/sparse_embedding/elser-endpoint/_update" for r in puts
+    )
+
+
+def test_rejections_rising_between_two_looks_are_called_rising(bench: Bench) -> None:
+    first = text_of(bench.command("search-e5", command="/ml-status"))
+    assert "requests rejected" in first and "rising" not in first
+    second = text_of(bench.command("search-e5", command="/ml-status"))
+    assert "rising (+" in second, second
+
+
+def test_a_scale_is_counted_in_the_metrics(bench: Bench) -> None:
+    bench.command("ner-prod --allocations 2", command=SCALE)
+    bench.confirm(action_id=CONFIRM)
+    text = bench.runtime.metrics.render().decode()
+    assert 'ml_chatops_scales_total{cluster="default",outcome="success"} 1.0' in text
+    assert 'ml_chatops_commands_total{command="/ml-scale",outcome="proposed"} 1.0' in text
+
+
+RUN_AS = """
+clusters:
+  default:
+    url: "{ES_URL}"
+    username: impersonator
+    password_env: ML_CHATOPS_TEST_IMPERSONATOR_PW
+    run_as: true
+    run_as_users: {U0ADMIN1: ml-bot, U0ADMIN2: viewer}
+verify_timeout_seconds: 2
+roles:
+  ml-admin:
+    - {action: [scale, status], deployments: ["*"]}
+bindings:
+  - {role: ml-admin, users: [U0ADMIN1, U0ADMIN2]}
+"""
+
+
+@pytest.fixture
+def run_as_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ML_CHATOPS_TEST_IMPERSONATOR_PW", "imp-pw")
+
+
+@pytest.mark.parametrize("es_auth", [("elastic", "changeme")])
+@pytest.mark.parametrize("role_map_text", [RUN_AS])
+def test_a_scale_runs_as_the_person_and_their_privileges_decide(
+    run_as_env: None, bench: Bench
+) -> None:
+    state = bench.emulator.state
+    state.add_role("impersonate", cluster=["monitor_ml", "read_pipeline"], run_as=["*"])
+    state.add_user("impersonator", "imp-pw", ["impersonate"])
+    state.add_role("ml-operator", cluster=["manage_ml", "monitor", "read_pipeline"])
+    state.add_role("ml-viewer", cluster=["monitor_ml", "read_pipeline"])
+
+    bench.command("ner-prod --allocations 2", command=SCALE)
+    result = bench.confirm(action_id=CONFIRM)
+    assert "scaled" in text_of(result), text_of(result)
+    update = next(r for r in bench.emulator.requests if r.endpoint == "ml.update")
+    assert update.headers.get("es-security-runas-user") == "ml-bot"
+
+    bench.command("search-e5 --allocations 3", command=SCALE, user="U0ADMIN2")
+    denied = bench.confirm(action_id=CONFIRM, user="U0ADMIN2")
+    shown = text_of(denied)
+    assert "as your Elasticsearch user" in shown and "nothing was changed" in shown, shown
+    assert state.deployments["search-e5"].number_of_allocations == 2
+
+
+def test_up_down_to_adaptive_with_zero_and_back_on_a_trained_model_deployment(
+    bench: Bench,
+) -> None:
+    steps = [
+        ("ner-prod --allocations 3", "scaled to 3 allocations"),
+        ("ner-prod --allocations 2", "scaled to 2 allocations"),
+        ("ner-prod --adaptive on --min 0 --max 3", "scaled to adaptive (min 0, max 3)"),
+        ("ner-prod --adaptive off --allocations 1", "scaled to 1 allocation"),
+    ]
+    for text, expected in steps:
+        bench.command(text, command=SCALE)
+        result = text_of(bench.confirm(action_id=CONFIRM))
+        assert expected in result, result
+    assert len([r for r in bench.emulator.requests if r.endpoint == "ml.update"]) == len(steps)
+
+
+def test_status_of_an_unknown_deployment_says_so(bench: Bench) -> None:
+    shown = text_of(bench.command("nope-*", command="/ml-status"))
+    assert "No deployments" in shown or "no deployment matches" in shown
+
+
+def test_the_status_stop_button_opens_the_stop_preview(bench: Bench) -> None:
+    status = bench.command("canary-ner", command="/ml-status")
+    value = button_value(status, "ml_status.stop")
+    reply = bench.driver.click(
+        "ml_status.stop", value, user_id="U0ADMIN1", channel_id="C0INCIDENTS"
+    )
+    assert reply.status == 200
+    bench.slack.wait_for(
+        lambda: next(
+            (
+                m
+                for m in bench.slack.ephemerals(channel="C0INCIDENTS", user="U0ADMIN1")
+                if "ml_stop.confirm" in text_of(m) and "canary-ner" in text_of(m)
+            ),
+            None,
+        )
+    )
+    assert bench.emulator.stop_calls() == []  # a preview, nothing stopped
+
+
+def test_a_scale_someone_else_already_made_is_cancelled_at_the_click(bench: Bench) -> None:
+    bench.command("ner-prod --allocations 2", command=SCALE)
+    bench.emulator.state.deployments["ner-prod"].number_of_allocations = 2
+    target = bench.slack.wait_for(
+        lambda: bench.driver.latest_click_target(
+            CONFIRM, user_id="U0ADMIN1", channel_id="C0INCIDENTS"
+        )
+    )
+    bench.emulator.requests.clear()
+    bench.driver.click(CONFIRM, str(target.value), user_id="U0ADMIN1", channel_id="C0INCIDENTS")
+    answer = bench.slack.wait_for(
+        lambda: next(
+            (
+                m
+                for m in bench.slack.ephemerals(channel="C0INCIDENTS", user="U0ADMIN1")
+                if "nothing was scaled" in text_of(m)
+            ),
+            None,
+        )
+    )
+    assert "already has 2 allocations" in text_of(answer)
+    assert not [r for r in bench.emulator.requests if r.endpoint == "ml.update"]
+    action = bench.run(bench.runtime.store.get(str(target.value)))
+    assert action is not None and action.state is ActionState.CANCELLED
+
+
+def test_unreadable_endpoints_take_the_trained_model_api_and_es_409_is_reported(
+    bench: Bench,
+) -> None:
+    from bot.emulator.faults import FailRule
+
+    bench.emulator.faults.fails.append(
+        FailRule(
+            count=100,
+            status=403,
+            endpoint="inference.get",
+            type="security_exception",
+            reason="action [cluster:monitor/xpack/inference/get] is unauthorized for user [bot]",
+        )
+    )
+    preview = text_of(bench.command("elser-endpoint --allocations 2", command=SCALE))
+    assert "inference endpoints could not be read" in preview
+    assert "_ml/trained_models/elser-endpoint/deployment/_update" in preview
+    result = text_of(bench.confirm(action_id=CONFIRM))
+    assert "nothing was changed" in result and "(409)" in result, result
+    assert "created by inference endpoint" in result
+    assert bench.emulator.state.deployments["elser-endpoint"].number_of_allocations == 1

@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from support.botproc import clean_env, run_cli
+from support.slack_standin import SlackStandIn
+from test_cli import Cluster, _rows, cluster
 
 from bot.cli import main
 from bot.core.commands import (
@@ -23,6 +26,8 @@ from bot.core.impact import EndpointUse, Impact
 from bot.core.model import Deployment, PendingAction, ScaleChange, ScaleSpec
 from bot.core.policy import Caller, PolicyError, authorize, explain, parse_role_map
 from bot.core.scale import Api, Refusal, ScalePlan, Settings, plan_scale, reflected
+
+__all__ = ["cluster"]  # the check-config cluster fixture of test_cli
 
 # --------------------------------------------------------------------------- parser
 
@@ -330,3 +335,136 @@ def test_explain_cli_knows_scale_and_names_the_bound(
     out = capsys.readouterr().out
     assert "allows scale only between 1 and 4 allocations (asked: 6)" in out
     assert main(["explain", "--user", "U1", "--", "/ml-scale elser-a --allocations 3"]) == 0
+
+
+# --------------------------------------------------------------------------- message budgets
+
+
+def _block_text(value: object) -> int:
+    """Characters of every `text` string in a message's blocks."""
+    if isinstance(value, dict):
+        return sum(
+            len(v) if k == "text" and isinstance(v, str) else _block_text(v)
+            for k, v in value.items()
+        )
+    if isinstance(value, list):
+        return sum(_block_text(v) for v in value)
+    return 0
+
+
+def _within_budget(message: dict[str, object]) -> None:
+    blocks = message["blocks"]
+    assert isinstance(blocks, list)
+    assert len(blocks) <= 50
+    assert _block_text(blocks) <= 12_000, _block_text(blocks)
+    ids = [b["block_id"] for b in blocks if "block_id" in b]
+    assert len(ids) == len(set(ids))
+    actions = [e["action_id"] for b in blocks for e in b.get("elements", []) if "action_id" in e]
+    assert len(actions) == len(
+        set(
+            (b.get("block_id"), a)
+            for b in blocks
+            for a in [e["action_id"] for e in b.get("elements", []) if "action_id" in e]
+        )
+    )
+
+
+def test_status_of_many_failing_deployments_stays_within_slacks_limits() -> None:
+    from bot.core.outcomes import StatusReport
+    from bot.slack.blocks import status_message
+
+    node = {
+        "node": {"n": {"name": "ml-node-" + "x" * 50}},
+        "routing_state": {"routing_state": "failed", "reason": "r" * 900},
+        "number_of_pending_requests": 5,
+    }
+    items = []
+    for i in range(80):
+        entry = _entry(
+            deployment_id=f"dep-{i:02d}-" + "y" * 50,
+            state="failed",
+            reason="z" * 900,
+            nodes=[node] * 3,
+        )
+        health = health_of(entry)
+        items.append((health, assess(health), _dep(deployment_id=health.deployment_id)))
+    report = StatusReport(
+        "prod", None, tuple(items), "could not read ML memory: missing monitor_ml"
+    )
+    message = status_message(report, now=0.0)
+    _within_budget(dict(message))
+    assert "dep-79" in message["text"] or "more" in str(message["blocks"])
+
+
+def test_a_scale_preview_of_many_deployments_stays_within_slacks_limits() -> None:
+    from bot.slack.blocks import proposal
+
+    impact = Impact(endpoints=tuple(EndpointUse(f"ep-{i}-" + "e" * 50, False) for i in range(30)))
+    targets = tuple(
+        _dep(deployment_id=f"dep-{i:02d}-" + "y" * 50, impact=impact) for i in range(50)
+    )
+    spec = ScaleSpec(
+        "dep-*",
+        ScaleChange(allocations=4),
+        skipped=tuple((f"s{i}", "w" * 200) for i in range(40)),
+        memory="ML memory: " + "m" * 2000,
+    )
+    action = PendingAction("x", "U", "n", "T", "C", "prod", spec, targets, 0.0, 600.0, "ok")
+    _within_budget(dict(proposal(action, now=0.0)))
+
+
+def test_the_inference_api_gets_exactly_one_whole_setting() -> None:
+    impact = Impact(endpoints=(EndpointUse("ep", True, "sparse_embedding"),))
+    adaptive = plan_scale(
+        _dep(impact=impact, adaptive_allocations=ADAPTIVE),
+        ScaleChange(adaptive=True, max_allocations=2),
+    )
+    assert isinstance(adaptive, ScalePlan)
+    assert adaptive.body == {
+        "service_settings": {
+            "adaptive_allocations": {
+                "enabled": True,
+                "min_number_of_allocations": 1,
+                "max_number_of_allocations": 2,
+            }
+        }
+    }
+    off = plan_scale(
+        _dep(impact=impact, adaptive_allocations=ADAPTIVE, target_allocations=3),
+        ScaleChange(adaptive=False),
+    )
+    assert isinstance(off, ScalePlan)
+    assert off.body == {"service_settings": {"num_allocations": 3}}
+
+
+def test_rejections_rise_only_against_an_earlier_look() -> None:
+    health = health_of(_entry(rejected_execution_count=12))
+    assert "rising" not in assess(health).findings[0]
+    assert "rising (+2 since the last look)" in assess(health, 10).findings[0]
+    assert "rising" not in assess(health, 12).findings[0]
+
+
+def test_check_config_asks_for_the_update_privilege_when_a_role_grants_scale(
+    cluster: Cluster, slack: SlackStandIn, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.yml"
+    config.write_text(ROLES)
+    env = clean_env(
+        {
+            "SLACK_BOT_TOKEN": slack.bot_token,
+            "SLACK_APP_TOKEN": slack.app_token,
+            "SLACK_API_URL": slack.api_url,
+            "ELASTICSEARCH_URL": cluster.url,
+            "ELASTICSEARCH_USERNAME": "viewer",
+            "ELASTICSEARCH_PASSWORD": "viewer-password",
+            "ML_CHATOPS_CONFIG": str(config),
+            "ML_CHATOPS_STATE": f"sqlite:///{tmp_path / 'state.db'}",
+        },
+        tmp_path,
+    )
+    done = run_cli(["check-config"], env, tmp_path)
+    assert done.returncode == 1
+    assert (
+        "cluster:admin/xpack/ml/trained_models/deployment/update"
+        in _rows(done.stdout)["privileges on default"][1]
+    )

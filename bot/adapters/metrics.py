@@ -64,6 +64,12 @@ class Metrics:
             ["cluster", "outcome"],
             registry=r,
         )
+        self.scales = Counter(
+            "ml_chatops_scales",
+            "Deployment scales (`_update`) run after a confirmation, by cluster and outcome.",
+            ["cluster", "outcome"],
+            registry=r,
+        )
         self.es_latency = Histogram(
             "ml_chatops_elasticsearch_request_duration_seconds",
             "Elasticsearch calls by cluster, client endpoint and HTTP status "
@@ -139,3 +145,5 @@ class MetricsSink:
             self.metrics.approvals.labels("rejected").inc()
         elif action == "elasticsearch.stop":
             self.metrics.stops.labels(str(fields.get("cluster") or ""), outcome).inc()
+        elif action == "elasticsearch.scale":
+            self.metrics.scales.labels(str(fields.get("cluster") or ""), outcome).inc()

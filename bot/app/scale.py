@@ -15,8 +15,8 @@ from bot.app.ports import CallContext, Gateway
 from bot.core.commands import ScaleRequest, StatusRequest, UsageError
 from bot.core.commands.tokens import SCALE
 from bot.core.commands.usage import error
-from bot.core.errors import ClusterError
-from bot.core.health import assess
+from bot.core.errors import ClusterError, StoreUnavailable
+from bot.core.health import DeploymentHealth, assess
 from bot.core.model import (
     ActionState,
     Deployment,
@@ -27,6 +27,7 @@ from bot.core.model import (
     ScaleSpec,
 )
 from bot.core.outcomes import (
+    Changed,
     Denied,
     Failed,
     NothingMatched,
@@ -178,10 +179,12 @@ async def propose_scale_of(
     return await propose_uc.save(deps, action, who, target_ids)
 
 
-async def recheck_scale(deps: Deps, action: PendingAction, who: Who) -> Failed | None:
+async def recheck_scale(deps: Deps, action: PendingAction, who: Who) -> Changed | Failed | None:
     """At the click: the targets must still have the settings and state the preview showed.
 
-    If another change moved them, this one is cancelled (its before → after would be wrong)."""
+    If another change moved them, the action takes the new settings as its "before" and asks
+    again (Changed, approvals voided, like a stop's re-check); if a target is gone or can no
+    longer be changed so, it is cancelled and says why."""
     assert isinstance(action.spec, ScaleSpec)
     try:
         gateway = deps.clusters.get(action.cluster)
@@ -205,15 +208,38 @@ async def recheck_scale(deps: Deps, action: PendingAction, who: Who) -> Failed |
             )
     if not notes:
         return None
-    await deps.store.transition(
-        action.id, ActionState.PROPOSED, ActionState.CANCELLED, finished_at=deps.clock()
-    )
     note = "; ".join(notes)
     await context.record(deps, who, "recheck", "failure", action_id=action.id, change=note)
-    return Failed(
-        f"changed since your preview: {note}; nothing was scaled. Run the command again "
-        "to see the new before → after"
+    targets = tuple(now[d.deployment_id] for d in action.targets if d.deployment_id in now)
+    plans = plans_of(action.spec, targets)
+    if len(targets) < len(action.targets) or any(isinstance(p, Refusal) for p in plans):
+        await deps.store.transition(
+            action.id, ActionState.PROPOSED, ActionState.CANCELLED, finished_at=deps.clock()
+        )
+        why = "; ".join(f"`{p.deployment_id}`: {p.reason}" for p in plans if isinstance(p, Refusal))
+        return Failed(
+            f"changed since your preview: {note}; nothing was scaled" + (f" ({why})" if why else "")
+        )
+    rule = approvals_required(deps.role_map(), "scale", action.cluster, action.deployment_ids)
+    at = deps.clock()
+    updated = await deps.store.mutate(
+        action.id,
+        lambda a: (
+            replace(
+                a,
+                targets=targets,
+                expires_at=at + deps.expire_after,
+                approvals=(),
+                **context.approval_fields(rule),
+            )
+            if a.state is ActionState.PROPOSED
+            else None
+        ),
     )
+    if updated is None:
+        latest = await deps.store.get(action.id)
+        return Failed(f"this scale is {latest.state.value if latest else 'gone'} now")
+    return Changed(updated, note)
 
 
 async def scale_and_verify(
@@ -266,6 +292,30 @@ async def scale_and_verify(
     )
 
 
+REJECTIONS_FLAG = "status-rejections/{cluster}/{deployment}"
+
+
+async def _rejections_seen(
+    deps: Deps, cluster: str, healths: Sequence[DeploymentHealth]
+) -> dict[str, int]:
+    """The rejection counts an earlier `/ml-status` saw (shared by replicas through the
+    store), and this look's counts remembered for the next. Best effort: a store that is down
+    costs only the trend."""
+    seen: dict[str, int] = {}
+    try:
+        for health in healths:
+            if not health.rejected:
+                continue
+            key = REJECTIONS_FLAG.format(cluster=cluster, deployment=health.deployment_id)
+            earlier = await deps.store.get_flag(key)
+            if earlier is not None and isinstance(earlier.get("rejected"), int):
+                seen[health.deployment_id] = earlier["rejected"]
+            await deps.store.set_flag(key, {"rejected": health.rejected, "at": deps.clock()})
+    except StoreUnavailable:
+        return seen
+    return seen
+
+
 async def status(deps: Deps, request: StatusRequest, who: Who) -> Denied | Failed | StatusReport:
     """`/ml-status`: the health of the deployments the caller may see, the worst first."""
     gateway = context.gateway(deps, request.cluster)
@@ -279,11 +329,13 @@ async def status(deps: Deps, request: StatusRequest, who: Who) -> Denied | Faile
         found, memory = await asyncio.gather(gateway.health(exprs, call), gateway.ml_memory(call))
     except ClusterError as exc:
         return Failed(exc.message)
-    visible = [
-        (h, assess(h), d)
+    allowed = [
+        (h, d)
         for h, d in found
         if authorize(role_map, caller, "status", gateway.name, [h.deployment_id]).allowed
     ]
+    before = await _rejections_seen(deps, gateway.name, [h for h, _ in allowed])
+    visible = [(h, assess(h, before.get(h.deployment_id)), d) for h, d in allowed]
     reverts = await timed.pending(deps, gateway.name, who, exprs)
     if request.pattern and not visible and not found and not reverts:
         return Failed(f"no deployment matches `{request.pattern}` on `{gateway.name}`")

@@ -20,7 +20,7 @@ from fnmatch import fnmatchcase
 from bot.app import context
 from bot.app import start as start_uc
 from bot.app.context import Deps
-from bot.core.errors import ClusterError
+from bot.core.errors import ClusterError, StoreUnavailable
 from bot.core.model import (
     ActionSpec,
     ActionState,
@@ -572,10 +572,14 @@ async def pending(
 ) -> tuple[PendingAction, ...]:
     """Scheduled reverts on `cluster` whose deployments `who` may see (and `patterns` match),
     soonest first (for `/ml-status` and `/ml-deployments`)."""
+    try:
+        waiting = await deps.store.due(float("inf"))
+    except StoreUnavailable:  # a read-only listing still answers; only the reverts are missing
+        return ()
     role_map, caller = deps.role_map(), await context.caller(deps, who)
     reverts = [
         a
-        for a in await deps.store.due(float("inf"))
+        for a in waiting
         if a.state is ActionState.SCHEDULED
         and a.cluster == cluster
         and (not patterns or any(fnmatchcase(d, p) for d in a.deployment_ids for p in patterns))

@@ -186,8 +186,11 @@ def scale_up_change(health: DeploymentHealth) -> ScaleChange:
     return ScaleChange(allocations=max(base + 1, base * 2))
 
 
-def assess(health: DeploymentHealth) -> Assessment:
-    """Judge one deployment the way an on-call engineer would at a glance."""
+def assess(health: DeploymentHealth, rejected_before: int | None = None) -> Assessment:
+    """Judge one deployment the way an on-call engineer would at a glance.
+
+    `rejected_before`: the rejection count an earlier look saw (None: no earlier look), so
+    rejections that keep rising can be told from old ones."""
     failed_nodes = [n for n in health.nodes if n.routing_state == "failed"]
     if health.state == "failed" or failed_nodes:
         why = health.reason or next((n.reason for n in failed_nodes if n.reason), None)
@@ -209,7 +212,9 @@ def assess(health: DeploymentHealth) -> Assessment:
         word = "full" if health.pending >= capacity else "nearly full"
         findings.append(f"queue {word} ({health.pending:,} of {capacity:,})")
     if health.rejected:
-        findings.append(f"{health.rejected:,} requests rejected")
+        rising = rejected_before is not None and health.rejected > rejected_before
+        trend = f", rising (+{health.rejected - (rejected_before or 0):,} since the last look)"
+        findings.append(f"{health.rejected:,} requests rejected{trend if rising else ''}")
     if health.timeouts:
         findings.append(f"{health.timeouts:,} timeouts")
     if full or health.rejected or health.timeouts:

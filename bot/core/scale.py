@@ -209,7 +209,7 @@ def plan_scale(dep: Deployment, change: ScaleChange) -> ScalePlan | Refusal:
     route = route_of(dep)
     if isinstance(route, Refusal):
         return route
-    return ScalePlan(dep.deployment_id, before, after, route, body(route, change))
+    return ScalePlan(dep.deployment_id, before, after, route, body(route, change, after))
 
 
 def _effective(settings: Settings) -> tuple[object, ...]:
@@ -219,8 +219,23 @@ def _effective(settings: Settings) -> tuple[object, ...]:
     return ("fixed", settings.allocations)
 
 
-def body(route: Route, change: ScaleChange) -> dict[str, Any]:
-    """The request body: only what was asked (Elasticsearch merges adaptive settings)."""
+def body(route: Route, change: ScaleChange, after: Settings) -> dict[str, Any]:
+    """The request body.
+
+    Trained-model API: only what was asked (Elasticsearch merges adaptive settings). Inference
+    API: exactly one of `num_allocations` and `adaptive_allocations` (ES refuses both), and the
+    one given replaces the other; so it carries the whole merged result: the adaptive settings
+    when they end enabled, else the count (`--adaptive off` alone keeps the current target).
+    """
+    if route.api is Api.INFERENCE:
+        if after.adaptive is not None and after.adaptive.enabled:
+            whole: dict[str, Any] = {"enabled": True}
+            if after.adaptive.min_allocations is not None:
+                whole["min_number_of_allocations"] = after.adaptive.min_allocations
+            if after.adaptive.max_allocations is not None:
+                whole["max_number_of_allocations"] = after.adaptive.max_allocations
+            return {"service_settings": {"adaptive_allocations": whole}}
+        return {"service_settings": {"num_allocations": after.allocations}}
     adaptive: dict[str, Any] | None = None
     if _touches_adaptive(change):
         adaptive = {}
@@ -230,13 +245,6 @@ def body(route: Route, change: ScaleChange) -> dict[str, Any]:
             adaptive["min_number_of_allocations"] = change.min_allocations
         if change.max_allocations is not None:
             adaptive["max_number_of_allocations"] = change.max_allocations
-    if route.api is Api.INFERENCE:
-        settings: dict[str, Any] = {}
-        if change.allocations is not None:
-            settings["num_allocations"] = change.allocations
-        if adaptive is not None:
-            settings["adaptive_allocations"] = adaptive
-        return {"service_settings": settings}
     out: dict[str, Any] = {}
     if change.allocations is not None:
         out["number_of_allocations"] = change.allocations

@@ -27,6 +27,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data", metavar="FILE", help="load cluster state from YAML or JSON")
     parser.add_argument("--demo", action="store_true", help="load the built-in demo state")
     parser.add_argument("--version", default="9.1.0", help="Elasticsearch version to report")
+    parser.add_argument(
+        "--placement-seconds",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="start one new allocation every S seconds after an _update (default: at once)",
+    )
     return parser.parse_args(argv)
 
 
@@ -42,6 +49,8 @@ async def serve(args: argparse.Namespace) -> None:
         user, _, password = args.auth.partition(":")
         auth = (user, password)
     emulator = Emulator(state, auth=auth, version=args.version)
+    if args.placement_seconds > 0:
+        emulator.placement.configure("timed", seconds=args.placement_seconds)
     url = await emulator.start(args.host, args.port)
     print(f"Elasticsearch ML emulator {args.version} listening on {url}", flush=True)
     done = asyncio.Event()

@@ -7,7 +7,7 @@
 - POST /_emulator/stop_delay       {"seconds": s}
 - POST /_emulator/linger           {"seconds": s}  (stays `stopping` after the stop answered)
 - GET|DELETE /_emulator/requests   the request log / clear it
-- POST /_emulator/reset            clear every fault and the stop delay
+- POST /_emulator/reset            clear every fault, the stop delay and slow placement
 - GET  /_emulator/state            a JSON snapshot of the cluster state (same format as --data)
 """
 
@@ -108,6 +108,7 @@ def routes(emulator: Emulator) -> list[web.RouteDef]:
         emulator.faults.reset()
         emulator.lifecycle.stop_delay = 0.0
         emulator.lifecycle.linger = 0.0
+        emulator.placement.configure()  # allocations placed at once again
         return _reply({"reset": True})
 
     async def state(request: web.Request) -> web.Response:

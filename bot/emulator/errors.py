@@ -92,3 +92,40 @@ def validation_exception(*errors: str) -> EsError:
     """org.elasticsearch.common.ValidationException (inference settings parsing)."""
     text = "".join(f"{i}: {e};" for i, e in enumerate(errors, start=1))
     return EsError(400, "validation_exception", f"Validation Failed: {text}")
+
+
+JAVA_DEFAULT = "org.elasticsearch.ElasticsearchException"
+# Java classes behind the error types, for `stack_trace` (error_trace=true).
+JAVA_CLASSES = {
+    "x_content_parse_exception": "org.elasticsearch.xcontent.XContentParseException",
+    "illegal_argument_exception": "java.lang.IllegalArgumentException",
+    "illegal_state_exception": "java.lang.IllegalStateException",
+    "status_exception": "org.elasticsearch.ElasticsearchStatusException",
+    "resource_not_found_exception": "org.elasticsearch.ResourceNotFoundException",
+    "resource_already_exists_exception": "org.elasticsearch.ResourceAlreadyExistsException",
+    "action_request_validation_exception": (
+        "org.elasticsearch.action.ActionRequestValidationException"
+    ),
+    "validation_exception": "org.elasticsearch.common.ValidationException",
+    "security_exception": "org.elasticsearch.ElasticsearchSecurityException",
+    "parse_exception": "org.elasticsearch.ElasticsearchParseException",
+    "index_not_found_exception": "org.elasticsearch.index.IndexNotFoundException",
+    "es_rejected_execution_exception": (
+        "org.elasticsearch.common.util.concurrent.EsRejectedExecutionException"
+    ),
+}
+
+
+def java_trace(error: JSON) -> str:
+    """ExceptionsHelper.stackTrace of an error and its causes: `class: message` lines joined
+    by `Caused by:` as Java prints them (frames are not emulated)."""
+    lines: list[str] = []
+    current: JSON | None = error
+    while current is not None:
+        name = JAVA_CLASSES.get(
+            str(current.get("type")), "org.elasticsearch.ElasticsearchException"
+        )
+        lines.append(f"{'Caused by: ' if lines else ''}{name}: {current.get('reason')}")
+        cause = current.get("caused_by")
+        current = cause if isinstance(cause, dict) else None
+    return "\n".join(lines)

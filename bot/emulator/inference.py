@@ -22,7 +22,7 @@ from bot.emulator.errors import (
     validation_exception,
 )
 from bot.emulator.ml_definitions import ELASTIC_MODELS, elastic_model_bytes, elastic_model_config
-from bot.emulator.ml_deployments import DEFAULT_QUEUE_CAPACITY, validate_start
+from bot.emulator.ml_deployments import DEFAULT_QUEUE_CAPACITY, adaptive_view, validate_start
 from bot.emulator.routing import Call, Reply, Route
 from bot.emulator.state import ClusterState, Deployment, InferenceEndpoint, Model
 
@@ -108,7 +108,7 @@ def service_settings(endpoint: InferenceEndpoint, state: ClusterState | None = N
     if not endpoint.created_deployment:
         out["deployment_id"] = endpoint.deployment_id
     if endpoint.adaptive_allocations is not None:
-        out["adaptive_allocations"] = endpoint.adaptive_allocations
+        out["adaptive_allocations"] = adaptive_view(endpoint.adaptive_allocations)
     return out
 
 

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import math
 from typing import Any
@@ -96,11 +98,16 @@ def _fill_mask(raw: str, settings: JSON) -> JSON:
     expected = MASK_TOKENS.get(kind, "[MASK]")
     asked = settings.get("mask_token")
     if asked is not None and asked != expected:
+        # FillMaskConfig.Builder#build throws IllegalArgumentException; declareNamedObject and
+        # ObjectParser#parseValue each wrap it (the YAML tests match the IllegalArgumentException
+        # in the stack trace that error_trace=true adds).
         cause = {
             "type": "illegal_argument_exception",
             "reason": f"Mask token requested was [{asked}] but must be [{expected}] for this model",
         }
-        raise _parse_failure(raw, "trained_model_config", "inference_config", cause)
+        inner = _parse_failure(raw, "inference_config", "fill_mask", cause)
+        outer_cause = {"type": inner.type, "reason": inner.reason, "caused_by": cause}
+        raise _parse_failure(raw, "trained_model_config", "inference_config", outer_cause)
     return {
         **settings,
         "num_top_classes": settings.get("num_top_classes", 5),
@@ -184,3 +191,35 @@ def check_tree_definition(model_id: str, body: JSON) -> JSON | None:
         "model_size_bytes": len(json.dumps(body["definition"])),
         "estimated_operations": sum(_tree_operations(t) for t in trees),
     }
+
+
+def compress_definition(definition: JSON) -> str:
+    """InferenceToXContentCompressor: base64 of the gzipped JSON definition."""
+    raw = json.dumps(definition, separators=(",", ":")).encode()
+    return base64.b64encode(gzip.compress(raw, mtime=0)).decode()
+
+
+def decompress_definition(compressed: str) -> JSON | None:
+    """The definition inside a compressed one, or None when it does not decode."""
+    try:
+        data = json.loads(gzip.decompress(base64.b64decode(compressed, validate=True)))
+    except (ValueError, OSError, EOFError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def definition_view(definition: JSON | None, compressed: str | None, decompress: bool) -> JSON:
+    """The `definition` (or with decompress_definition=false `compressed_definition`) of GET
+    include=definition; nothing for a model without one (pytorch models store parts)."""
+    if decompress:
+        found = (
+            definition
+            if definition is not None
+            else (decompress_definition(compressed) if compressed is not None else None)
+        )
+        return {} if found is None else {"definition": found}
+    if compressed is not None:
+        return {"compressed_definition": compressed}
+    if definition is not None:
+        return {"compressed_definition": compress_definition(definition)}
+    return {}

@@ -23,6 +23,18 @@ JSON = dict[str, Any]
 ML_CONFIG_VERSION = "12.0.0"
 NATIVE_INDEX = ".ml-inference-native-000002"
 _MODEL_ID = re.compile(r"^[a-z0-9](?:[a-z0-9_\-.]*[a-z0-9])?$")
+# TrainedModelConfig.toXContent leaves these out with exclude_generated (illegal on PUT).
+GENERATED_FIELDS = frozenset(
+    {
+        "created_by",
+        "version",
+        "create_time",
+        "model_size_bytes",
+        "estimated_heap_memory_usage_bytes",
+        "estimated_operations",
+        "license_level",
+    }
+)
 _ALIAS = re.compile(r"^[a-z0-9](?:[a-z0-9_\-.]*[a-z])?$")
 
 
@@ -64,7 +76,7 @@ def model_config(
 async def put_model(call: Call) -> Reply:
     """PUT _ml/trained_models/<model_id>."""
     model_id = call.path_params["model_id"]
-    call.bool_param("defer_definition_decompression", False)
+    defer = call.bool_param("defer_definition_decompression", False)
     wait = call.bool_param("wait_for_completion", False)
     body = call.body if isinstance(call.body, dict) else {}
     elastic = model_id in d.ELASTIC_MODELS and "inference_config" not in body
@@ -79,6 +91,15 @@ async def put_model(call: Call) -> Reply:
     if "inference_config" not in body and not elastic:
         errors.append("[inference_config] must not be null.")
     call.check_params()
+    if errors:
+        raise validation_failed(*errors)
+    if defer and not body.get("model_size_bytes") and body.get("compressed_definition"):
+        # PutTrainedModelAction.Request.validate: the size cannot come from a definition
+        # the server does not decompress.
+        errors.append(
+            "when [defer_definition_decompression] is true and a compressed definition is "
+            "provided, model_size_bytes must be set"
+        )
     if errors:
         raise validation_failed(*errors)
     call.authorize(p.ACTION_ML_PUT)
@@ -117,6 +138,10 @@ async def put_model(call: Call) -> Reply:
         metadata=body.get("metadata"),
         extra={**{k: v for k, v in body.items() if k not in known}, **(tree or {})},
     )
+    if isinstance(body.get("definition"), dict):
+        model.definition = body["definition"]
+    if isinstance(body.get("compressed_definition"), str):
+        model.compressed_definition = body["compressed_definition"]
     state.models[model_id] = model
     if elastic:
         # The server downloads the definition in the background (synchronously with
@@ -190,8 +215,10 @@ async def get_models(call: Call) -> Reply:
     start = call.int_param("from", 0) or 0
     size = call.int_param("size", 100)
     include = call.param("include", "") or ""
-    for name in ("decompress_definition", "exclude_generated", "include_model_definition"):
-        call.bool_param(name, False)
+    decompress = call.bool_param("decompress_definition", True)
+    exclude_generated = call.bool_param("exclude_generated", False)
+    with_definition = call.bool_param("include_model_definition", False)
+    with_definition = with_definition or "definition" in include.split(",")
     tags = [t for t in (call.param("tags") or "").split(",") if t]
     call.authorize(p.ACTION_ML_GET)
     state = call.emulator.state
@@ -208,13 +235,19 @@ async def get_models(call: Call) -> Reply:
         )
     if status and page and page[0].model_type != "pytorch":
         raise status_exception(400, "Definition status is only relevant to PyTorch model types")
-    return 200, {
-        "count": len(models),
-        "trained_model_configs": [
-            model_config(m, definition_status=status, aliases=state.aliases_of(m.model_id))
-            for m in page
-        ],
-    }
+    if with_definition and len(page) > 1:
+        raise status_exception(
+            400, "Getting model definition is not supported when getting more than one model"
+        )
+    configs = []
+    for m in page:
+        config = model_config(m, definition_status=status, aliases=state.aliases_of(m.model_id))
+        if with_definition:
+            config.update(d.definition_view(m.definition, m.compressed_definition, decompress))
+        if exclude_generated:
+            config = {k: v for k, v in config.items() if k not in GENERATED_FIELDS}
+        configs.append(config)
+    return 200, {"count": len(models), "trained_model_configs": configs}
 
 
 async def delete_model(call: Call) -> Reply:

@@ -215,12 +215,14 @@ def update_deployment(
         return dep
     if dep.state != "started":
         raise status_exception(409, NOT_STARTED)
+    # Only an explicit larger count goes through increaseNumberOfAllocations and its 429; a
+    # count the adaptive scaler picks waits for capacity like any pending allocation.
+    growing = allocations is not None and allocations > dep.number_of_allocations
+    if growing and not state.ml_autoscaling and not _fits(state, dep, allocations or 0):
+        raise status_exception(429, NOT_ENOUGH_RESOURCES)
     target = _scaled_target(
         dep.number_of_allocations if allocations is None else allocations, merged
     )
-    growing = target > dep.number_of_allocations
-    if growing and not state.ml_autoscaling and not _fits(state, dep, target):
-        raise status_exception(429, NOT_ENOUGH_RESOURCES)
     dep.adaptive_allocations = None if merged is None else merged.stored()
     if target < dep.number_of_allocations:
         dep.reason = None  # decreaseNumberOfAllocations clears the assignment reason

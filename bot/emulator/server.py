@@ -27,7 +27,7 @@ from bot.emulator import (
     scaling,
     security_api,
 )
-from bot.emulator.errors import EsError, RawError
+from bot.emulator.errors import EsError, RawError, java_trace
 from bot.emulator.faults import Faults
 from bot.emulator.filtering import filter_body
 from bot.emulator.lifecycle import Lifecycle
@@ -309,6 +309,8 @@ class Emulator:
             status, body = await match.route.handler(call)
         except EsError as exc:
             status, body = exc.status, exc.body()
+            if request.query.get("error_trace") in ("", "true"):
+                body["error"]["stack_trace"] = java_trace(body["error"])
             response = self._respond(request, status, body, compat)
             for name, values in exc.headers.items():
                 for value in values:

@@ -68,6 +68,10 @@ class Model:
     per_deployment_memory_bytes: int = 0
     per_allocation_memory_bytes: int = 0
     extra: JSON = field(default_factory=dict)
+    # A tree/ensemble `definition` as put, or a `compressed_definition` (base64 of gzipped
+    # JSON) as put; GET with include=definition answers one or the other.
+    definition: JSON | None = None
+    compressed_definition: str | None = None
     # An Elastic-provided model (.elser_model_2...) PUT with only `input` is downloaded by
     # the server in the background; until then it has no definition and cannot start.
     downloading: bool = False

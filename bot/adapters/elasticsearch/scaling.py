@@ -82,15 +82,17 @@ class ScaleCalls(SnapshotReads):
             status, reason = exc.meta.status, _reason(exc)
             if status == 429 and NOT_ENOUGH in reason:
                 return (
-                    f"Elasticsearch has not enough ML resources for this ({reason}); "
-                    "nothing was changed"
+                    "nothing was changed: Elasticsearch has not enough ML resources for "
+                    f"this ({reason})"
                 )
             if status in (400, 409, 429):
-                return f"Elasticsearch refused: {reason}; nothing was changed"
+                return f"nothing was changed: Elasticsearch refused ({reason})"
             if status == 403:
+                err = to_domain_error(
+                    exc, cluster=self.name, operation="scale", deployment_id=plan.deployment_id
+                )
                 return (
-                    f"the bot's Elasticsearch user may not update it ({reason}); it needs "
-                    f"`{plan.route.privilege}`; nothing was changed"
+                    f"nothing was changed (this API needs `{plan.route.privilege}`): {err.message}"
                 )
         err = to_domain_error(
             exc,

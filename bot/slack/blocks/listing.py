@@ -38,6 +38,10 @@ def _table_row(dep: Deployment) -> str:
         f"model {_code(dep.model_id)}",
         f"*{_word(dep.state)}*",
         f"{_allocations(dep)} allocations",
+        _adaptive_md(dep),
+        f"{_plural(dep.threads_per_allocation, 'thread')} each"
+        if dep.threads_per_allocation
+        else "",
         _word(dep.priority),
         _plural(dep.inference_count, "inference"),
     ]
@@ -45,6 +49,16 @@ def _table_row(dep: Deployment) -> str:
         facts.append(f"⚠ pipelines {_pipelines_md(dep.pipelines, 300)}")
     facts.append(endpoint_marker(dep))
     return " · ".join(f for f in facts if f)
+
+
+def _adaptive_md(dep: Deployment) -> str:
+    """`adaptive 1-4` when adaptive allocations are on (allocated/target moves between them)."""
+    adaptive = dep.adaptive_allocations or {}
+    if not adaptive.get("enabled"):
+        return ""
+    low = adaptive.get("min_number_of_allocations")
+    high = adaptive.get("max_number_of_allocations")
+    return f"adaptive {low if low is not None else 0}-{high if high is not None else 'no max'}"
 
 
 def deployments_table(

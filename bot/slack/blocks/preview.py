@@ -41,7 +41,12 @@ from bot.slack.blocks.common import (
     clip,
     escape,
 )
-from bot.slack.blocks.scale import change_md, scale_extra_blocks, scale_target_md
+from bot.slack.blocks.scale import (
+    DETAILED_SCALE_TARGETS,
+    change_md,
+    scale_extra_blocks,
+    scale_target_md,
+)
 from bot.slack.impact_blocks import impact_md, restores_md
 
 
@@ -182,9 +187,10 @@ def proposal(action: PendingAction, *, now: float, note: str | None = None) -> M
     if action.required_approvals > 0:
         blocks.append(_section(_approval_lines(action)))
     blocks += [_section(f"*Reason:* {_reason_md(spec)}"), _divider()]
-    blocks += [_section(_target_md(action, d)) for d in targets[:DETAILED_TARGETS]]
-    if len(targets) > DETAILED_TARGETS:
-        blocks.append(_section(_more_targets_md(action, targets[DETAILED_TARGETS:])))
+    detailed = DETAILED_SCALE_TARGETS if isinstance(spec, ScaleSpec) else DETAILED_TARGETS
+    blocks += [_section(_target_md(action, d)) for d in targets[:detailed]]
+    if len(targets) > detailed:
+        blocks.append(_section(_more_targets_md(action, targets[detailed:])))
     if isinstance(action.spec, ScaleSpec):
         blocks += scale_extra_blocks(action.spec)
     if action.unmatched:

@@ -31,6 +31,9 @@ from bot.slack.ids import STATUS_SCALE_ACTION_ID, STATUS_STOP_ACTION_ID
 
 DETAILED_STATUS = 12  # deployments /ml-status shows in full; the rest get one line each
 LIST_LINES = 40
+STATUS_BUDGET = 9000  # characters of detail sections in one /ml-status (Slack: keep < 12,000)
+TARGET_MAX = 800  # characters of one scale target in a preview
+DETAILED_SCALE_TARGETS = 6  # scale targets a preview shows in full (each up to TARGET_MAX)
 
 
 def uses_md(impact: Impact | None) -> str:
@@ -41,10 +44,10 @@ def uses_md(impact: Impact | None) -> str:
     names += [f"semantic_text {_code(f'{s.index}.{s.path}')}" for s in impact.semantic]
     names += [f"ingest pipeline {_code(p.name)}" for p in impact.pipelines]
     unread = "; ".join(escape(u) for u in (*impact.unknown, *impact.partial))
-    tail = f" ({clip(unread, 400)})" if unread else ""
+    tail = f" ({clip(unread, 200)})" if unread else ""
     if not names:
         return f"Depends on it: nothing found{tail}"
-    listed = _join_limited(names, 900)
+    listed = _join_limited(names, 400)
     return f"Nothing breaks; these get more or less capacity: {listed}{tail}"
 
 
@@ -71,7 +74,9 @@ def scale_target_md(spec: ScaleSpec, dep: Deployment) -> str:
             f"`POST _ml/trained_models/{dep.deployment_id}/deployment/_update` "
             f"(`{route.privilege}`): {escape(route.why)}"
         )
-    return "\n".join([head, change, f"API: {clip(api, 700)}", uses_md(dep.impact)])
+    return clip(
+        "\n".join([head, change, f"API: {clip(api, 400)}", uses_md(dep.impact)]), TARGET_MAX
+    )
 
 
 def scale_extra_blocks(spec: ScaleSpec) -> list[Block]:
@@ -80,10 +85,10 @@ def scale_extra_blocks(spec: ScaleSpec) -> list[Block]:
     if spec.skipped:
         lines = [f"{_code(i)}: {escape(why)}" for i, why in spec.skipped]
         out.append(
-            _section(clip("⛔ *Not scaled (no button for these):* " + "; ".join(lines), 2900))
+            _section(clip("⛔ *Not scaled (no button for these):* " + "; ".join(lines), 1500))
         )
     if spec.memory:
-        out.append(_section(f"🧠 {clip(escape(spec.memory), 1500)}"))
+        out.append(_section(f"🧠 {clip(escape(spec.memory), 600)}"))
     return out
 
 
@@ -133,7 +138,7 @@ def _allocations_md(h: DeploymentHealth) -> str:
 
 
 def _detail_md(h: DeploymentHealth, verdict: Assessment, dep: Deployment, now: float) -> str:
-    state = f"state *{escape(h.state)}*" + (f" ({clip(escape(h.reason), 300)})" if h.reason else "")
+    state = f"state *{escape(h.state)}*" + (f" ({clip(escape(h.reason), 200)})" if h.reason else "")
     queue = f"{h.pending:,}" + (f" of {h.queue_capacity:,}" if h.queue_capacity else "")
     nodes = [
         f"{_code(n.name, 60)} {escape(n.routing_state)}"
@@ -143,6 +148,10 @@ def _detail_md(h: DeploymentHealth, verdict: Assessment, dep: Deployment, now: f
     ]
     lines = [
         f"{_ICON[verdict.level]} *{_code(h.deployment_id)}* — model {_code(h.model_id)} · {state}",
+        "*"
+        + clip(escape("; ".join(verdict.findings)), 500)
+        + "*"
+        + (f" — {clip(verdict.advice, 300)}" if verdict.advice else ""),
         _allocations_md(h),
         "nodes: " + (_join_limited(nodes, 900) if nodes else "none"),
         f"queue: {queue} pending · rejected {h.rejected:,} · timeouts {h.timeouts:,} · "
@@ -153,12 +162,8 @@ def _detail_md(h: DeploymentHealth, verdict: Assessment, dep: Deployment, now: f
         f"last access {_ago(h.last_access, now)}",
         uses_md(dep.impact).replace("Nothing breaks; these get more or less capacity", "Used by"),
         f"model memory: {size_text(h.required_memory)} per node",
-        "*"
-        + escape("; ".join(verdict.findings))
-        + "*"
-        + (f" — {clip(verdict.advice, 400)}" if verdict.advice else ""),
     ]
-    return clip("\n".join(lines), SECTION_TEXT_MAX)
+    return clip("\n".join(lines), 2000)
 
 
 def _buttons(h: DeploymentHealth, verdict: Assessment, cluster: str, index: int) -> Block | None:
@@ -213,30 +218,46 @@ def status_message(report: StatusReport, *, now: float | None = None) -> Message
     # Named deployments in full; without a name only the unhealthy ones (the rest one line).
     named = report.pattern is not None and len(items) <= DETAILED_STATUS
     detailed = list(items) if named else bad[:DETAILED_STATUS]
+    used = 0
+    shown: list[tuple[DeploymentHealth, Assessment, Deployment]] = []
     for index, (health, verdict, dep) in enumerate(detailed):
-        if len(blocks) > MAX_BLOCKS - 6:
+        text = _detail_md(health, verdict, dep, when)
+        if len(blocks) > MAX_BLOCKS - 6 or used + len(text) > STATUS_BUDGET:
             break
-        blocks.append(_section(_detail_md(health, verdict, dep, when)))
+        used += len(text)
+        shown.append((health, verdict, dep))
+        blocks.append(_section(text))
         buttons = _buttons(health, verdict, report.cluster, index)
         if buttons is not None:
             blocks.append(buttons)
-    rest = [i for i in items if i not in detailed]
+    rest = [i for i in items if i not in shown]
     if rest:
-        lines = [
-            f"{_ICON[v.level]} {_code(h.deployment_id)} {escape(h.state)} · "
-            f"{h.allocated if h.allocated is not None else '?'}/"
-            f"{h.target if h.target is not None else '?'} allocations · "
-            f"{escape('; '.join(v.findings))}"
-            for h, v, _ in rest[:LIST_LINES]
-        ]
-        if len(rest) > LIST_LINES:
-            lines.append(f"… and {len(rest) - LIST_LINES:,} more")
-        blocks.append(_section(clip("\n".join(lines), SECTION_TEXT_MAX)))
+        blocks.append(_section(_rest_md(rest)))
     blocks += [_divider(), _section(memory_md(report.memory))]
     if report.hidden:
         blocks.append(_context(f"{report.hidden:,} more you may not see"))
     worst = _summary(items)
     return _make_message(f"{escape(title)}: {worst}", blocks)
+
+
+def _rest_md(rest: Sequence[tuple[DeploymentHealth, Assessment, Deployment]]) -> str:
+    """One line per deployment, then an exact count of those that did not fit."""
+    lines: list[str] = []
+    used = 0
+    for h, v, _ in rest[:LIST_LINES]:
+        line = (
+            f"{_ICON[v.level]} {_code(h.deployment_id)} {clip(escape(h.state), 20)} · "
+            f"{h.allocated if h.allocated is not None else '?'}/"
+            f"{h.target if h.target is not None else '?'} allocations · "
+            f"{clip(escape('; '.join(v.findings)), 120)}"
+        )
+        if used + len(line) > SECTION_TEXT_MAX - 200:
+            break
+        lines.append(line)
+        used += len(line) + 1
+    if len(rest) > len(lines):
+        lines.append(f"… and {len(rest) - len(lines):,} more: narrow with `/ml-status <pattern>`")
+    return "\n".join(lines)
 
 
 def _summary(items: Sequence[tuple[DeploymentHealth, Assessment, Deployment]]) -> str:
