@@ -130,9 +130,10 @@ def test_forbidden_names_the_privileges() -> None:
 
 def test_not_found_and_server_errors() -> None:
     nf = api_error(NotFoundError, 404, "No known model deployment with id [d]", "x")
-    assert "no longer exists" in to_domain_error(
-        nf, cluster="c", operation="stop", deployment_id="d"
-    ).message
+    assert (
+        "no longer exists"
+        in to_domain_error(nf, cluster="c", operation="stop", deployment_id="d").message
+    )
     unavailable = api_error(ApiError, 503, "no master", "master_not_discovered_exception")
     err = to_domain_error(unavailable, cluster="c", operation="stop", deployment_id="d")
     assert err.kind == "unavailable" and "master_not_discovered_exception" in err.message

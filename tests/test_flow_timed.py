@@ -382,3 +382,19 @@ def test_a_revert_after_the_model_was_deleted_is_explained(bench: Bench) -> None
     assert _get(bench, revert.id).state is ActionState.CANCELLED
     note = next(m for m in bench.slack.messages(CHANNEL) if "Timed revert not run" in text_of(m))
     assert "is gone" in text_of(note) and not _starts(bench)
+
+
+def test_a_timed_stop_of_an_endpoint_deployment_brings_the_endpoint_back(bench: Bench) -> None:
+    bench.command("elser-endpoint --force --for 1m")
+    bench.confirm()
+    assert bench.emulator.state.deployments.get("elser-endpoint") is None
+    change = next(a for a in _history(bench) if a.is_timed)
+    revert_id = bench.slack.wait_for(lambda: _get(bench, change.id).revert_id)
+    bench.clock.advance(61)
+    _sweep(bench)
+    assert _get(bench, revert_id).state is ActionState.SUCCEEDED
+    assert bench.emulator.state.deployments["elser-endpoint"].state == "started"
+    start = next(r for r in bench.emulator.requests if r.path.endswith("/_start"))
+    assert start.query["deployment_id"] == "elser-endpoint"
+    # The endpoint answers for its deployment again: a plain stop is refused once more.
+    assert "created by inference endpoint" in text_of(bench.command("elser-endpoint"))
