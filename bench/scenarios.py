@@ -121,9 +121,11 @@ def ratios(bot: dict[str, Any], baseline: dict[str, Any]) -> dict[str, float | N
 
 
 async def seed_pending(state_url: str, count: int) -> None:
-    """Put `count` proposed stops (other channels, other deployments) in the bot's store.
+    """Put `count` proposed stops (other channels, other deployments) in the bot's store,
+    and `count` pending timers (timed changes' reverts, state `scheduled`).
 
-    Through the bot's own store API, as `propose` saves them: each holds its deployment lock.
+    Through the bot's own store API, as `propose` and a timed change save them: each stop
+    holds its deployment lock; a revert holds none.
     """
     from bot.adapters.store_sqlite import open_store
     from bot.app.context import lock_keys
@@ -151,8 +153,32 @@ async def seed_pending(state_url: str, count: int) -> None:
                 lock_keys("default", [target]),
                 now,
             )
+            await store.put(_seed_timer(i, now))
     finally:
         await store.close()
+
+
+def _seed_timer(i: int, now: float) -> Any:
+    """A timed change's pending revert (issue 22), due in two hours: every sweep of the run
+    looks past it (no heads-up, no run), as a store with that many timers would."""
+    from bot.core.model import ActionState, Deployment, PendingAction, StartSpec
+
+    target = f"timer-{i:04d}"
+    return PendingAction(
+        id=f"atimer{i:010x}",
+        requester_id=ADMIN,
+        requester_name="admin",
+        team_id="T0TEAM",
+        channel_id=f"CT{i:08d}",
+        cluster="default",
+        spec=StartSpec(expression=target, reason="bench timer"),
+        targets=(Deployment(target, BENCH_MODEL, "stopped"),),
+        created_at=now,
+        expires_at=now + 7200,
+        decision="allowed: bench timer",
+        state=ActionState.SCHEDULED,
+        revert_of=f"aseedchange{i:06x}",
+    )
 
 
 def bench_env(kind: str, services: Services, workdir: Path, state_url: str) -> dict[str, str]:
@@ -442,7 +468,8 @@ async def run_scenarios(config: BenchConfig, session: aiohttp.ClientSession) -> 
             base, source = await baseline_at_rate(rate_load)
             bot = await runner.measure("bot", rate_load, latency=base_latency, pending=c.pending)
             out[name] = _entry(
-                f"steady arrivals with {c.pending} pending actions already in the store",
+                f"steady arrivals with {c.pending} pending actions and {c.pending} pending timers"
+                " (timed reverts) already in the store",
                 rate_load,
                 bot,
                 base,

@@ -398,3 +398,15 @@ def test_a_timed_stop_of_an_endpoint_deployment_brings_the_endpoint_back(bench: 
     assert start.query["deployment_id"] == "elser-endpoint"
     # The endpoint answers for its deployment again: a plain stop is refused once more.
     assert "created by inference endpoint" in text_of(bench.command("elser-endpoint"))
+
+
+def test_slack_failing_during_a_revert_never_holds_it_back(bench: Bench) -> None:
+    _, revert = _timed_stop(bench)
+    bench.clock.advance(1801)
+    bench.slack.http_error_next("chat.postMessage", status=500, count=20)
+    bench.slack.http_error_next("chat.update", status=500, count=20)
+    _sweep(bench)
+    assert _get(bench, revert.id).state is ActionState.SUCCEEDED
+    assert bench.emulator.state.deployments["ner-prod"].state == "started"
+    _sweep(bench)
+    assert len(_starts(bench)) == 1

@@ -151,12 +151,12 @@ async def schedule(deps: Deps, change: PendingAction) -> PendingAction:
     revert = revert_of(deps, change, deps.clock())
     if revert is None:
         return change
-    linked = await deps.store.mutate(
-        change.id, lambda a: replace(a, revert_id=revert.id) if a.revert_id is None else None
-    )
-    if linked is None:  # another path scheduled it first
-        return await deps.store.get(change.id) or change
+    # The revert is saved first: a crash before the change names it loses the live line, never
+    # the revert. Only the execution that claimed the change gets here, so it is saved once.
     await deps.store.put(revert)
+    linked = await deps.store.mutate(change.id, lambda a: replace(a, revert_id=revert.id))
+    if linked is None:
+        return change
     await context.record(
         deps,
         requester(change),

@@ -8,7 +8,8 @@ buttons come through the one listener wrapper like every other click.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -25,6 +26,16 @@ from bot.slack.render import click_message
 from bot.slack.respond import Respond
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+async def _quietly(call: Awaitable[T]) -> T | None:
+    """A Slack call whose failure is logged, not raised (the revert matters more)."""
+    try:
+        return await call
+    except Exception as exc:  # Slack down, refused or unreachable: say it in the log
+        log.warning("a timed revert's Slack post failed: %s", exc)
+        return None
 
 
 def _parts(body: dict[str, Any]) -> list[str]:
@@ -97,17 +108,19 @@ class TimedListeners(Running):
 
     async def run_revert(self, revert: PendingAction, client: AsyncWebClient, late: float) -> None:
         """Run a claimed revert as its requester: progress and result in the change's thread,
-        the outcome in the channel, the live line edited."""
-        await self._refresh_line(revert.id, client)
-        await self._run(revert, timed.requester(revert), client, None)
-        done = await self.service.get(revert.id) or revert
-        await self._refresh_line(revert.id, client)
-        try:
-            await client.chat_postMessage(
-                channel=revert.channel_id, **timed_blocks.revert_report(done, late)
-            )
-        except SlackApiError as exc:
-            log.warning("could not report a timed revert: %s", exc.response.get("error"))
+        the outcome in the channel, the live line edited.
+
+        Slack failing (even unexpectedly) never holds back or strands the claimed revert:
+        every post is best effort, and the revert runs exactly once between them."""
+        await _quietly(self._refresh_line(revert.id, client))
+        root = await _quietly(self._open_result(revert, client))
+        final = await self.service.execute(revert, timed.requester(revert))
+        if root is not None and root.channel_id and root.ts:
+            result = blocks.result(final, now=self.now())
+            await _quietly(client.chat_update(channel=root.channel_id, ts=root.ts, **result))
+        await _quietly(self._refresh_line(revert.id, client))
+        report = timed_blocks.revert_report(final, late)
+        await _quietly(client.chat_postMessage(channel=revert.channel_id, **report))
 
     # ---- the buttons ------------------------------------------------------------------------
 
