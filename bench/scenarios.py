@@ -61,6 +61,7 @@ class BenchConfig:
     latency: float = 0.05
     slow_latency: float = 2.0
     pending: int = 1000
+    timers: int | None = None  # pending timers (timed reverts) seeded too; None: as many
     replica_concurrency: int = 48
     replica_flows: int = 300
     warmup: int = 3
@@ -120,7 +121,7 @@ def ratios(bot: dict[str, Any], baseline: dict[str, Any]) -> dict[str, float | N
     }
 
 
-async def seed_pending(state_url: str, count: int) -> None:
+async def seed_pending(state_url: str, count: int, timers: int | None = None) -> None:
     """Put `count` proposed stops (other channels, other deployments) in the bot's store,
     and `count` pending timers (timed changes' reverts, state `scheduled`).
 
@@ -153,6 +154,7 @@ async def seed_pending(state_url: str, count: int) -> None:
                 lock_keys("default", [target]),
                 now,
             )
+        for i in range(count if timers is None else timers):
             await store.put(_seed_timer(i, now))
     finally:
         await store.close()
@@ -222,6 +224,7 @@ class Runner:
         redis: bool = False,
         pending: int = 0,
         per_flow: bool = False,
+        timers: int | None = None,
     ) -> Measurement:
         """Start `replicas` servers of `kind`, warm them up, run `load`, collect figures.
 
@@ -242,7 +245,7 @@ class Runner:
                     redis_server = await RedisServer(workdir).start()
                     state_url = redis_server.url
                 if pending:
-                    await seed_pending(state_url, pending)
+                    await seed_pending(state_url, pending, timers)
                 for i in range(replicas):
                     command = bot_command() if kind == "bot" else baseline_command()
                     env = self._env(kind, services, workdir, state_url)
@@ -466,9 +469,12 @@ async def run_scenarios(config: BenchConfig, session: aiohttp.ClientSession) -> 
             )
         elif name == "pending":
             base, source = await baseline_at_rate(rate_load)
-            bot = await runner.measure("bot", rate_load, latency=base_latency, pending=c.pending)
+            bot = await runner.measure(
+                "bot", rate_load, latency=base_latency, pending=c.pending, timers=c.timers
+            )
+            timers = c.pending if c.timers is None else c.timers
             out[name] = _entry(
-                f"steady arrivals with {c.pending} pending actions and {c.pending} pending timers"
+                f"steady arrivals with {c.pending} pending actions and {timers} pending timers"
                 " (timed reverts) already in the store",
                 rate_load,
                 bot,
