@@ -123,7 +123,7 @@ def ratios(bot: dict[str, Any], baseline: dict[str, Any]) -> dict[str, float | N
 
 async def seed_pending(state_url: str, count: int, timers: int | None = None) -> None:
     """Put `count` proposed stops (other channels, other deployments) in the bot's store,
-    and `count` pending timers (timed changes' reverts, state `scheduled`).
+    and `timers` (default `count`) pending timers (timed changes' reverts, state `scheduled`).
 
     Through the bot's own store API, as `propose` and a timed change save them: each stop
     holds its deployment lock; a revert holds none.

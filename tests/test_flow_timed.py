@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from conftest import Bench, text_of
 
 from bot.core.model import ActionState, PendingAction
@@ -410,3 +411,44 @@ def test_slack_failing_during_a_revert_never_holds_it_back(bench: Bench) -> None
     assert bench.emulator.state.deployments["ner-prod"].state == "started"
     _sweep(bench)
     assert len(_starts(bench)) == 1
+
+
+RUN_AS = """
+clusters:
+  default:
+    url: "{ES_URL}"
+    username: impersonator
+    password_env: ML_CHATOPS_TEST_IMPERSONATOR_PW
+    run_as: true
+    run_as_users: {U0ADMIN1: ml-bot, U0ADMIN2: viewer}
+roles:
+  ml-admin:
+    - {action: [stop, start, status], deployments: ["*"]}
+bindings:
+  - {role: ml-admin, users: [U0ADMIN1, U0ADMIN2]}
+"""
+
+
+@pytest.fixture
+def impersonator_pw(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ML_CHATOPS_TEST_IMPERSONATOR_PW", "imp-pw")
+
+
+@pytest.mark.parametrize("es_auth", [("elastic", "changeme")])
+@pytest.mark.parametrize("role_map_text", [RUN_AS])
+def test_a_revert_runs_as_the_requester_whoever_clicks(impersonator_pw: None, bench: Bench) -> None:
+    state = bench.emulator.state
+    state.add_role("impersonate", cluster=["monitor_ml", "read_pipeline"], run_as=["*"])
+    state.add_user("impersonator", "imp-pw", ["impersonate"])
+    state.add_role("ml-operator", cluster=["manage_ml", "monitor", "read_pipeline"])
+    _, revert = _timed_stop(bench)
+    # Another admin (mapped to a read-only ES user) presses Revert now: the revert still runs
+    # as the requester of the change (ml-bot), attributed to the original request.
+    outcome = bench.run(
+        bench.runtime.service.revert_now(revert.id, str(int(revert.expires_at)), _who("U0ADMIN2"))
+    )
+    assert type(outcome).__name__ == "Started"
+    final = bench.run(bench.runtime.service.execute(outcome.action, _who("U0ADMIN2")))
+    assert final.state is ActionState.SUCCEEDED, final.outcomes
+    start = _starts(bench)[0]
+    assert start.headers.get("es-security-runas-user") == "ml-bot"
