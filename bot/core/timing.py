@@ -17,8 +17,9 @@ DEFAULT_MAX_SECONDS = 7 * 86_400
 MAX_WINDOW_TEXT = 40  # the longest ISO 8601 time with an offset and microseconds fits
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
-_DURATION_RE = re.compile(r"(\d{1,9})([smhd])")
-_CLOCK_RE = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
+# ASCII digits only: Arabic-Indic or full-width digits are not what an on-call engineer typed.
+_DURATION_RE = re.compile(r"(\d{1,9})([smhd])", re.ASCII)
+_CLOCK_RE = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)", re.ASCII)
 _FOR_RULE = "a duration is a whole number and a unit: `30s`, `30m`, `2h`, `1d`"
 _UNTIL_RULE = "`--until` takes `HH:MM` or a full ISO 8601 time (`2026-12-08T06:00:00Z`)"
 

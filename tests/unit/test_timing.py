@@ -109,3 +109,12 @@ def test_the_config_names_an_unknown_time_zone() -> None:
     assert AppConfig(timezone="Europe/Berlin").timezone == "Europe/Berlin"
     with pytest.raises(ValidationError, match="unknown time zone 'Mars/Base'"):
         AppConfig(timezone="Mars/Base")
+
+
+@pytest.mark.parametrize("text", ["\u0663\u0660m", "\uff13\uff10m", "30M", "30 min", "1h30m"])
+def test_only_plain_durations(text: str) -> None:
+    assert isinstance(parse_for(text), str)
+
+
+def test_non_ascii_clock_times_are_refused() -> None:
+    assert isinstance(window_of(None, "\u0660\u0666:\u0660\u0660"), str)
