@@ -3,28 +3,39 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.adapters.audit import AuditLog, AuditSink, JsonLinesSink, remote_sinks
+from bot.adapters.audit import (
+    AuditLog,
+    AuditSink,
+    FallbackFileSink,
+    JsonLinesSink,
+    Spool,
+    remote_sinks,
+    sink_problems,
+)
 from bot.adapters.elasticsearch import Clusters, ElasticError
 from bot.adapters.metrics import Metrics, MetricsSink
 from bot.adapters.store_sqlite import ActionStore, open_store
 from bot.adapters.usergroups import (
     Fetch,
     GroupCache,
+    RateLimited,
     RedisGroupCache,
     UsergroupResolver,
     members_in,
@@ -51,40 +62,69 @@ class RoleMapSource:
     """The role map (and the `freeze` switch) from the config file, re-read when it changes.
 
     A changed file that no longer validates is refused (logged) and the last
-    good role map stays in force, so a typo cannot open or close everything.
+    good role map stays in force, so a typo cannot open or close everything. While the
+    server runs, `watch` re-reads the file in a worker thread, off the event loop; without
+    it (the shell, tests), a call re-reads a changed file itself. The file's size, depth
+    and alias expansion are bounded (bot.core.yamlfile), so a read costs milliseconds.
     """
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self._mtime: float | None = None
-        self._role_map = RoleMap()
-        self._frozen = False
+        self.mtime: float | None = None
+        self.refused: str | None = None  # why the file on disk is not the one in force
+        self.watching = False
+        # One tuple, swapped whole: the watcher thread replaces it while the loop reads it.
+        self._current: tuple[RoleMap, bool] = (RoleMap(), False)
         if path is not None:
-            self._role_map = load_role_map(path)
-            self._frozen = _frozen_in(path)
-            self._mtime = path.stat().st_mtime
+            self._current = (load_role_map(path), _frozen_in(path))
+            self.mtime = path.stat().st_mtime
 
     def frozen(self) -> bool:
         """`freeze: true` in the config file (as of its last good read)."""
         self()
-        return self._frozen
+        return self._current[1]
 
     def __call__(self) -> RoleMap:
         """The current role map."""
+        if not self.watching:
+            self.reload_if_changed()
+        return self._current[0]
+
+    def reload_if_changed(self) -> bool:
+        """Re-read the file if its mtime changed; True if a new role map is in force."""
         if self.path is None:
-            return self._role_map
+            return False
         try:
             mtime = self.path.stat().st_mtime
         except OSError:
-            return self._role_map
-        if mtime != self._mtime:
-            self._mtime = mtime
-            try:  # both parts read before either is used: a bad file changes nothing
-                role_map, frozen = load_role_map(self.path), _frozen_in(self.path)
-                self._role_map, self._frozen = role_map, frozen
-            except (PolicyError, SettingsError) as exc:
-                log.error("config reload refused; keeping the previous role map: %s", exc)
-        return self._role_map
+            return False
+        if mtime == self.mtime:
+            return False
+        try:  # both parts read before either is used: a bad file changes nothing
+            self._current = (load_role_map(self.path), _frozen_in(self.path))
+        except (PolicyError, SettingsError) as exc:
+            self.refused = str(exc)
+            log.error("config reload refused; keeping the previous role map: %s", exc)
+            return False
+        else:
+            self.refused = None
+            log.info("config reloaded from %s", self.path)
+            return True
+        finally:
+            self.mtime = mtime  # last: who waits for a reload sees its outcome with it
+
+    async def watch(self, interval: float = 1.0) -> None:
+        """Re-read the file when it changes, in a worker thread, until cancelled."""
+        self.watching = True
+        try:
+            while True:
+                try:
+                    await asyncio.to_thread(self.reload_if_changed)
+                except Exception:  # the watcher must outlive one bad read
+                    log.exception("config reload failed; keeping the previous role map")
+                await asyncio.sleep(interval)
+        finally:
+            self.watching = False
 
 
 def _frozen_in(path: Path) -> bool:
@@ -105,13 +145,40 @@ def slack_client(settings: Settings) -> AsyncWebClient:
 
 
 def slack_usergroup_fetch(client: AsyncWebClient) -> Fetch:
-    """`usergroups.users.list` as the resolver's fetch function."""
+    """`usergroups.users.list` as the resolver's fetch function.
+
+    Its own client never sleeps on a 429: the resolver fails closed at once and waits out the
+    Retry-After itself, so a rate-limited group never holds a request.
+    """
+    lookups = AsyncWebClient(
+        token=client.token,
+        base_url=client.base_url,
+        timeout=client.timeout,
+        retry_handlers=[AsyncConnectionErrorRetryHandler(max_retry_count=1)],
+    )
 
     async def fetch(group: str) -> frozenset[str]:
-        resp = await client.usergroups_users_list(usergroup=group)
+        try:
+            resp = await lookups.usergroups_users_list(usergroup=group)
+        except SlackApiError as exc:
+            if exc.response.status_code == 429:
+                raise RateLimited(_retry_after(exc.response.headers)) from None
+            raise
         return members_in(resp.data if isinstance(resp.data, dict) else {})
 
     return fetch
+
+
+def _retry_after(headers: Mapping[str, Any]) -> float:
+    """Slack's Retry-After (seconds), however the header is cased; 1 when absent or odd."""
+    for name, value in headers.items():
+        if name.lower() == "retry-after":
+            raw = value[0] if isinstance(value, list) and value else value
+            try:
+                return float(raw)
+            except (TypeError, ValueError):
+                return 1.0
+    return 1.0
 
 
 class InFlight:
@@ -168,6 +235,13 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     inflight: InFlight = field(default_factory=InFlight)
     audit: AuditLog = field(default_factory=lambda: AuditLog([], time.time))
+    role_maps: RoleMapSource | None = None
+    _watcher: asyncio.Task[None] | None = None
+
+    def watch_config(self) -> None:
+        """Re-read the config file off the event loop from now on (inside the running loop)."""
+        if self.role_maps is not None and self._watcher is None:
+            self._watcher = asyncio.create_task(self.role_maps.watch())
 
     def open_http(self) -> None:
         """Give the Slack client one HTTP session (inside the running loop) for every call.
@@ -181,6 +255,11 @@ class Runtime:
 
     async def close(self) -> None:
         """Release connections and files."""
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+            self._watcher = None
         await self.audit.close()  # its last flush may still need a cluster (or Slack)
         await self.clusters.close()
         await self.store.close()
@@ -233,10 +312,11 @@ def build_runtime(
             f"invalid setting ML_CHATOPS_STATE: cannot open the store: {exc}"
         ) from None
     sinks: list[AuditSink] = (
-        audit_sinks if audit_sinks is not None else [JsonLinesSink(config.audit.file)]
+        audit_sinks if audit_sinks is not None else [_file_sink(config, client)]
     )
     sinks += parts.remote_sinks
     audit = AuditLog([*sinks, MetricsSink(metrics)], clock)
+    metrics.track_audit_backlog(audit.backlog)
     service = Service(
         store=store,
         clusters=clusters,
@@ -253,9 +333,33 @@ def build_runtime(
         config_frozen=parts.role_map.frozen,
         clock=clock,
     )
-    runtime = Runtime(settings, config, service, clusters, store, client, metrics, audit=audit)
+    runtime = Runtime(
+        settings,
+        config,
+        service,
+        clusters,
+        store,
+        client,
+        metrics,
+        audit=audit,
+        role_maps=parts.role_map,
+    )
     metrics.track_inflight(lambda: len(runtime.inflight))
     return runtime
+
+
+def _file_sink(config: AppConfig, client: AsyncWebClient) -> AuditSink:
+    """The audit file (with its spool), or stdout; SettingsError if a sink cannot be written.
+
+    The spool of the index and channel sinks is checked here too: `serve` refuses to start
+    with an audit trail it already knows it cannot keep."""
+    problems = sink_problems(config.audit)
+    if problems:
+        raise SettingsError("; ".join(problems))
+    if not config.audit.file:
+        return JsonLinesSink(None)
+    spool = Spool(config.audit.spool, "file")
+    return FallbackFileSink(config.audit.file, spool, notify=channel_poster(client))
 
 
 def _remote_audit_sinks(

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -26,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Stop Elasticsearch ML deployments from Slack, safely. "
         "Settings come from the environment (and .env); see README, Configuration.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser(
         "serve",
@@ -43,12 +46,16 @@ def _parser() -> argparse.ArgumentParser:
     shell.add_argument("--demo", action="store_true", help="start an in-process demo cluster")
     shell.add_argument("--user", default="U0ADMIN1", help="Slack user id to act as")
     shell.add_argument("--channel", default="C0DEMO", help="Slack channel id to act in")
-    sub.add_parser(
+    check = sub.add_parser(
         "check-config",
         help="validate settings and config, reach every cluster and Slack",
         description="Validate the environment and config file, connect to each cluster, "
-        "check the bot's privileges there and Slack's auth.test and scopes; print a "
-        "PASS/FAIL table. Exit 0 when everything passes, 1 otherwise, 2 on bad settings.",
+        "check the bot's privileges there, the audit sinks, and Slack's auth.test and "
+        "scopes; print a PASS/WARN/FAIL table with every problem, one a row. Exit 0 when "
+        "nothing fails (warnings pass), 1 otherwise.",
+    )
+    check.add_argument(
+        "--config", type=Path, metavar="FILE", help="the config file (default: ML_CHATOPS_CONFIG)"
     )
     man = sub.add_parser(
         "manifest",
@@ -59,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     man.add_argument("--http-url", type=_http_url, metavar="URL", help="https://host")
     man.add_argument("--json", action="store_true", help="JSON instead of YAML")
+    man.add_argument(
+        "--no-workflow-steps",
+        action="store_true",
+        help="leave out the Workflow Builder step (and org_deploy_enabled), for workspaces "
+        "that cannot use them",
+    )
     exp = sub.add_parser(
         "explain",
         help="print the policy decision for a command, without running it",
@@ -70,8 +83,20 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--usergroup", action="append", default=[], help="user group id (repeat)")
     exp.add_argument("--channel", default="", help="Slack channel id")
     exp.add_argument("--cluster", default=None, help="cluster name (default: the default)")
+    exp.add_argument(
+        "--config", type=Path, metavar="FILE", help="the config file (default: ML_CHATOPS_CONFIG)"
+    )
     exp.add_argument("text", nargs=argparse.REMAINDER, help='the command, e.g. "/ml-stop x"')
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ml-chatops")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def _http_url(value: str) -> str:
@@ -97,12 +122,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check-config":
             setup_logging("WARNING")
             from bot.checks import check_config
+            from bot.settings import load_settings_leniently
 
-            return asyncio.run(check_config(_with_secrets(load_settings())))
+            overrides = {"ml_chatops_config": args.config} if args.config else {}
+            settings, problems = load_settings_leniently(**overrides)
+            return asyncio.run(check_config(_with_secrets(settings), problems))
         if args.command == "manifest":
             from bot.manifest import print_manifest
 
-            return print_manifest(args.http_url, as_json=args.json)
+            return print_manifest(
+                args.http_url, as_json=args.json, workflow_steps=not args.no_workflow_steps
+            )
         return _explain(args)
     except (SettingsError, PolicyError) as exc:
         # One line naming the setting (a role map may list several problems, one a line).
@@ -187,19 +217,21 @@ def _explain(args: argparse.Namespace) -> int:
     from bot.app.dispatch import gate_of
     from bot.core.commands import HelpRequest, UsageError, parse
     from bot.core.policy import Caller, RoleMap, authorize, explain, load_role_map
-    from bot.settings import load_settings
+    from bot.settings import load_settings_leniently
     from bot.slack import blocks
 
     text = " ".join(a for a in args.text if a != "--").strip()
     command, _, rest = text.partition(" ")
     request = parse(command, rest)
     if isinstance(request, HelpRequest):
-        print(blocks.to_text(blocks.help_message(request.command)))
+        print(plain(blocks.to_text(blocks.help_message(request.command))))
         return 0
     if isinstance(request, UsageError):
-        print(blocks.to_text(blocks.usage_error(request)))
+        print(plain(blocks.to_text(blocks.usage_error(request))))
         return EXIT_USAGE
-    settings = load_settings()
+    # Only the config file is read: no cluster, Slack or state setting is needed or checked.
+    overrides = {"ml_chatops_config": args.config} if args.config else {}
+    settings, _ = load_settings_leniently(**overrides)
     path = settings.ml_chatops_config
     role_map = load_role_map(path) if path is not None else RoleMap()
     cluster = args.cluster or getattr(request, "cluster", None) or _default_cluster(settings)
@@ -208,20 +240,43 @@ def _explain(args: argparse.Namespace) -> int:
     assert gate is not None  # help and usage errors returned above
     action, options = gate.action, gate.options
     deployments = list(gate.deployments) if gate.deployments is not None else None
+    patterns = tuple(getattr(request, "ids", ())) if deployments is None else ()
     numbers = gate.allocations  # a scale's numbers, checked against the grants' bounds
-    print(explain(role_map, caller, action, cluster, deployments, options, allocations=numbers))
+    print(
+        explain(
+            role_map,
+            caller,
+            action,
+            cluster,
+            deployments,
+            options,
+            patterns=patterns,
+            allocations=numbers,
+        )
+    )
     decision = authorize(
         role_map, caller, action, cluster, deployments, options, allocations=numbers
     )
     return 0 if decision.allowed else EXIT_FAILED
 
 
+_EMPHASIS = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
+_ITALIC = re.compile(r"(?<![\w_`])_(?=\S)([^_\n`]+?)(?<=\S)_(?![\w_])")
+
+
+def plain(text: str) -> str:
+    """Slack's *bold* and _italic_ marks dropped, for a terminal."""
+    return _ITALIC.sub(r"\1", _EMPHASIS.sub(r"\1", text))
+
+
 def _default_cluster(settings: Settings) -> str:
-    """The default cluster's name from the cluster names alone: explain needs no secrets."""
+    """The default cluster's name from the cluster names alone: explain needs no secrets.
+
+    With no cluster named anywhere, the cluster ELASTICSEARCH_URL would define: `default`."""
     from bot.settings import DEFAULT_CLUSTER, default_cluster_name, load_app_config
 
     config = load_app_config(settings.ml_chatops_config)
     names = set(config.clusters)
-    if settings.elasticsearch_url or settings.elasticsearch_cloud_id:
+    if settings.elasticsearch_url or settings.elasticsearch_cloud_id or not names:
         names.add(DEFAULT_CLUSTER)
     return default_cluster_name(config, names)

@@ -266,6 +266,13 @@ _HTTP_HEADER = """\
 # channels:read and groups:read are used only with `incidents:` in the config file.
 """
 
+_NO_STEPS_HEADER = """\
+#
+# Without the Workflow Builder step (--no-workflow-steps): no `functions`, no
+# `function_executed` event and no `org_deploy_enabled`; the slash commands and buttons
+# work as before.
+"""
+
 
 def events_url(http_url: str) -> str:
     """`https://host[/prefix]` → `https://host[/prefix]/slack/events` (kept if already there)."""
@@ -273,18 +280,27 @@ def events_url(http_url: str) -> str:
     return base if base.endswith(EVENTS_PATH) else base + EVENTS_PATH
 
 
-def build(http_url: str | None = None) -> dict[str, Any]:
-    """The manifest: Socket Mode without a URL, HTTP mode with one."""
+def build(http_url: str | None = None, *, workflow_steps: bool = True) -> dict[str, Any]:
+    """The manifest: Socket Mode without a URL, HTTP mode with one.
+
+    `workflow_steps=False`: without the Workflow Builder step, its `function_executed`
+    event and `org_deploy_enabled`, for workspaces that cannot use them (then HTTP mode
+    has no event subscription, so no URL for Slack to verify when the manifest is saved)."""
     manifest = copy.deepcopy(_SOCKET_MODE)
+    settings = manifest["settings"]
+    if not workflow_steps:
+        del manifest["functions"]
+        for key in ("org_deploy_enabled", "function_runtime", "event_subscriptions"):
+            del settings[key]
     if http_url is None:
         return manifest
     url = events_url(http_url)
     for command in manifest["features"]["slash_commands"]:
         command["url"] = url
-    settings = manifest["settings"]
     settings["interactivity"]["request_url"] = url
-    # Slack refuses bot_events without a request URL when Socket Mode is off.
-    settings["event_subscriptions"] = {"request_url": url, **settings["event_subscriptions"]}
+    if "event_subscriptions" in settings:
+        # Slack refuses bot_events without a request URL when Socket Mode is off.
+        settings["event_subscriptions"] = {"request_url": url, **settings["event_subscriptions"]}
     settings["socket_mode_enabled"] = False
     return manifest
 
@@ -296,9 +312,9 @@ class _Dumper(yaml.SafeDumper):
         super().increase_indent(flow, False)
 
 
-def render_yaml(http_url: str | None = None) -> str:
+def render_yaml(http_url: str | None = None, *, workflow_steps: bool = True) -> str:
     """The manifest as commented YAML (manifest.yml is this, without a URL)."""
-    manifest = build(http_url)
+    manifest = build(http_url, workflow_steps=workflow_steps)
     body = yaml.dump(manifest, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=4096)
     lines = body.splitlines()
     scoped = [i for i, line in enumerate(lines) if line.strip().removeprefix("- ") in SCOPES]
@@ -309,12 +325,15 @@ def render_yaml(http_url: str | None = None) -> str:
         header = _SOCKET_HEADER
     else:
         header = _HTTP_HEADER.format(url=events_url(http_url), base=http_url)
+    if not workflow_steps:
+        header += _NO_STEPS_HEADER
     return header + "\n".join(lines) + "\n"
 
 
-def render_json(http_url: str | None = None) -> str:
+def render_json(http_url: str | None = None, *, workflow_steps: bool = True) -> str:
     """The manifest as JSON (Slack's app config accepts either)."""
-    return json.dumps(build(http_url), indent=2, ensure_ascii=False) + "\n"
+    manifest = build(http_url, workflow_steps=workflow_steps)
+    return json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
 
 
 def http_url(value: str) -> str:
@@ -329,7 +348,8 @@ def http_url(value: str) -> str:
     return value.rstrip("/")
 
 
-def print_manifest(url: str | None, *, as_json: bool = False) -> int:
+def print_manifest(url: str | None, *, as_json: bool = False, workflow_steps: bool = True) -> int:
     """`ml-chatops manifest`: print it; exit code 0."""
-    print(render_json(url) if as_json else render_yaml(url), end="")
+    render = render_json if as_json else render_yaml
+    print(render(url, workflow_steps=workflow_steps), end="")
     return 0

@@ -150,6 +150,7 @@ async def readiness(runtime: Runtime) -> tuple[bool, dict[str, str]]:
         bounded("slack", slack()),
         *(bounded(f"cluster:{n}", cluster(n)) for n in runtime.clusters.gateways),
     )
+    checks["audit"] = runtime.audit.health()  # an audit file that cannot be written
     return all(v.startswith("ok") for v in checks.values()), checks
 
 
@@ -317,6 +318,7 @@ def create_web_app(runtime: Runtime, bolt: AsyncApp) -> web.Application:
 
     async def background(app: web.Application) -> AsyncIterator[None]:
         runtime.open_http()
+        runtime.watch_config()  # config reloads are read off the event loop from now on
         await runtime.audit.start()  # replays audit spools left by an earlier run
         notices = SlackNotices(runtime.slack, runtime.service.clock)
         task = asyncio.create_task(_sweep(runtime, notices))

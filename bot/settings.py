@@ -34,7 +34,7 @@ class SettingsError(Exception):
 
 
 class Settings(BaseSettings):
-    """Environment variables of the public contract (see DESIGN.md)."""
+    """Environment variables of the public contract (README, "Configuration")."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
 
@@ -92,6 +92,25 @@ def load_settings(**overrides: Any) -> Settings:
         raise SettingsError(_first_error_line(exc, names)) from None
 
 
+def load_settings_leniently(**overrides: Any) -> tuple[Settings, list[str]]:
+    """Settings with every invalid variable left at its default, and one line per problem.
+
+    For `check-config`, which reports every problem and checks what it still can."""
+    problems: list[str] = []
+    values = dict(overrides)
+    for _ in range(len(Settings.model_fields) + 1):
+        try:
+            return Settings(**values), problems
+        except ValidationError as exc:
+            for err in exc.errors():
+                field = str(err["loc"][0]) if err["loc"] else ""
+                if field not in Settings.model_fields or field in values:
+                    raise SettingsError(_first_error_line(exc, {})) from None
+                problems.append(f"invalid setting {field.upper()}: {err['msg']}")
+                values[field] = Settings.model_fields[field].default
+    raise SettingsError("; ".join(problems))  # pragma: no cover - each round fixes a field
+
+
 def load_app_config(path: Path | None) -> AppConfig:
     """Read the config file (everything but the role map's contents); no file means defaults.
 
@@ -128,40 +147,88 @@ def _secret_from_env(var: str | None, what: str) -> SecretStr | None:
     return SecretStr(value)
 
 
-def resolve_clusters(settings: Settings, config: AppConfig) -> dict[str, ResolvedCluster]:
-    """Merge the env-defined `default` cluster with the config file's clusters."""
+def tls_problem(cluster: ResolvedCluster, key: str) -> str | None:
+    """Why the client could not be built with this cluster's TLS settings (None: it can).
+
+    The client raises a bare ValueError ("ca_certs parameter is not a path", "TLS options
+    require scheme to be 'https'"); this names the setting instead."""
+    if cluster.ca_certs:
+        ca = Path(cluster.ca_certs)
+        if not ca.exists():
+            return f"{key}: the CA file {ca} does not exist"
+        if not ca.is_file() or not os.access(ca, os.R_OK):
+            return f"{key}: the CA file {ca} is not a readable file"
+        if cluster.url and cluster.url.lower().startswith("http://"):
+            return (
+                f"{key}: a CA file is only used over https, but cluster {cluster.name}'s URL is "
+                f"{cluster.url}; use https:// or drop the CA file"
+            )
+    return None
+
+
+def resolve_each(
+    settings: Settings, config: AppConfig, source: str = "the config file"
+) -> tuple[dict[str, ResolvedCluster], list[str]]:
+    """Every cluster that resolves, and one line per problem (each naming its setting)."""
     clusters: dict[str, ResolvedCluster] = {}
+    problems: list[str] = []
     if settings.elasticsearch_url or settings.elasticsearch_cloud_id:
         if settings.elasticsearch_username and not settings.elasticsearch_password:
-            raise SettingsError(
+            problems.append(
                 "invalid setting ELASTICSEARCH_PASSWORD: required with ELASTICSEARCH_USERNAME"
             )
-        clusters[DEFAULT_CLUSTER] = ResolvedCluster(
-            name=DEFAULT_CLUSTER,
-            url=settings.elasticsearch_url,
-            cloud_id=settings.elasticsearch_cloud_id,
-            api_key=settings.elasticsearch_api_key,
-            username=settings.elasticsearch_username,
-            password=settings.elasticsearch_password,
-            ca_certs=settings.elasticsearch_ca_certs,
-            request_timeout=settings.elasticsearch_request_timeout,
-            connections_per_node=settings.elasticsearch_connections,
-        )
+        else:
+            default = ResolvedCluster(
+                name=DEFAULT_CLUSTER,
+                url=settings.elasticsearch_url,
+                cloud_id=settings.elasticsearch_cloud_id,
+                api_key=settings.elasticsearch_api_key,
+                username=settings.elasticsearch_username,
+                password=settings.elasticsearch_password,
+                ca_certs=settings.elasticsearch_ca_certs,
+                request_timeout=settings.elasticsearch_request_timeout,
+                connections_per_node=settings.elasticsearch_connections,
+            )
+            problem = tls_problem(default, "invalid setting ELASTICSEARCH_CA_CERTS")
+            if problem:
+                problems.append(problem)
+            else:
+                clusters[DEFAULT_CLUSTER] = default
     for name, cfg in config.clusters.items():
-        clusters[name] = ResolvedCluster(
-            name=name,
-            url=cfg.url,
-            cloud_id=cfg.cloud_id,
-            api_key=_secret_from_env(cfg.api_key_env, name),
-            username=cfg.username,
-            password=_secret_from_env(cfg.password_env, name),
-            ca_certs=cfg.ca_certs,
-            verify_certs=cfg.verify_certs,
-            request_timeout=cfg.request_timeout,
-            connections_per_node=cfg.connections_per_node,
-            run_as=cfg.run_as,
-            run_as_users=cfg.run_as_users,
-        )
+        try:
+            cluster = ResolvedCluster(
+                name=name,
+                url=cfg.url,
+                cloud_id=cfg.cloud_id,
+                api_key=_secret_from_env(cfg.api_key_env, name),
+                username=cfg.username,
+                password=_secret_from_env(cfg.password_env, name),
+                ca_certs=cfg.ca_certs,
+                verify_certs=cfg.verify_certs,
+                request_timeout=cfg.request_timeout,
+                connections_per_node=cfg.connections_per_node,
+                run_as=cfg.run_as,
+                run_as_users=cfg.run_as_users,
+            )
+        except SettingsError as exc:
+            problems.append(str(exc))
+            continue
+        problem = tls_problem(cluster, f"{source}: clusters.{name}.ca_certs")
+        if problem:
+            problems.append(problem)
+        else:
+            clusters[name] = cluster
+    return clusters, problems
+
+
+def resolve_clusters(settings: Settings, config: AppConfig) -> dict[str, ResolvedCluster]:
+    """Merge the env-defined `default` cluster with the config file's clusters.
+
+    SettingsError lists every problem, one a line."""
+    source = str(settings.ml_chatops_config or "the config file")
+    clusters, problems = resolve_each(settings, config, source)
+    if problems:
+        raise SettingsError("\n".join(problems))
     return clusters
 
 

@@ -67,6 +67,21 @@ class Bench:
     def run(self, coro):  # type: ignore[no-untyped-def]
         return self.loop.run(coro)
 
+    def rewrite_config(self, text: str) -> None:
+        """Write the config file and wait until the serving bot's watcher has read it.
+
+        The server re-reads the file off the event loop (within a second of a change); a
+        test that edits it must not race that read."""
+        self.config_path.write_text(text)
+        later = time.time() + 5
+        os.utime(self.config_path, (later, later))
+        source = self.runtime.role_maps
+        assert source is not None and source.watching
+        deadline = time.monotonic() + 30  # a bound on a hung test, not a timing assertion
+        while source.mtime != later and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert source.mtime == later, "the config watcher never read the new file"
+
     def command(
         self,
         text: str,

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
+from support.slack_limits import check_message
 
 from bot.core.commands import UsageError
 from bot.core.model import (
@@ -92,6 +93,8 @@ def mrkdwn_texts(message: Message) -> list[str]:
 
 ALLOWED_MARKUP = re.compile(
     r"<@U[A-Z0-9]+>"
+    r"|<!subteam\^S[A-Z0-9]+>"  # a user group, named by a denial (who can help)
+    r"|<#C[A-Z0-9]+>"  # a channel, named by a denial (where it would work)
     r"|<!date\^\d+\^\{time\}\|[0-9:]+ UTC>"
     r"|<!date\^\d+\^\{date_short_pretty\} \{time\}\|[0-9-]+ [0-9:]+ UTC>"
 )
@@ -108,6 +111,7 @@ def validate(message: Message) -> None:
     """Every Block Kit limit we know of, via slack_sdk's models and our own checks."""
     assert set(message) == {"text", "blocks"}
     assert message["text"].strip(), "a text fallback is required"
+    assert not check_message(dict(message)), check_message(dict(message))  # what Slack refuses
     assert len(message["text"]) <= blocks.FALLBACK_TEXT_MAX
     assert_no_markup(message["text"])
     assert 1 <= len(message["blocks"]) <= 50
@@ -159,6 +163,15 @@ def all_text(message: Message) -> str:
     return "\n".join(parts)
 
 
+def shown_ids(message: Message) -> set[str]:
+    """Every id a reader finds in inline code, `prefix{a,b}` groups expanded."""
+    found: set[str] = set()
+    for span in re.findall(r"`([^`]+)`", all_text(message)):
+        group = re.fullmatch(r"(.*)\{(.*)\}(.*)", span)
+        found |= {group[1] + x + group[3] for x in group[2].split(",")} if group else {span}
+    return found
+
+
 def buttons(message: Message) -> dict[str, dict[str, Any]]:
     return {d["action_id"]: d for d in walk(message["blocks"]) if d.get("type") == "button"}
 
@@ -166,9 +179,10 @@ def buttons(message: Message) -> dict[str, dict[str, Any]]:
 # --------------------------------------------------------------------------- helpers
 
 
-def test_escape_neutralises_markup_and_keeps_slack_entities() -> None:
+def test_escape_neutralises_markup_and_escapes_every_ampersand() -> None:
     assert blocks.escape("<!channel> & <@U1>") == "&lt;!channel&gt; &amp; &lt;@U1&gt;"
-    assert blocks.escape("a &lt; b &amp; c") == "a &lt; b &amp; c"  # Slack already escaped it
+    # Text arrives unescaped (bot/slack/slash_text.py): a typed `&lt;` is shown as typed.
+    assert blocks.escape("a &lt; b &amp; c") == "a &amp;lt; b &amp;amp; c"
     assert blocks.escape("&foo;") == "&amp;foo;"
 
 
@@ -325,18 +339,20 @@ def test_proposal_respects_limits_and_summarises(n: int) -> None:
     action = make_action(many(n), spec=StopSpec("search-*", reason=reason), unmatched=unmatched)
     message = blocks.proposal(action, now=NOW)
     validate(message)
-    assert set(buttons(message)) == {blocks.CONFIRM_ACTION_ID, blocks.CANCEL_ACTION_ID}
     text = all_text(message)
-    detailed = min(n, blocks.DETAILED_TARGETS)
-    assert all(f"*`search-model-{i:04d}`*" in text for i in range(detailed))
-    if n > blocks.DETAILED_TARGETS:
-        rest = n - blocks.DETAILED_TARGETS
-        used = sum(1 for i in range(blocks.DETAILED_TARGETS, n) if i % 7 == 0)
-        assert f"… and {rest:,} more ({used:,} used by ingest pipelines):" in text
-        summary = next(t for t in mrkdwn_texts(message) if t.startswith("*… and"))
-        listed = re.findall(r"`(search-model-\d{4})`", summary)
-        more = re.search(r"… \+(\d+) more", summary)
-        assert len(listed) + (int(more.group(1)) if more else 0) == rest
+    detailed_all = "… and" not in text
+    show_all = set() if detailed_all else {blocks.SHOW_ALL_ACTION_ID}  # the rest, in a modal
+    assert set(buttons(message)) == {blocks.CONFIRM_ACTION_ID, blocks.CANCEL_ACTION_ID} | show_all
+    # Worst first: the deployments that break something (pipelines on every 7th) lead.
+    detailed = re.findall(r"\*`(search-model-\d{4})`\*", text)
+    assert 1 <= len(detailed) <= min(n, blocks.DETAILED_TARGETS)
+    breaking = [f"search-model-{i:04d}" for i in range(n) if i % 7 == 0]
+    assert detailed[: len(breaking)] == breaking[: len(detailed)]
+    # Every target that will change is named, detailed or in the compact list after them.
+    assert shown_ids(message) >= {d.deployment_id for d in action.targets}
+    if n > 1:
+        used = len(breaking)
+        assert f"{used:,} of {n:,} break something when stopped" in text
     title = "Stop search-model-0000" if n == 1 else f"Stop {n:,} deployments"
     assert message["blocks"][0]["text"]["text"] == f"{title} on prod?"
 
@@ -595,8 +611,11 @@ def test_deployments_table_empty() -> None:
 def test_deployments_table_limits(n: int) -> None:
     message = blocks.deployments_table("prod", None, many(n))
     validate(message)
-    if n > blocks.TABLE_ROWS:
-        assert f"… and {n - blocks.TABLE_ROWS:,} more:" in all_text(message)
+    text = all_text(message)
+    rows = len(re.findall(r"^`search-model-\d{4}` · model", text, re.M))
+    assert 1 <= rows <= min(n, blocks.TABLE_ROWS)
+    if rows < n:  # the rest as an exact count, with how to narrow the list
+        assert f"… and {n - rows:,} more:" in text and "/ml-deployments elser-*" in text
 
 
 # --------------------------------------------------------------------------- terminal
@@ -705,6 +724,17 @@ def test_over_long_block_lists_keep_the_last_block() -> None:
     message = blocks._make_message("x", many_blocks)
     assert len(message["blocks"]) == 50
     assert message["blocks"][-1] == blocks._context("last")
+    assert "12 more part(s) of this message not shown" in str(message["blocks"][-2])
+
+
+def test_a_family_over_the_text_budget_is_cut_in_the_middle_as_a_last_resort() -> None:
+    section = {"type": "section", "text": {"type": "mrkdwn", "text": "x" * 2900}}
+    sections = [section] * 6  # 17,400 characters
+    header = {"type": "header", "text": {"type": "plain_text", "text": "first"}}
+    message = blocks._make_message("x", [header, *sections, blocks._divider()])
+    validate(message)
+    assert message["blocks"][0]["type"] == "header" and message["blocks"][-1]["type"] == "divider"
+    assert "3 more part(s)" in str(message["blocks"][-2])
 
 
 def test_blocks_module_imports_no_slack_or_http_library() -> None:
@@ -1117,25 +1147,29 @@ def test_locked_by_a_pending_stop() -> None:
     assert (
         "`b`, `c` already have a stop pending by <@U123> since "
         "<!date^1700000000^{time}|22:13 UTC> (expires <!date^1700000600^{time}|22:23 UTC>, "
-        "in 9 min); try again when it ends or expires." in text
+        "in 9 min); ask <@U123> to Cancel it, or it expires at "
+        "<!date^1700000600^{time}|22:23 UTC>." in text
     )
     assert "`x`" not in text
     assert "action `act-9`" in text
     assert message["text"] == (
         "b, c already have a stop pending by <@U123> since 22:13 UTC "
-        "(expires 22:23 UTC); try again when it ends or expires."
+        "(expires 22:23 UTC); ask <@U123> to Cancel it, or it expires at 22:23 UTC."
     )
     one = blocks.locked(holder, ["a"], now=NOW)
     assert one["text"].startswith("a already has a stop pending")
+    mine = blocks.locked(holder, ["a"], now=NOW, asker_id="U123")
+    assert "pending by you" in mine["text"] and "press Stop or Cancel" in mine["text"]
 
 
 def test_locked_by_a_running_action() -> None:
     holder = make_action(state=ActionState.EXECUTING, started_at=NOW + 120)
     message = blocks.locked(holder, ["elser-prod"], now=NOW + 130)
     validate(message)
-    assert "running since <!date^1700000120^{time}|22:15 UTC>; try again when it ends." in (
+    assert "running since <!date^1700000120^{time}|22:15 UTC>; its result is posted" in (
         all_text(message)
     )
+    assert "try again when it ends." in all_text(message)
     assert "expires" not in message["text"]
     no_start = blocks.locked(make_action(state=ActionState.EXECUTING), ["elser-prod"], now=NOW)
     assert "running since 22:13 UTC" in no_start["text"]

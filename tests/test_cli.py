@@ -46,7 +46,7 @@ def test_every_subcommand_has_help(sub: str, capsys: pytest.CaptureFixture[str])
     expected = {
         "serve": ["SLACK_APP_TOKEN", "/healthz", "SIGTERM"],
         "shell": ["--demo", "--user", "--channel"],
-        "check-config": ["PASS/FAIL", "Exit 0"],
+        "check-config": ["PASS/WARN/FAIL", "Exit 0", "--config FILE"],
         "explain": ["--user", "--usergroup", "--channel", "--cluster", "Exit 0 if allowed"],
     }[sub]
     for needle in expected:
@@ -202,6 +202,7 @@ def test_check_config_passes_everything_as_a_command(
         "state (sqlite)": ("PASS", f"{tmp_path / 'state.db'} will be created when the bot starts"),
         "cluster default": ("PASS", "Elasticsearch 9.1.0"),
         "privileges on default": ("PASS", "all granted"),
+        "audit": ("PASS", "events to stdout"),
         "slack auth.test": ("PASS", "team ML ChatOps Stand-in as mlops-bot"),
         "slack scopes": ("PASS", "ok"),
         "slack http mode": ("PASS", "SLACK_SIGNING_SECRET is set"),
@@ -290,7 +291,7 @@ def test_check_config_rejects_a_bad_app_token(
 @pytest.mark.parametrize(
     ("text", "where"),
     [
-        ("roles:\n  ml-admin:\n    - {action: stop, deployments: [\n", ":4:"),  # YAML syntax
+        ("roles:\n  ml-admin:\n    - {action: stop, deployments: [\n", ":3:"),  # YAML syntax
         ("roles:\n  ml-admin:\n    - {action: launch, deployments: ['*']}\n", ":3:"),
     ],
 )

@@ -4,8 +4,7 @@ so are range errors; the role map's loader and the rest of the file's agree."""
 from __future__ import annotations
 
 import logging
-import os
-import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -125,16 +124,15 @@ def test_a_duplicate_key_is_an_error(tmp_path: Path) -> None:
 
 
 def test_yaml_syntax_errors_have_a_line(tmp_path: Path) -> None:
-    assert _settings_error(tmp_path, GOOD + "audit: [\n").startswith("FILE:17: YAML syntax")
+    # The `[` opened on line 16 is never closed; PyYAML notices on line 17.
+    assert _settings_error(tmp_path, GOOD + "audit: [\n").startswith("FILE:16: YAML syntax")
 
 
 # --------------------------------------------------------------------------- hot reload
 
 
 def _touch_config(bench: Bench, text: str) -> None:
-    bench.config_path.write_text(text)
-    later = time.time() + 5
-    os.utime(bench.config_path, (later, later))
+    bench.rewrite_config(text)  # and wait until the serving bot's watcher has read it
 
 
 @pytest.mark.parametrize(
@@ -160,3 +158,92 @@ def test_a_reload_with_a_bad_key_or_range_keeps_the_previous_role_map(
 def test_a_good_reload_still_takes_effect(bench: Bench) -> None:
     _touch_config(bench, ROLE_MAP.replace("U0ADMIN1, ", ""))
     assert "denied" in text_of(bench.command("ner-prod"))
+
+
+# --------------------------------------------------------------------------- bounded files
+
+
+def _alias_bomb(levels: int = 7, fan: int = 9) -> str:
+    """The classic billion-laughs document: each level lists the previous one `fan` times."""
+    lines = ["a0: &a0 [" + ", ".join(["lol"] * fan) + "]"]
+    for i in range(1, levels + 1):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * fan) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_is_refused_unexpanded(tmp_path: Path) -> None:
+    bomb = _alias_bomb()
+    assert len(bomb) < 450
+    message = _settings_error(tmp_path, bomb)
+    assert message.startswith("FILE:1:") and "alias" in message and "refused" in message
+    with pytest.raises(PolicyError, match="alias"):
+        parse_role_map(bomb)
+
+
+def test_a_deeply_nested_file_is_refused_at_its_line(tmp_path: Path) -> None:
+    deep = GOOD + "extra: " + "[" * 3000 + "]" * 3000 + "\n"
+    message = _settings_error(tmp_path, deep)
+    assert message.startswith("FILE:16:") and "nested deeper than" in message
+
+
+def test_an_oversized_file_is_refused(tmp_path: Path) -> None:
+    message = _settings_error(tmp_path, GOOD + "# " + "x" * 300_000 + "\n")
+    assert message.startswith("FILE:1:") and "at most" in message
+
+
+def test_a_self_referencing_alias_is_refused(tmp_path: Path) -> None:
+    assert "contains it" in _settings_error(tmp_path, GOOD + "extra: &x [*x]\n")
+
+
+def test_a_few_aliases_still_work(tmp_path: Path) -> None:
+    text = GOOD.replace("  - {approvers: [ops]}", "  - &rule {approvers: [ops]}\n  - *rule")
+    assert len(parse_role_map(text).approvals) == 2
+
+
+def test_a_duplicate_key_reached_through_aliases_is_reported_once(tmp_path: Path) -> None:
+    text = GOOD + "extra: &m {a: 1, a: 2}\nmore: [*m, *m, *m]\n"
+    message = _settings_error(tmp_path, text)
+    assert message.count("duplicate key") == 1, message
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("a:\n  b: 1\nroles: {x: 1, y: 2\nfreeze: true\n", 3, "`{`"),
+        ("roles: [1, 2\nfreeze: true\n", 1, "`[`"),
+        ("roles: 'abc\nfreeze: true\n", 1, "quote"),
+        ("freeze:\n\t- 1\n", 2, "tab"),
+        ("roles:\n  a: 1\n b: 2\n", 3, "indentation"),
+    ],
+)
+def test_yaml_syntax_errors_are_plain_at_the_line_the_construct_began(
+    tmp_path: Path, text: str, line: int, words: str
+) -> None:
+    message = _settings_error(tmp_path, text)
+    assert message.startswith(f"FILE:{line}: YAML syntax error:") and words in message, message
+    assert "expected ','" not in message  # PyYAML's own wording is translated
+
+
+def _healthz(bench: Bench) -> int:
+    with urllib.request.urlopen(bench.bot_url + "/healthz", timeout=10) as resp:
+        return int(resp.status)
+
+
+@pytest.mark.parametrize(
+    ("hostile", "why"),
+    [
+        (_alias_bomb(), "alias"),
+        (ROLE_MAP + "extra: " + "[" * 3000 + "]" * 3000 + "\n", "nested deeper"),
+    ],
+)
+def test_a_hostile_file_written_while_serving_is_refused_and_the_bot_keeps_serving(
+    bench: Bench, hostile: str, why: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR):
+        _touch_config(bench, hostile)
+    refused = [r.getMessage() for r in caplog.records if "reload refused" in r.getMessage()]
+    assert refused and why in refused[0], (refused, bench.runtime.role_maps.refused)
+    assert bench.runtime.role_maps is not None and why in (bench.runtime.role_maps.refused or "")
+    assert _healthz(bench) == 200
+    # The previous role map is still in force: the admin still gets a preview.
+    assert "ml_stop.confirm" in text_of(bench.command("ner-prod"))

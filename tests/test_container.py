@@ -57,11 +57,12 @@ def _missing_tooling() -> str | None:
     return None
 
 
-@dataclass(frozen=True)
+@dataclass
 class Podman:
     """podman with the containers.conf this machine needs (cgroupfs, no default ulimits)."""
 
     env: dict[str, str]
+    build_log: str = ""
 
     def run(
         self, args: Sequence[str], *, timeout: float = 120, check: bool = True
@@ -119,7 +120,7 @@ def podman(tmp_path_factory: pytest.TempPathFactory) -> Podman:
     tool = Podman({**os.environ, "CONTAINERS_CONF": str(conf)})
     _ensure_base_image(tool, work)
     started = time.monotonic()
-    tool.run(
+    built = tool.run(
         [
             "build",
             "--runtime",
@@ -141,6 +142,7 @@ def podman(tmp_path_factory: pytest.TempPathFactory) -> Podman:
         ],
         timeout=900,
     )
+    tool.build_log = built.stdout + built.stderr
     size = int(tool.run(["image", "inspect", IMAGE, "--format", "{{.Size}}"]).stdout)
     print(f"built {IMAGE} in {time.monotonic() - started:.0f} s, {size / 1e6:.0f} MB")
     return tool
@@ -154,8 +156,21 @@ def test_the_image_is_non_root_with_healthcheck_entrypoint_and_cmd(podman: Podma
     assert config["Cmd"] == ["serve"]
     assert "/healthz" in " ".join(image["Healthcheck"]["Test"])
     assert not any(e.startswith("PIP_CERT=") for e in config.get("Env", []))  # build-only
-    help_text = podman.run(["run", "--rm", "--runtime", "runc", IMAGE, "--help"]).stdout
-    assert "check-config" in help_text
+    # One-off commands: no health check to schedule, so no systemd warning from podman.
+    one_off = ["run", "--rm", "--runtime", "runc", "--no-healthcheck", IMAGE]
+    helped = podman.run([*one_off, "--help"])
+    assert "check-config" in helped.stdout
+    assert "systemd" not in helped.stderr, helped.stderr
+
+
+def test_the_user_and_its_group_are_named_and_built_without_warnings(podman: Podman) -> None:
+    assert "useradd warning" not in podman.build_log, podman.build_log[-2000:]
+    ids = ["run", "--rm", "--runtime", "runc", "--no-healthcheck"]
+    ids += ["--entrypoint", "id", IMAGE]
+    assert podman.run([*ids, "-u"]).stdout.strip() == "10001"
+    assert podman.run([*ids, "-g"]).stdout.strip() == "10001"  # not a system group's 999
+    assert podman.run([*ids, "-gn"]).stdout.strip() == "mlchatops"  # a group with a name
+    assert podman.run([*ids, "-un"]).stdout.strip() == "mlchatops"
 
 
 @dataclass
@@ -285,7 +300,8 @@ def test_the_container_serves_probes_and_a_full_stop(podman: Podman, running: Ru
     assert http_get(running.url + "/healthz").json() == {"status": "ok"}
     ready = http_get(running.url + "/readyz")
     assert ready.status == 200, ready.body
-    assert ready.json()["checks"] == {"cluster:default": "ok 9.1.0", "slack": "ok"}
+    checks = {"cluster:default": "ok 9.1.0", "slack": "ok", "audit": "ok"}
+    assert ready.json()["checks"] == checks
     assert podman.run(["healthcheck", "run", running.name], check=False).returncode == 0
     assert podman.run(["exec", running.name, "id", "-u"]).stdout.strip() == "10001"
 

@@ -22,6 +22,7 @@ from elasticsearch import (
     ConnectionTimeout,
     Elasticsearch,
     NotFoundError,
+    SerializationError,
 )
 
 from bot.emulator import Emulator, demo_state, dump_state, load_state
@@ -317,3 +318,57 @@ def test_cli_places_new_allocations_over_time() -> None:
     finally:
         proc.terminate()
         assert proc.wait(10) == 0
+def test_respond_answers_a_status_body_and_content_type_of_the_tests_choosing(
+    server: ThreadedEmulator,
+) -> None:
+    es = Elasticsearch(server.url, max_retries=0)
+    page = "<html><body>proxy</body></html>"
+    admin(
+        server.url,
+        "/_emulator/respond",
+        {"endpoint": "ml.stats", "body": page, "content_type": "text/html", "count": 1},
+    )
+    assert es.ml.get_trained_models_stats().body == page
+    admin(server.url, "/_emulator/respond", {"endpoint": "ml.stats", "body": "[1, 2]"})
+    assert es.ml.get_trained_models_stats().body == [1, 2]
+    admin(server.url, "/_emulator/respond", {"endpoint": "ml.stats", "body": '{"count": 1'})
+    with pytest.raises(SerializationError):
+        es.ml.get_trained_models_stats()
+    admin(
+        server.url,
+        "/_emulator/respond",
+        {"endpoint": "ml.stats", "status": 502, "body": page, "content_type": "text/html"},
+    )
+    with pytest.raises(ApiError) as caught:
+        es.ml.get_trained_models_stats()
+    assert caught.value.status_code == 502
+    # Used up: the next answer is the real one.
+    assert es.ml.get_trained_models_stats()["count"] > 0
+
+
+def test_respond_handled_runs_the_request_and_replaces_only_its_answer(
+    server: ThreadedEmulator,
+) -> None:
+    es = Elasticsearch(server.url, max_retries=0)
+    admin(
+        server.url,
+        "/_emulator/respond",
+        {"endpoint": "ml.stop", "body": "<html/>", "content_type": "text/html", "handled": True},
+    )
+    assert es.ml.stop_trained_model_deployment(model_id="ner-prod").body == "<html/>"
+    assert "ner-prod" not in server.emulator.state.deployments  # the stop happened
+    assert [r.status for r in server.emulator.stop_calls("ner-prod")] == [200]
+
+
+def test_respond_following_waits_for_the_named_endpoint(server: ThreadedEmulator) -> None:
+    es = Elasticsearch(server.url, max_retries=0)
+    admin(
+        server.url,
+        "/_emulator/respond",
+        {"endpoint": "ml.stats", "body": "[]", "following": "ml.stop", "count": 1},
+    )
+    assert es.ml.get_trained_models_stats()["count"] > 0  # before any stop: the real answer
+    es.ml.stop_trained_model_deployment(model_id="ner-prod")
+    assert es.ml.get_trained_models_stats().body == []
+    admin(server.url, "/_emulator/reset")
+    assert server.emulator.faults.responds == [] and server.emulator.faults.seen == set()

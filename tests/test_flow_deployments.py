@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from conftest import Bench, text_of
 
 
@@ -39,3 +41,25 @@ def test_empty_match_says_so(bench: Bench) -> None:
 def test_listing_usage_error(bench: Bench) -> None:
     text = text_of(bench.command("--force", command="/ml-deployments"))
     assert "--force" in text and "/ml-deployments" in text
+
+
+def _pipelines_in(text: str) -> set[str]:
+    return set(re.findall(r"ingest pipeline `([^`]+)`", text))
+
+
+def test_the_listing_and_the_stop_preview_name_the_same_pipelines(bench: Bench) -> None:
+    # Issue 20: one source for "what uses this deployment", whatever route reaches it.
+    listing = bench.command("", command="/ml-deployments")
+    rows = {
+        line.split("`")[1]: line
+        for block in listing["blocks"]
+        if block["type"] == "section"
+        for line in block["text"]["text"].split("\n")
+        if line.startswith("`")
+    }
+    assert "ner-enrich" in rows["ner-prod"]  # reached through model alias `ner-current`
+    for dep_id, row in rows.items():
+        listed = set(re.findall(r"`([^`]+)`", row.partition("⚠ pipelines")[2].partition("·")[0]))
+        preview = text_of(bench.command(f"{dep_id} --force"))
+        assert "ml_stop.confirm" in preview, dep_id
+        assert listed == _pipelines_in(preview), dep_id

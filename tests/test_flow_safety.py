@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import time
 from typing import Any
 
 import pytest
@@ -152,9 +150,7 @@ def test_auto_run_after_enough_approvals(bench: Bench) -> None:
 
 
 def _touch_config(bench: Bench, text: str) -> None:
-    bench.config_path.write_text(text)
-    later = time.time() + 5
-    os.utime(bench.config_path, (later, later))
+    bench.rewrite_config(text)  # and wait until the serving bot has read it
 
 
 def test_role_removed_between_preview_and_click(bench: Bench) -> None:

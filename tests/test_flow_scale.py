@@ -96,7 +96,7 @@ def test_an_operator_is_denied_beyond_the_bound_named(bench: Bench) -> None:
         )
         .replace("bindings:\n", "bindings:\n  - {role: ml-scaler, users: [U0SCALER]}\n")
     )
-    bench.config_path.write_text(text)
+    bench.rewrite_config(text)
     reply = bench.command("ner-prod --allocations 6", command=SCALE, user="U0SCALER")
     assert "between 1 and 4 allocations" in text_of(reply)
     ok = bench.command("ner-prod --allocations 4", command=SCALE, user="U0SCALER")
@@ -641,3 +641,43 @@ def test_unreadable_endpoints_take_the_trained_model_api_and_es_409_is_reported(
     assert "nothing was changed" in result and "(409)" in result, result
     assert "created by inference endpoint" in result
     assert bench.emulator.state.deployments["elser-endpoint"].number_of_allocations == 1
+
+
+def test_a_step_whose_scale_is_no_longer_possible_at_the_click_completes_with_an_error(
+    bench: Bench,
+) -> None:
+    execution_id, token = _run_scale_step(bench, deployment_id="ner-prod", allocations=2)
+    preview = bench.slack.wait_for(
+        lambda: next(
+            (m for m in bench.slack.messages("C0INCIDENTS") if CONFIRM in text_of(m)), None
+        )
+    )
+    bench.emulator.state.deployments["ner-prod"].number_of_allocations = 2  # someone did it
+    extra = {
+        "function_data": {
+            "execution_id": execution_id,
+            "function": {"callback_id": "scale_ml_deployment"},
+            "inputs": {},
+        },
+        "bot_access_token": token,
+        "interactivity": {"interactor": {"id": "U0ADMIN1"}, "interactivity_pointer": "1.2.abc"},
+    }
+    bench.driver.click(
+        CONFIRM,
+        button_value(preview, CONFIRM),
+        user_id="U0ADMIN1",
+        channel_id="C0INCIDENTS",
+        message_ts=preview["ts"],
+        message=preview,
+        ephemeral=False,
+        extra=extra,
+    )
+    state = bench.slack.wait_for(
+        lambda: (
+            ((s := bench.slack.function_execution(execution_id))["state"] != "running" and s)
+            or None
+        ),
+        timeout=15,
+    )
+    assert state["state"] == "failed" and "cancelled" in str(state.get("error")), state
+    assert not [r for r in bench.emulator.requests if r.endpoint == "ml.update"]

@@ -133,7 +133,15 @@ def validate(schema_dir: Path, manifest: dict[str, Any]) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "args", [(), ("--json",), ("--http-url", URL), ("--http-url", URL, "--json")]
+    "args",
+    [
+        (),
+        ("--json",),
+        ("--http-url", URL),
+        ("--http-url", URL, "--json"),
+        ("--no-workflow-steps",),
+        ("--http-url", URL, "--no-workflow-steps", "--json"),
+    ],
 )
 def test_both_modes_follow_slacks_manifest_schema(
     schema_dir: Path, capsys: pytest.CaptureFixture[str], args: tuple[str, ...]
@@ -152,3 +160,24 @@ def test_the_schema_check_catches_a_broken_manifest(
     errors = validate(schema_dir, manifest)
     assert any("request_urls" in e for e in errors), errors
     assert any("'title' is a required property" in e for e in errors), errors
+
+
+# ---- without the Workflow Builder step ------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", [(), ("--http-url", URL)])
+def test_without_workflow_steps_there_is_no_step_and_no_org_deploy(
+    capsys: pytest.CaptureFixture[str], args: tuple[str, ...]
+) -> None:
+    full = printed(capsys, *args)
+    bare = printed(capsys, *args, "--no-workflow-steps")
+    assert "functions" not in bare
+    for key in ("org_deploy_enabled", "function_runtime", "event_subscriptions"):
+        assert key not in bare["settings"], key
+    # Everything else is the same app: commands, buttons, scopes, mode.
+    assert bare["features"] == full["features"]
+    assert bare["oauth_config"] == full["oauth_config"]
+    assert bare["settings"]["interactivity"] == full["settings"]["interactivity"]
+    assert bare["settings"]["socket_mode_enabled"] == full["settings"]["socket_mode_enabled"]
+    _, text, _ = run(capsys, *args, "--no-workflow-steps")
+    assert "--no-workflow-steps" in text

@@ -125,7 +125,8 @@ def test_error_unknown_role_names_file_and_line(tmp_path: Path) -> None:
     )
     assert message == (
         f"{tmp_path / 'config.yml'}:11: bindings[1].role: "
-        'unknown role "ml-operatr" (known: ml-admin, ml-operator, ml-viewer)'
+        'unknown role "ml-operatr" (known: ml-admin, ml-operator, ml-viewer); '
+        'did you mean "ml-operator"?'
     )
 
 

@@ -15,7 +15,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 PAGES = sorted(
-    {REPO / "README.md", *REPO.glob("docs/*.md"), *REPO.glob("bot/**/*.md")},
+    {
+        REPO / "README.md",
+        *REPO.glob("docs/*.md"),
+        *REPO.glob("bot/**/*.md"),
+        *REPO.glob("bench/*.md"),
+    },
     key=lambda p: str(p),
 )
 FENCE = re.compile(r"^(```|~~~).*?^\1[ \t]*$", re.M | re.S)
@@ -52,7 +57,8 @@ def anchors(path: Path) -> set[str]:
 
 def test_the_pages_are_there() -> None:
     names = [_name(p) for p in PAGES]
-    for page in ("README.md", "docs/elasticsearch.md", "docs/slack.md", "docs/containers.md"):
+    pages = ("README.md", "docs/elasticsearch.md", "docs/slack.md", "docs/containers.md")
+    for page in (*pages, "bench/README.md"):
         assert page in names
 
 

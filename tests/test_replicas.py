@@ -43,7 +43,14 @@ class Replicas:
 
 
 @pytest.fixture
+def replica_role_map() -> str:
+    """The config file the replicas start with (a module may override this fixture)."""
+    return ROLE_MAP
+
+
+@pytest.fixture
 def replicas(
+    replica_role_map: str,
     slack: SlackStandIn,
     emulator: tuple[Emulator, str],
     signing_secret: str,
@@ -53,7 +60,7 @@ def replicas(
     emu, es_url = emulator
     slack.usergroups.update({"S0SRE": ["U0SRE1"]})
     config = tmp_path / "config.yml"
-    config.write_text(ROLE_MAP)
+    config.write_text(replica_role_map)
     env = bot_env(
         slack_token=slack.bot_token,
         signing_secret=signing_secret,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 from conftest import text_of
@@ -15,12 +14,11 @@ __all__ = ["redis_server", "redis_url", "replicas"]
 pytestmark = pytest.mark.redis
 
 
-@pytest.fixture(autouse=True)
-def _scale_granted(replicas: Replicas, tmp_path: Path) -> None:
-    """The replicas re-read the config at each call: grant `scale` to the admins."""
-    (tmp_path / "config.yml").write_text(
-        ROLE_MAP.replace("[stop, start, status]", "[stop, start, status, scale]")
-    )
+@pytest.fixture
+def replica_role_map() -> str:
+    """The replicas start with `scale` granted to the admins (the file is watched, not
+    re-read at each call, so it is written before they start)."""
+    return ROLE_MAP.replace("[stop, start, status]", "[stop, start, status, scale]")
 
 
 def test_twenty_clicks_split_across_replicas_scale_once(replicas: Replicas) -> None:

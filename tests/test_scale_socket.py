@@ -14,14 +14,12 @@ from test_socket_mode import ADMIN, CHANNEL, SocketBot, start_socket_bot
 
 @pytest.fixture
 def scale_bot(bg_loop: BackgroundLoop, slack: SlackStandIn, tmp_path: Path) -> Iterator[SocketBot]:
-    for bot in start_socket_bot(bg_loop, slack, tmp_path, f"sqlite:///{tmp_path / 'state.db'}"):
-        # The role map is re-read at each call: grant `scale` to the admins from now on.
-        (tmp_path / "config.yml").write_text(
-            ROLE_MAP.replace(
-                "[stop, start, status, freeze]", "[stop, start, status, freeze, scale]"
-            )
-        )
-        yield bot
+    # `scale` granted to the admins from the start (the served file is watched, not re-read).
+    granted = ROLE_MAP.replace(
+        "[stop, start, status, freeze]", "[stop, start, status, freeze, scale]"
+    )
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    yield from start_socket_bot(bg_loop, slack, tmp_path, state, granted)
 
 
 def test_a_scale_over_socket_mode_previews_then_scales_exactly_once(scale_bot: SocketBot) -> None:

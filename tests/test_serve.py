@@ -144,7 +144,11 @@ def test_probes_answer_and_readyz_names_what_failed(live: Live) -> None:
 
     ready = bot.get("/readyz")
     assert ready.status == 200, ready.body
-    assert ready.json()["checks"] == {"cluster:default": "ok 9.1.0", "slack": "ok"}
+    assert ready.json()["checks"] == {
+        "cluster:default": "ok 9.1.0",
+        "slack": "ok",
+        "audit": "ok",
+    }
 
     # The cluster answers 503 (the client retries it; every try fails).
     live.emulator_admin("fail", {"count": 50, "status": 503, "endpoint": "root"})
@@ -161,6 +165,7 @@ def test_probes_answer_and_readyz_names_what_failed(live: Live) -> None:
     assert revoked.json()["checks"] == {
         "cluster:default": "ok 9.1.0",
         "slack": "failed: auth.test: invalid_auth",
+        "audit": "ok",
     }
 
     metrics = bot.get("/metrics")

@@ -70,7 +70,11 @@ class SocketBot:
 
 
 def start_socket_bot(
-    bg_loop: BackgroundLoop, slack: SlackStandIn, tmp: Path, state_url: str
+    bg_loop: BackgroundLoop,
+    slack: SlackStandIn,
+    tmp: Path,
+    state_url: str,
+    role_map: str = ROLE_MAP,
 ) -> Iterator[SocketBot]:
     """Emulator, stand-in serving Socket Mode, and `ml-chatops serve` connected to it."""
     emulator = Emulator(demo_state())
@@ -78,7 +82,7 @@ def start_socket_bot(
     slack.usergroups.update(USERGROUPS)
     slack.accept_socket_mode()
     config = tmp / "config.yml"
-    config.write_text(ROLE_MAP)
+    config.write_text(role_map)
     env = clean_env(
         {
             "SLACK_BOT_TOKEN": slack.bot_token,

@@ -499,6 +499,210 @@ def remote_sinks(
     return sinks
 
 
+# ---- the audit file, when it cannot be written ---------------------------------------------
+
+DELAYED_NOTICE = (
+    ":warning: The audit trail is delayed: the bot cannot write its audit file ({reason}). "
+    "Actions still run; their audit events are kept in the spool and written when the file "
+    "can be written again."
+)
+
+
+def _writable_file(path: Path, key: str) -> str | None:
+    if path.exists():
+        if path.is_dir():
+            return f"{key}: {path} is a directory, not a file"
+        if not os.access(path, os.W_OK):
+            return f"{key}: cannot write {path}: not writable by this user"
+        return None
+    folder = path.parent
+    if not folder.is_dir():
+        return f"{key}: cannot write {path}: directory {folder} does not exist"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"{key}: cannot write {path}: directory {folder} is not writable"
+    return None
+
+
+def _writable_dir(path: Path, key: str) -> str | None:
+    if path.exists():
+        if not path.is_dir():
+            return f"{key}: {path} is not a directory"
+        if not os.access(path, os.W_OK | os.X_OK):
+            return f"{key}: directory {path} is not writable"
+        return None
+    parent = path.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        return f"{key}: cannot create directory {path} (its parent is missing or not writable)"
+    return None
+
+
+def sink_problems(config: AuditConfig) -> list[str]:
+    """Why the configured audit sinks could not be written now (empty: they can).
+
+    Judged without writing anything: `check-config`, `/readyz` and `serve` ask it."""
+    problems: list[str] = []
+    if config.file:
+        problem = _writable_file(Path(config.file), "audit.file")
+        if problem:
+            problems.append(problem)
+    if config.file or config.index or config.channel:  # the file's fallback too
+        problem = _writable_dir(Path(config.spool), "audit.spool")
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+def describe_sinks(config: AuditConfig) -> str:
+    """Where audit events go, in one line."""
+    parts = [f"events to {config.file}" if config.file else "events to stdout"]
+    if config.index:
+        parts.append(f"index {config.index} on cluster {config.cluster or 'default'}")
+    if config.channel:
+        parts.append(f"summaries to channel {config.channel}")
+    if config.index or config.channel:
+        parts.append(f"spool {config.spool}")
+    return ", ".join(parts)
+
+
+class FallbackFileSink:
+    """The audit file, with a spool for while it cannot be written.
+
+    Writes go straight to the file. When one fails (disk full, directory gone, permissions)
+    the event goes to the spool (fsynced, in `audit.spool`, kept across restarts), the
+    channel the event belongs to is told once that the audit trail is delayed, and a
+    background task retries with backoff, writing the backlog in order before anything new.
+    An event the spool cannot take either is logged whole at ERROR: it is never dropped
+    silently.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        spool: Spool,
+        *,
+        notify: PostLine | None = None,
+        first_delay: float = 1.0,
+        max_delay: float = 30.0,
+    ) -> None:
+        self.path = Path(path)
+        self.file = JsonLinesSink(self.path)
+        self.spool = spool
+        self.notify = notify
+        self.first_delay = first_delay
+        self.max_delay = max_delay
+        self.down: str | None = None  # why the file cannot be written, while it cannot
+        self._told: set[str] = set()  # channels told during this outage
+        self._mutex = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._notices: set[asyncio.Task[None]] = set()
+
+    @property
+    def pending(self) -> int:
+        """Events waiting in the spool for the file."""
+        return len(self.spool.pending)
+
+    async def start(self) -> None:
+        """Replay a backlog an earlier run left in the spool."""
+        if self.spool.path is None and self.spool.directory.is_dir():
+            await asyncio.to_thread(self.spool.open)
+        if self.spool.pending:
+            self.down = self.down or "a backlog from an earlier run"
+            self._retry_soon()
+
+    def health(self) -> str:
+        """`ok`, or `failed: why` (for /readyz)."""
+        if self.pending:  # the backlog, not the flag: it empties before the flag is cleared
+            why = self.down or "not retried yet"
+            return f"failed: cannot write {self.path} ({why}); {self.pending} event(s) spooled"
+        problem = _writable_file(self.path, "audit.file")
+        return f"failed: {problem}" if problem else "ok"
+
+    async def write(self, doc: dict[str, Any]) -> None:
+        """Append to the file, or spool (in order) while the file cannot be written."""
+        async with self._mutex:
+            if not self.spool.pending:
+                try:
+                    await self.file.write(doc)
+                    return
+                except OSError as exc:
+                    self.down = exc.strerror or str(exc)
+                    log.error(
+                        "audit file %s cannot be written (%s); events are spooled in %s "
+                        "until it can",
+                        self.path,
+                        self.down,
+                        self.spool.directory,
+                    )
+            await self._spool(doc)
+        # In the background: a Slack post never holds back the action being audited.
+        notice = asyncio.get_running_loop().create_task(self._tell(doc))
+        self._notices.add(notice)
+        notice.add_done_callback(self._notices.discard)
+        self._retry_soon()
+
+    async def _spool(self, doc: dict[str, Any]) -> None:
+        if self.spool.path is None:
+            await asyncio.to_thread(self.spool.open)
+        await asyncio.to_thread(self.spool.append, doc)
+
+    async def _tell(self, doc: dict[str, Any]) -> None:
+        """Tell the event's channel, once per outage, that the audit trail is delayed."""
+        channel = ((doc.get("slack") or {}).get("channel") or {}).get("id")
+        action = (doc.get("event") or {}).get("action")
+        if self.notify is None or not channel or channel in self._told:
+            return
+        if action not in MUTATING_ACTIONS:
+            return
+        self._told.add(channel)
+        try:
+            await self.notify(channel, DELAYED_NOTICE.format(reason=self.down or "unknown"))
+        except Exception as exc:  # the notice is best effort; the spool is the guarantee
+            log.warning("could not tell %s that the audit trail is delayed: %s", channel, exc)
+
+    def _retry_soon(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._retry())
+
+    async def _retry(self) -> None:
+        delay = self.first_delay
+        while self.spool.pending:
+            await asyncio.sleep(delay)
+            if await self.flush_once():
+                break
+            delay = min(self.max_delay, delay * 2) * random.uniform(0.8, 1.2)
+
+    async def flush_once(self) -> bool:
+        """Write the backlog to the file in order; True when it is empty."""
+        async with self._mutex:
+            written = 0
+            try:
+                for doc in list(self.spool.pending):
+                    await self.file.write(doc)
+                    written += 1
+            except OSError as exc:
+                self.down = exc.strerror or str(exc)
+            if written:
+                await asyncio.to_thread(self.spool.drop_head, written, [])
+            if self.spool.pending:
+                return False
+            if self.down is not None:
+                log.warning("audit file %s writable again; the delayed events are in it", self.path)
+            self.down = None
+            self._told.clear()
+            return True
+
+    async def close(self) -> None:
+        """One last try; what is left stays in the spool for the next run."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self.spool.pending:
+            await self.flush_once()
+        self.spool.close()
+
+
 # ---- the log -----------------------------------------------------------------------------
 
 
@@ -537,3 +741,16 @@ class AuditLog:
         for sink in self.sinks:
             if isinstance(sink, Lifecycle):
                 await sink.close()
+
+    def health(self) -> str:
+        """`ok`, or `failed: why` for the first sink that cannot be written (for /readyz)."""
+        for sink in self.sinks:
+            if isinstance(sink, FallbackFileSink):
+                state = sink.health()
+                if state != "ok":
+                    return state
+        return "ok"
+
+    def backlog(self) -> int:
+        """Audit events waiting for a sink: remote sinks' spools and the file's."""
+        return sum(s.pending for s in self.sinks if isinstance(s, SpooledSink | FallbackFileSink))

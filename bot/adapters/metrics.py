@@ -98,7 +98,8 @@ class Metrics:
         )
         self.audit_spool = Gauge(
             "ml_chatops_audit_spool_events",
-            "Audit events waiting to be written to a sink that is behind or unreachable.",
+            "Audit events waiting in a spool for a sink that is behind or cannot be written "
+            "(the audit file, the index, the audit channel).",
             registry=r,
         )
 
@@ -117,6 +118,10 @@ class Metrics:
     def track_inflight(self, count: Callable[[], int]) -> None:
         """Read the in-flight gauge from `count` at each scrape."""
         self.inflight.set_function(lambda: float(count()))
+
+    def track_audit_backlog(self, count: Callable[[], int]) -> None:
+        """Read the audit backlog gauge (every sink's spooled events) from `count` at scrape."""
+        self.audit_spool.set_function(lambda: float(count()))
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

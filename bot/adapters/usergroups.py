@@ -22,8 +22,25 @@ log = logging.getLogger(__name__)
 Fetch = Callable[[str], Awaitable[frozenset[str]]]
 
 
+# A lookup that takes longer than this fails closed: a preview never waits on Slack longer.
+LOOKUP_DEADLINE = 3.0
+# A lookup that ran out of time is not retried for this long: one slow group must not make
+# every request wait again. A 429 waits its Retry-After, at most MAX_FAILURE_TTL. Failures
+# that come at once (`ok: false`, an unreadable answer) are asked again next time.
+FAILURE_TTL = 15.0
+MAX_FAILURE_TTL = 120.0
+
+
 class UnreadableAnswer(Exception):
     """Slack answered, but not with a member list: membership cannot be told."""
+
+
+class RateLimited(Exception):
+    """Slack answered 429: ask again after `retry_after` seconds, not before."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"rate limited for {retry_after:g} s")
+        self.retry_after = retry_after
 
 
 def members_in(answer: Mapping[str, Any]) -> frozenset[str]:
@@ -123,21 +140,58 @@ class UsergroupResolver:
         ttl: float = 300.0,
         clock: Callable[[], float],
         cache: GroupCache | None = None,
+        deadline: float = LOOKUP_DEADLINE,
+        failure_ttl: float = FAILURE_TTL,
     ) -> None:
         self._fetch = fetch
         self._cache: GroupCache = cache or MemoryGroupCache(ttl, clock)
+        self._clock = clock
+        self._deadline = deadline
+        self._failure_ttl = failure_ttl
+        self._failed: dict[str, float] = {}  # group → until when a lookup is not retried
+        self._inflight: dict[str, asyncio.Future[frozenset[str] | None]] = {}
 
     async def _members(self, group: str) -> frozenset[str] | None:
         cached = await self._cache.get(group)
         if cached is not None:
             return cached
+        if self._clock() < self._failed.get(group, float("-inf")):
+            return None  # failed a moment ago: fail closed again without asking
+        running = self._inflight.get(group)
+        if running is None:  # one lookup per group at a time, whoever is waiting for it
+            running = asyncio.ensure_future(self._lookup(group))
+            self._inflight[group] = running
+            running.add_done_callback(lambda _: self._inflight.pop(group, None))
+        return await asyncio.shield(running)
+
+    async def _lookup(self, group: str) -> frozenset[str] | None:
+        """Ask Slack within the deadline; None (unknown) on any failure."""
         try:
-            members = await self._fetch(group)
-        except Exception as exc:  # any failure of the directory means "unknown"
-            log.warning("usergroup lookup failed", extra={"usergroup": group, "error": str(exc)})
+            members = await asyncio.wait_for(self._fetch(group), self._deadline)
+        except UnreadableAnswer as exc:  # answered at once: asking again costs nothing
+            self._log_failure(group, str(exc))
             return None
+        except RateLimited as exc:
+            pause = min(max(exc.retry_after, 1.0), MAX_FAILURE_TTL)
+            self._failed[group] = self._clock() + pause
+            self._log_failure(group, str(exc))
+            return None
+        except TimeoutError:
+            self._failed[group] = self._clock() + self._failure_ttl
+            self._log_failure(group, f"no answer within {self._deadline:g} s")
+            return None
+        except Exception as exc:  # any failure of the directory means "unknown"
+            # Answered at once (`ok: false`, a refused connection): not remembered, so a
+            # fixed scope or a Slack back up lets the member in at the next request.
+            self._log_failure(group, str(exc) or type(exc).__name__)
+            return None
+        self._failed.pop(group, None)
         await self._cache.put(group, members)
         return members
+
+    @staticmethod
+    def _log_failure(group: str, error: str) -> None:
+        log.warning("usergroup lookup failed", extra={"usergroup": group, "error": error})
 
     async def caller(self, user_id: str, channel_id: str, groups: Iterable[str]) -> Caller:
         """A policy Caller with the groups the user is in and the ones that could not be checked."""
@@ -148,7 +202,8 @@ class UsergroupResolver:
         return Caller(user_id, channel_id, member_of, unknown)
 
     async def invalidate(self) -> None:
-        """Forget every cached membership."""
+        """Forget every cached membership (and every remembered failure)."""
+        self._failed.clear()
         await self._cache.clear()
 
 

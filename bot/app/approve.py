@@ -79,7 +79,8 @@ async def may_approve(deps: Deps, action: PendingAction, who: Who) -> Decision:
         actions=[context.action_of(action)],
         required=max(1, action.required_approvals),
     )
-    return can_approve(deps.role_map(), await context.caller(deps, who), rule, action.cluster)
+    caller = await context.caller(deps, who, approvers=rule.approvers)
+    return can_approve(deps.role_map(), caller, rule, action.cluster)
 
 
 @context.store_down_fails

@@ -41,7 +41,6 @@ from bot.core.outcomes import (
 )
 from bot.core.policy import (
     approvals_required,
-    authorize,
     can_approve,
 )
 
@@ -91,9 +90,7 @@ async def recheck_and_claim(
     """Freeze, role map, targets and approvals again; then move to `executing` once."""
     if frozen := await context.frozen(deps):
         return frozen
-    caller = await deps.groups.caller(
-        action.requester_id, action.channel_id, deps.role_map().usergroups()
-    )
+    policy = context.Authorizer(deps, action.requester_id, action.channel_id)
     spec = action.spec
     options: frozenset[str] = frozenset()
     numbers: tuple[int, ...] = ()
@@ -102,9 +99,7 @@ async def recheck_and_claim(
     elif isinstance(spec, ScaleSpec):
         options = spec.options()
         numbers = scale_uc.numbers_of(scale_uc.plans_of(spec, action.targets))
-    decision = authorize(
-        deps.role_map(),
-        caller,
+    decision = await policy.authorize(
         context.action_of(action),
         action.cluster,
         action.deployment_ids,
@@ -226,13 +221,11 @@ async def _force_needed(
     if ended is None:
         latest = await deps.store.get(action.id)
         return Failed(f"this stop is {latest.state.value if latest else 'gone'} now")
-    caller = await deps.groups.caller(
-        action.requester_id, action.channel_id, deps.role_map().usergroups()
-    )
+    policy = context.Authorizer(deps, action.requester_id, action.channel_id)
     assert isinstance(action.spec, StopSpec)
     options = action.spec.request().options() | {"force"}
     ids = [d.deployment_id for d in refused]
-    forced = authorize(deps.role_map(), caller, "stop", action.cluster, ids, options)
+    forced = await policy.authorize("stop", action.cluster, ids, options)
     await context.record(deps, who, "recheck", "failure", action_id=action.id, change=note)
     return ForceNeeded(action.cluster, refused, forced.allowed, note)
 
@@ -246,8 +239,8 @@ async def reapprove(deps: Deps, action: PendingAction, who: Who) -> PendingActio
     kept: list[Approval] = []
     for approval in action.approvals if rule else ():
         assert rule is not None
-        caller = await deps.groups.caller(
-            approval.user_id, action.channel_id, role_map.usergroups()
+        caller = await context.caller_of(
+            deps, approval.user_id, action.channel_id, approvers=rule.approvers
         )
         if approval.user_id != action.requester_id and can_approve(
             role_map, caller, rule, action.cluster
@@ -312,7 +305,7 @@ async def execute(deps: Deps, action: PendingAction, who: Who) -> PendingAction:
             deps,
             who,
             f"elasticsearch.{action.kind}",
-            "success" if outcome.ok else "failure",
+            _audit_outcome(outcome),
             action_id=action.id,
             cluster=action.cluster,
             deployments=[dep.deployment_id],
@@ -324,8 +317,8 @@ async def execute(deps: Deps, action: PendingAction, who: Who) -> PendingAction:
         return outcome
 
     outcomes = tuple(await asyncio.gather(*(one(d) for d in action.targets)))
-    good = all(o.ok and o.verified is not False for o in outcomes)
-    final = ActionState.SUCCEEDED if good else ActionState.FAILED
+    final = final_state(outcomes)
+    good = final is ActionState.SUCCEEDED
     try:
         done = await deps.store.transition(
             action.id, ActionState.EXECUTING, final, outcomes=outcomes, finished_at=deps.clock()
@@ -341,7 +334,7 @@ async def execute(deps: Deps, action: PendingAction, who: Who) -> PendingAction:
         deps,
         who,
         action.kind,
-        "success" if good else "failure",
+        "success" if good else "unknown" if final is ActionState.UNKNOWN else "failure",
         action_id=action.id,
         cluster=action.cluster,
         deployments=action.deployment_ids,
@@ -357,6 +350,21 @@ async def execute(deps: Deps, action: PendingAction, who: Who) -> PendingAction:
     return done
 
 
+def final_state(outcomes: Sequence[Outcome]) -> ActionState:
+    """Succeeded only if every target is known done; unknown if any may or may not be."""
+    if any(o.unknown for o in outcomes):
+        return ActionState.UNKNOWN
+    if all(o.ok and o.verified is not False for o in outcomes):
+        return ActionState.SUCCEEDED
+    return ActionState.FAILED
+
+
+def _audit_outcome(outcome: Outcome) -> str:
+    if outcome.unknown:
+        return "unknown"
+    return "success" if outcome.ok else "failure"
+
+
 async def stop_and_verify(
     deps: Deps, gateway: Gateway, spec: StopSpec, dep: Deployment, ctx: CallContext
 ) -> StopOutcome:
@@ -367,18 +375,30 @@ async def stop_and_verify(
         finish_pending_work=spec.finish_pending_work,
         ctx=ctx,
     )
-    if not outcome.ok:
-        return outcome
+    if not outcome.ok and not outcome.unknown:
+        return outcome  # Elasticsearch refused: nothing was stopped
+    # Stopped, or maybe stopped (an answer that could not be read): only a read tells.
+    sent = "" if outcome.ok else f"; {outcome.message}"
     try:
         check = await gateway.verify_gone(dep.deployment_id, within=deps.verify_within, ctx=ctx)
     except ClusterError as exc:
-        return replace(outcome, message=f"stopped (could not verify: {exc.message})")
+        why = outcome.message if outcome.unknown else "the stop was answered"
+        return replace(
+            outcome,
+            ok=False,
+            unknown=True,
+            verified=None,
+            message=f"{why}; could not check that it is gone: {exc.message}",
+        )
     if check.gone:
-        return replace(outcome, message="stopped (verified)", verified=True)
+        return replace(
+            outcome, ok=True, unknown=False, message=f"stopped (verified){sent}", verified=True
+        )
+    answered = outcome.message if outcome.unknown else "the stop was answered"
     return replace(
         outcome,
-        message=(
-            f"stop answered but the deployment is still {check.state} after {check.waited:.0f} s"
-        ),
+        ok=False,
+        unknown=True,
         verified=False,
+        message=f"{answered}, but the deployment is still {check.state} after {check.waited:.0f} s",
     )

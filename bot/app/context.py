@@ -6,7 +6,7 @@ import functools
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
@@ -38,7 +38,10 @@ from bot.core.policy import (
     Action,
     ApprovalRule,
     Caller,
+    Decision,
     RoleMap,
+    authorize,
+    groups_that_matter,
 )
 from bot.core.text import cap
 
@@ -117,9 +120,73 @@ def store_down_fails(
     return guarded
 
 
-async def caller(deps: Deps, who: Who) -> Caller:
+class Authorizer:
+    """The role map's answers for one person in one channel, read lazily.
+
+    Roles only add permissions, so what the grants held without user groups (by id, by
+    channel) allow is allowed: only a request they do not allow waits for group lookups.
+    """
+
+    def __init__(self, deps: Deps, user_id: str, channel_id: str) -> None:
+        self._deps = deps
+        self.role_map = deps.role_map()
+        self._direct = Caller(user_id, channel_id)
+        self._full: Caller | None = None
+
+    async def authorize(
+        self,
+        action: Action,
+        cluster: str,
+        deployments: Sequence[str] | None,
+        options: Iterable[str] = (),
+        *,
+        allocations: Sequence[int] = (),
+    ) -> Decision:
+        """`authorize()` for this person, looking groups up only if it takes them."""
+        opts, numbers = frozenset(options), tuple(allocations)
+        decision = authorize(
+            self.role_map, self._direct, action, cluster, deployments, opts, allocations=numbers
+        )
+        if decision.allowed:
+            return decision
+        full = await self.caller()
+        if full is self._direct:
+            return decision
+        return authorize(
+            self.role_map, full, action, cluster, deployments, opts, allocations=numbers
+        )
+
+    async def caller(self) -> Caller:
+        """The Caller with the groups that could matter looked up (once)."""
+        if self._full is None:
+            user, channel = self._direct.user_id, self._direct.channel_id
+            groups = groups_that_matter(self.role_map, user, channel)
+            self._full = (
+                await self._deps.groups.caller(user, channel, groups) if groups else self._direct
+            )
+        return self._full
+
+
+def authorizer(deps: Deps, who: Who) -> Authorizer:
+    """An Authorizer for the person behind a command or click."""
+    return Authorizer(deps, who.user_id, who.channel_id)
+
+
+async def caller(deps: Deps, who: Who, *, approvers: Collection[str] | None = None) -> Caller:
     """Resolve the person's user groups for the policy check."""
-    return await deps.groups.caller(who.user_id, who.channel_id, deps.role_map().usergroups())
+    return await caller_of(deps, who.user_id, who.channel_id, approvers=approvers)
+
+
+async def caller_of(
+    deps: Deps, user_id: str, channel_id: str, *, approvers: Collection[str] | None = None
+) -> Caller:
+    """A policy Caller, looking up only the user groups that could change a decision.
+
+    A person granted directly (by id or channel) never waits for Slack's group lookups;
+    `approvers`: checking an approval, which needs one of these roles.
+    """
+    groups = groups_that_matter(deps.role_map(), user_id, channel_id, approvers=approvers)
+    return await deps.groups.caller(user_id, channel_id, groups)
 
 
 async def record(deps: Deps, who: Who, event: str, outcome: str, **fields: Any) -> None:

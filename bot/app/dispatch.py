@@ -30,7 +30,7 @@ from bot.core.commands import (
 )
 from bot.core.errors import ClusterError, StoreUnavailable
 from bot.core.outcomes import Denied, Failed, Who
-from bot.core.policy import Action, authorize
+from bot.core.policy import Action
 
 
 @dataclass(frozen=True)
@@ -145,16 +145,9 @@ async def _check(deps: Deps, gate: Gate, who: Who) -> Denied | Failed | None:
         cluster = deps.clusters.get(gate.cluster).name
     except ClusterError as exc:
         return Failed(exc.message)
-    caller = await context.caller(deps, who)
     # Targets are checked by the use case once resolved; the gate knows only the options.
-    decision = authorize(
-        deps.role_map(),
-        caller,
-        gate.action,
-        cluster,
-        None,
-        gate.options,
-        allocations=gate.allocations,
+    decision = await context.authorizer(deps, who).authorize(
+        gate.action, cluster, None, gate.options, allocations=gate.allocations
     )
     if decision.allowed:
         return None

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from bot.app import context
 from bot.app.context import Deps
+from bot.app.ports import Gateway
 from bot.core.commands import StopRequest, UsageError
 from bot.core.commands.tokens import STOP
 from bot.core.commands.usage import error
@@ -31,9 +33,12 @@ from bot.core.policy import (
     ApprovalRule,
     Decision,
     approvals_required,
-    authorize,
 )
+from bot.core.stopped import RECENT_SECONDS, last_stops
+from bot.core.suggest import nearest
 from bot.core.timing import Window, resolve_at
+
+NARROW_TEXT_MAX = 2000  # a button value holds at most 2,000 characters
 
 
 async def save(
@@ -55,7 +60,7 @@ async def save(
             deployments=ids,
             error=f"locked by action {holder.id}",
         )
-        return Locked(holder, busy)
+        return Locked(holder, busy, who.user_id)
     await context.record(
         deps,
         who,
@@ -104,6 +109,56 @@ def new_action(
     )
 
 
+async def _narrower(
+    request: StopRequest, ids: Sequence[str], policy: context.Authorizer, cluster: str
+) -> str | None:
+    """The command that previews only `ids` (the ones a plain stop may stop), if allowed."""
+    if not ids:
+        return None
+    narrow = replace(request, ids=tuple(ids))
+    if not (await policy.authorize("stop", cluster, ids, narrow.options())).allowed:
+        return None
+    text = narrow.as_text()
+    return text if len(text) <= NARROW_TEXT_MAX else None
+
+
+async def _suggestions(
+    deps: Deps,
+    gateway: Gateway,
+    who: Who,
+    action_id: str,
+    unmatched: Sequence[str],
+    policy: context.Authorizer,
+) -> tuple[str, ...]:
+    """For ids that matched nothing: the nearest deployment ids the caller may see, and
+    whether the bot itself stopped one (then `/ml-start` brings it back)."""
+    if not unmatched:
+        return ()
+    try:
+        running = await gateway.list(None, context.call_context(deps, who, action_id))
+    except ClusterError:
+        running = []  # a hint is a courtesy: the answer stands without it
+    visible = [
+        d.deployment_id
+        for d in running
+        if (await policy.authorize("status", gateway.name, [d.deployment_id])).allowed
+    ]
+    stopped = last_stops(await deps.store.history(deps.clock() - RECENT_SECONDS), gateway.name)
+    hints: list[str] = []
+    for typed in unmatched:
+        stop = stopped.get(typed)
+        if stop is not None and typed not in visible:
+            hints.append(
+                f"`{typed}` was stopped by the bot (action `{stop.id}`); "
+                f"`/ml-start {typed}` brings it back with its previous settings"
+            )
+        elif close := nearest(typed, [*visible, *stopped]):
+            down = set(stopped) - set(visible)
+            shown = [f"`{c}`" + (" (stopped by the bot)" if c in down else "") for c in close]
+            hints.append(f"`{typed}`: did you mean {' or '.join(shown)}?")
+    return tuple(hints)
+
+
 async def propose(
     deps: Deps, request: StopRequest, who: Who, *, execution_id: str | None = None
 ) -> ProposeResult | UsageError:
@@ -121,9 +176,8 @@ async def propose(
         return gateway
     cluster, options, action_id = gateway.name, request.options(), context.new_action_id()
     ctx = {"cluster": cluster, "action_id": action_id, "request": request.expression}
-    role_map = deps.role_map()
-    caller = await context.caller(deps, who)
-    pre = authorize(role_map, caller, "stop", cluster, None, options)
+    policy = context.authorizer(deps, who)
+    pre = await policy.authorize("stop", cluster, None, options)
     if not pre.allowed:
         await context.record(deps, who, "decision", "failure", explanation=pre.explanation, **ctx)
         return Denied(pre)
@@ -134,16 +188,26 @@ async def propose(
         return Failed(exc.message)
     if not resolution.deployments:
         await context.record(deps, who, "resolve", "failure", error="nothing matched", **ctx)
-        return NothingMatched(request.expression, cluster, resolution.unmatched, resolution.hints)
+        # An id the cluster already explained (a model id, say) needs no second read.
+        unexplained = [
+            u
+            for u in resolution.unmatched
+            if not any(h.startswith(f"`{u}`") for h in resolution.hints)
+        ]
+        hints = await _suggestions(deps, gateway, who, action_id, unexplained, policy)
+        return NothingMatched(
+            request.expression, cluster, resolution.unmatched, resolution.hints + hints
+        )
     if resolution.unmatched and not request.allow_no_match:
         missing = ", ".join(f"`{u}`" for u in resolution.unmatched)
         await context.record(deps, who, "resolve", "failure", error="partial match", **ctx)
+        hints = await _suggestions(deps, gateway, who, action_id, resolution.unmatched, policy)
         return Failed(
             f"{missing} matched no deployment on `{cluster}`; with `--no-allow-no-match` "
-            "nothing is stopped unless every id matches"
+            "nothing is stopped unless every id matches" + "".join(f"; {h}" for h in hints)
         )
     ids = [d.deployment_id for d in resolution.deployments]
-    decision = authorize(role_map, caller, "stop", cluster, ids, options)
+    decision = await policy.authorize("stop", cluster, ids, options)
     await context.record(
         deps,
         who,
@@ -158,11 +222,18 @@ async def propose(
     refused = tuple(d for d in resolution.deployments if d.impact and d.impact.refuses)
     if refused and not request.force:
         # A Stop button bound to fail with 409 helps nobody: say why, and whether --force may.
-        forced = authorize(role_map, caller, "stop", cluster, ids, options | {"force"})
+        forced = await policy.authorize("stop", cluster, ids, options | {"force"})
         await context.record(
             deps, who, "propose", "failure", error="force needed", deployments=ids, **ctx
         )
-        return ForceNeeded(cluster, refused, forced.allowed)
+        ids_ok = [i for i in ids if i not in {d.deployment_id for d in refused}]
+        return ForceNeeded(
+            cluster,
+            refused,
+            forced.allowed,
+            matched=tuple(ids),
+            narrower=await _narrower(request, ids_ok, policy, cluster),
+        )
     spec = StopSpec(
         expression=request.expression,
         force=request.force,
@@ -170,7 +241,7 @@ async def propose(
         allow_no_match=request.allow_no_match,
         reason=request.reason or who.incident_id,  # in an incident, the incident is why
     )
-    rule = approvals_required(role_map, "stop", cluster, ids)
+    rule = approvals_required(policy.role_map, "stop", cluster, ids)
     action = new_action(
         deps,
         who,

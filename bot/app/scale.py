@@ -29,6 +29,7 @@ from bot.core.model import (
 from bot.core.outcomes import (
     Changed,
     Denied,
+    Ended,
     Failed,
     NothingMatched,
     ProposeResult,
@@ -179,7 +180,9 @@ async def propose_scale_of(
     return await propose_uc.save(deps, action, who, target_ids)
 
 
-async def recheck_scale(deps: Deps, action: PendingAction, who: Who) -> Changed | Failed | None:
+async def recheck_scale(
+    deps: Deps, action: PendingAction, who: Who
+) -> Changed | Ended | Failed | None:
     """At the click: the targets must still have the settings and state the preview showed.
 
     If another change moved them, the action takes the new settings as its "before" and asks
@@ -213,9 +216,11 @@ async def recheck_scale(deps: Deps, action: PendingAction, who: Who) -> Changed 
     targets = tuple(now[d.deployment_id] for d in action.targets if d.deployment_id in now)
     plans = plans_of(action.spec, targets)
     if len(targets) < len(action.targets) or any(isinstance(p, Refusal) for p in plans):
-        await deps.store.transition(
+        ended = await deps.store.transition(
             action.id, ActionState.PROPOSED, ActionState.CANCELLED, finished_at=deps.clock()
         )
+        if ended is not None and ended.function_execution_id:
+            return Ended(ended)  # the workflow step that asked completes (with its error)
         why = "; ".join(f"`{p.deployment_id}`: {p.reason}" for p in plans if isinstance(p, Refusal))
         return Failed(
             f"changed since your preview: {note}; nothing was scaled" + (f" ({why})" if why else "")

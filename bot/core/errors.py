@@ -14,6 +14,8 @@ exceptions onto it; `kind` names each class for logs, metrics and old callers):
   + DeploymentConflict - a pipeline, alias or endpoint still uses the deployment (409).
   + ClusterBadRequest - any other 4xx.
   + UnknownCluster - the command named a cluster the config does not define.
+  + ClusterBadAnswer - the cluster (or a proxy before it) answered in a shape the bot cannot
+    read: not JSON, not an object, a documented field missing or of the wrong type.
   + ClusterUnexpected - anything else; the message carries the detail.
 * StoreUnavailable - the state store (SQLite, Redis) cannot be reached; nothing was done.
 """
@@ -90,6 +92,12 @@ class UnknownCluster(ClusterError):
     """The command named a cluster the config does not define."""
 
     kind = "unknown_cluster"
+
+
+class ClusterBadAnswer(ClusterError):
+    """An answer whose shape is not what Elasticsearch documents: nothing in it is believed."""
+
+    kind = "bad_answer"
 
 
 class ClusterUnexpected(ClusterError):

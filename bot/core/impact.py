@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from bot.core.suggest import nearest
+
 # The ML-node services whose endpoints run on trained-model deployments.
 ML_SERVICES = frozenset({"elasticsearch", "elser"})
 # A semantic_text field without `inference_id` uses this default endpoint.
@@ -302,6 +304,17 @@ def _pipelines(
     return tuple(sorted(found.values(), key=lambda p: (not p.refuses, p.name)))
 
 
+def pipeline_names(impact: Impact | None, known: Iterable[str] = ()) -> tuple[str, ...]:
+    """The ingest pipelines a stop breaks, whatever route reaches the deployment.
+
+    The one answer to "which pipelines use this deployment" for the listing, the preview,
+    the confirmation dialog and the approval card: the impact's when it was read, else
+    `known` (a deployment stored before impacts were read)."""
+    if impact is None:
+        return tuple(known)
+    return tuple(p.name for p in impact.pipelines)
+
+
 def impact_changes(deployment_id: str, old: Impact | None, new: Impact | None) -> list[str]:
     """What appeared or went since the preview, one note each (none if either is unknown)."""
     if old is None or new is None:
@@ -341,6 +354,7 @@ class StartPlan:
     model_known: bool  # False: no such model (or alias) on the cluster; offer no Start
     restores: tuple[Endpoint, ...] = ()  # endpoints on this deployment id: they come back
     elsewhere: tuple[Endpoint, ...] = ()  # endpoints of this model that stay down
+    near: tuple[str, ...] = ()  # model ids close to an unknown one ("did you mean")
 
 
 def plan_start(
@@ -361,7 +375,9 @@ def plan_start(
         for e in endpoints
         if e.model_id == model_id and e.deployment_id != deployment_id and e.deployment_id not in up
     )
-    return StartPlan(model_id in set(models), restores, elsewhere)
+    known = set(models)
+    near = () if model_id in known else nearest(model_id, known)
+    return StartPlan(model_id in known, restores, elsewhere, near)
 
 
 def follow_endpoint(

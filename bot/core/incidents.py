@@ -53,3 +53,18 @@ def incident_id(
     if found is None:
         return from_name  # an incident channel whose topic names no id: fall back to its name
     return found.groupdict().get("id") or found.group(0)
+
+
+def mentions_incident(text: str | None, incident: str) -> bool:
+    """Whether `text` (a reason) names `incident` as a whole word, in any case."""
+    if not text or not incident.strip():
+        return False
+    word = re.escape(incident.strip())
+    return re.search(rf"(?<![\w-]){word}(?![\w-])", text, re.IGNORECASE) is not None
+
+
+def is_incident(channel_incident: str | None, reason: str | None, incident: str) -> bool:
+    """An action belongs to `incident` if asked in its channel or if its reason names it."""
+    if channel_incident is not None and channel_incident.casefold() == incident.strip().casefold():
+        return True
+    return mentions_incident(reason, incident)

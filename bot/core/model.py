@@ -99,6 +99,9 @@ class StopOutcome:
     status: int | None = None
     seconds: float = 0.0
     verified: bool | None = None  # None: not checked; False: still there after the wait
+    # The stop may or may not have happened: its answer or the check could not be read, or
+    # the deployment was still stopping. Never reported as stopped, nor as failed.
+    unknown: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -119,7 +122,8 @@ class StartOutcome:
     message: str
     status: int | None = None
     seconds: float = 0.0
-    verified: bool | None = None  # a start is not verified; kept so renderers read both alike
+    verified: bool | None = None  # True: the answer showed it started
+    unknown: bool = False  # the start's answer could not be read: it may have started
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -143,6 +147,7 @@ class ScaleOutcome:
     verified: bool | None = None  # False: the request is not reflected yet (not done)
     target: int | None = None  # target_allocation_count after the update
     allocated: int | None = None  # allocation_count after the update (placement takes time)
+    unknown: bool = False  # the update's answer could not be read: it may have been applied
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bot.core.health import Assessment, DeploymentHealth, MlMemory
 from bot.core.model import Deployment, PendingAction
 from bot.core.policy import Decision
+from bot.core.stopped import Stopped
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class ForceNeeded:
     deployments: tuple[Deployment, ...]  # the ones it would refuse, with their impact
     may_force: bool  # the caller's role grants `--force` for this stop
     note: str | None = None  # what changed since an earlier preview (at a click)
+    matched: tuple[str, ...] = ()  # every deployment the request matched, refused or not
+    narrower: str | None = None  # `/ml-stop` text for only the others, if the caller may
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class Proposed:
     """A preview is ready to show, with its pending action saved."""
 
     action: PendingAction
+    note: str | None = None  # mrkdwn from our own code shown above the preview
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,7 @@ class Locked:
 
     holder: PendingAction
     deployment_ids: tuple[str, ...]
+    asker_id: str | None = None  # who asked now (the holder's requester: their own preview)
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,8 @@ class Listing:
     pattern: str | None
     deployments: tuple[Deployment, ...]
     hidden: int = 0
+    stopped: tuple[Stopped, ...] = ()  # the bot's recent stops still down (newest first)
+    stopped_note: str | None = None  # why `stopped` could not be read
     reverts: tuple[PendingAction, ...] = ()  # timed changes' pending reverts on this cluster
 
 

@@ -24,17 +24,179 @@ class YamlFileError(Exception):
     """The text is not YAML or not a mapping; ``str()`` is ``FILE:LINE: what``."""
 
 
+# A config file is a few kilobytes written by a person. These bounds keep a hostile or broken
+# one (an alias bomb, a file nested thousands deep, a log pasted by mistake) from costing
+# more than milliseconds to refuse: the file is re-read while the bot serves.
+MAX_CHARS = 256 * 1024
+MAX_DEPTH = 64  # nested mappings and lists
+MAX_ALIASES = 100  # `*name` uses
+MAX_NODES = 20_000  # values in the document with every alias expanded
+
+
+class _Refused(Exception):
+    def __init__(self, line: int, what: str) -> None:
+        super().__init__(what)
+        self.line, self.what = line, what
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing deep nesting and many aliases while it composes."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._depth = 0
+        self._aliases = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise _Refused(line, f"more than {MAX_ALIASES} aliases (*name); refused")
+            return super().compose_node(parent, index)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _Refused(line, f"nested deeper than {MAX_DEPTH} levels; refused")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def expanded_size(root: yaml.Node) -> int:
+    """How many values the document has with every alias expanded (counted, never expanded).
+
+    Shared nodes are counted once per use from a memo, so an alias bomb costs its node count
+    to measure, not its expansion; a node that contains itself is refused."""
+    sizes: dict[int, int] = {}
+    open_: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_:
+            raise _Refused(node.start_mark.line + 1, "an alias refers to a value that contains it")
+        open_.add(key)
+        total = 1 + sum(size(child) for child in _children(node))
+        open_.discard(key)
+        sizes[key] = min(total, MAX_NODES + 1)  # capped: big numbers stay cheap
+        return sizes[key]
+
+    return size(root)
+
+
+# PyYAML's wording, said plainly; `True`: report the line where the construct began.
+_PLAIN: tuple[tuple[str, str, str, bool], ...] = (
+    ("flow mapping", "expected ',' or '}'", "a `{` opened here is not closed with `}`", True),
+    ("flow sequence", "expected ',' or ']'", "a `[` opened here is not closed with `]`", True),
+    ("quoted scalar", "", "a quote opened here is not closed", True),
+    (
+        "",
+        "mapping values are not allowed",
+        "a `: ` is not allowed here "
+        "(is a `key:` on the line before missing, or does a value need quotes?)",
+        False,
+    ),
+    (
+        "simple key",
+        "could not find expected ':'",
+        "expected `key: value` (a `:` is missing)",
+        False,
+    ),
+    (
+        "block mapping",
+        "expected <block end>",
+        "the indentation does not match the lines above",
+        False,
+    ),
+    (
+        "block collection",
+        "expected <block end>",
+        "the indentation does not match the lines above",
+        False,
+    ),
+    (
+        "",
+        "cannot start any token",
+        "a tab (or another character YAML does not allow) "
+        "where indentation or a value should be; indent with spaces",
+        False,
+    ),
+    ("", "found undefined alias", "an alias (*name) without an anchor (&name) before it", False),
+)
+
+
+def _open_flow(text: str) -> tuple[int, str] | None:
+    """The innermost `[` or `{` still open where the tokens stop (line, bracket), if any."""
+    stack: list[tuple[int, str]] = []
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if isinstance(token, yaml.FlowSequenceStartToken | yaml.FlowMappingStartToken):
+                bracket = "[" if isinstance(token, yaml.FlowSequenceStartToken) else "{"
+                stack.append((token.start_mark.line + 1, bracket))
+            elif isinstance(token, yaml.FlowSequenceEndToken | yaml.FlowMappingEndToken) and stack:
+                stack.pop()
+    except yaml.YAMLError:
+        pass
+    return stack[-1] if stack else None
+
+
+def syntax_error(exc: yaml.MarkedYAMLError, text: str = "") -> tuple[int, str]:
+    """(line, what) for a YAML syntax error, in plain words where we know them."""
+    context, problem = exc.context or "", exc.problem or ""
+    if "flow" in context or "<stream end>" in problem:
+        open_flow = _open_flow(text)
+        if open_flow is not None:
+            line, bracket = open_flow
+            close = "]" if bracket == "[" else "}"
+            noticed = exc.problem_mark.line + 1 if exc.problem_mark is not None else line
+            after = f" (noticed on line {noticed})" if noticed != line else ""
+            return line, f"a `{bracket}` opened here is not closed with `{close}`{after}"
+    for in_context, in_problem, plain, at_start in _PLAIN:
+        if in_context in context and in_problem in problem:
+            start, found = exc.context_mark, exc.problem_mark
+            mark = (start if at_start else found) or found or start
+            line = mark.line + 1 if mark is not None else 1
+            if at_start and found is not None and start is not None and found.line != start.line:
+                plain += f" (noticed on line {found.line + 1})"
+            return line, plain
+    mark = exc.problem_mark or exc.context_mark
+    raw = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+    return (mark.line + 1 if mark is not None else 1), raw
+
+
 def compose(text: str, source: str) -> tuple[dict[str, Any], yaml.Node | None]:
-    """The document as data and as the node tree (for line numbers); parsed once."""
-    loader = yaml.SafeLoader(text)
+    """The document as data and as the node tree (for line numbers); parsed once, bounded."""
+    if len(text) > MAX_CHARS:
+        raise YamlFileError(
+            f"{source}:1: the file is {len(text)} characters; a config file may have at most "
+            f"{MAX_CHARS}: refused"
+        )
+    loader = _BoundedLoader(text)
     try:
         root = loader.get_single_node()
+        if root is not None and expanded_size(root) > MAX_NODES:
+            raise _Refused(
+                1,
+                f"aliases (*name) expand this file to more than {MAX_NODES} values; refused "
+                "(write the values out, or use fewer aliases)",
+            )
         data = loader.construct_document(root) if root is not None else None
+    except _Refused as exc:
+        raise YamlFileError(f"{source}:{exc.line}: {exc.what}") from None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        problem = " ".join(str(p) for p in (exc.context, exc.problem) if p)
-        raise YamlFileError(f"{source}:{line}: YAML syntax error: {problem}") from None
+        line, what = syntax_error(exc, text)
+        raise YamlFileError(f"{source}:{line}: YAML syntax error: {what}") from None
     except yaml.YAMLError as exc:
         raise YamlFileError(f"{source}:1: YAML error: {exc}") from None
     finally:
@@ -90,8 +252,14 @@ def line_of(root: yaml.Node | None, loc: Sequence[str | int]) -> int:
     return line
 
 
-def duplicate_keys(node: yaml.Node, loc: Loc) -> list[Problem]:
-    """Every key given twice in one mapping, at any depth below ``node``."""
+def duplicate_keys(node: yaml.Node, loc: Loc, _seen: set[int] | None = None) -> list[Problem]:
+    """Every key given twice in one mapping, at any depth below ``node``.
+
+    A node reached again through an alias is checked once, not once per use."""
+    seen_nodes = set() if _seen is None else _seen
+    if id(node) in seen_nodes:
+        return []
+    seen_nodes.add(id(node))
     problems: list[Problem] = []
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
@@ -107,10 +275,10 @@ def duplicate_keys(node: yaml.Node, loc: Loc) -> list[Problem]:
                         )
                     )
                 seen.setdefault(name, key.start_mark.line + 1)
-                problems.extend(duplicate_keys(value, (*loc, name)))
+                problems.extend(duplicate_keys(value, (*loc, name), seen_nodes))
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            problems.extend(duplicate_keys(item, (*loc, i)))
+            problems.extend(duplicate_keys(item, (*loc, i), seen_nodes))
     return problems
 
 

@@ -3,6 +3,8 @@
 - POST /_emulator/latency          {"endpoint": "ml.stop", "seconds": 0.2}  (0 removes it)
 - POST /_emulator/fail     {"count": N, "status": 429|500|503, "endpoint"?, "type"?, "reason"?}
 - POST /_emulator/drop             {"count": N, "endpoint"?}
+- POST /_emulator/respond  {"count": N, "endpoint"?, "status"?, "body"?, "content_type"?,
+                            "handled"?, "following"?}  (a canned answer: see RespondRule)
 - POST /_emulator/deployments/<deployment_id>/queue   {"count": N, "seconds_each": s}
 - POST /_emulator/stop_delay       {"seconds": s}
 - POST /_emulator/linger           {"seconds": s}  (stays `stopping` after the stop answered)
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot.emulator.faults import DropRule, FailRule
+from bot.emulator.faults import DropRule, FailRule, RespondRule
 from bot.emulator.loader import dump_state
 
 if TYPE_CHECKING:
@@ -77,6 +79,21 @@ def routes(emulator: Emulator) -> list[web.RouteDef]:
         emulator.faults.drops.append(rule)
         return _reply({"armed": rule.__dict__})
 
+    async def respond(request: web.Request) -> web.Response:
+        body = await _json(request)
+        text = body.get("body", "")
+        rule = RespondRule(
+            count=int(body.get("count", 1)),
+            endpoint=str(body.get("endpoint") or "*"),
+            status=int(body.get("status", 200)),
+            body=text if isinstance(text, str) else json.dumps(text),
+            content_type=str(body.get("content_type") or "application/json"),
+            handled=bool(body.get("handled", False)),
+            following=body.get("following"),
+        )
+        emulator.faults.respond(rule)
+        return _reply({"armed": rule.__dict__})
+
     async def queue(request: web.Request) -> web.Response:
         body = await _json(request)
         deployment_id = request.match_info["deployment_id"]
@@ -118,6 +135,7 @@ def routes(emulator: Emulator) -> list[web.RouteDef]:
         web.post("/_emulator/latency", latency),
         web.post("/_emulator/fail", fail),
         web.post("/_emulator/drop", drop),
+        web.post("/_emulator/respond", respond),
         web.post("/_emulator/deployments/{deployment_id}/queue", queue),
         web.post("/_emulator/stop_delay", stop_delay),
         web.post("/_emulator/linger", linger),

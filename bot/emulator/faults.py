@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from aiohttp import web
+
 from bot.emulator.errors import EsError
 from bot.emulator.privileges import glob_match
 
@@ -75,18 +77,67 @@ class DropRule:
 
 
 @dataclass
+class RespondRule:
+    """Answer the next `count` matching requests with a status, body and content type.
+
+    What a proxy or a broken node in front of Elasticsearch can answer: an HTML page with 200,
+    a JSON list, truncated JSON, a wrong shape. `handled`: the request is handled first (a
+    stop stops) and only its answer is replaced, as when a proxy mangles the reply on its way
+    back. `following`: armed only once a request to that endpoint pattern has come (the reads
+    after a stop, not the ones before it).
+    """
+
+    count: int
+    endpoint: str = "*"
+    status: int = 200
+    body: str = ""
+    content_type: str = "application/json"
+    handled: bool = False
+    following: str | None = None
+
+    def response(self) -> web.Response:
+        """The canned answer (with the product header, so the client reads the body)."""
+        response = web.Response(status=self.status, text=self.body)
+        response.headers["Content-Type"] = self.content_type
+        response.headers["X-Elastic-Product"] = "Elasticsearch"
+        return response
+
+
+@dataclass
 class Faults:
     """All active faults; `reset()` clears them."""
 
     latency: dict[str, float] = field(default_factory=dict)
     fails: list[FailRule] = field(default_factory=list)
     drops: list[DropRule] = field(default_factory=list)
+    responds: list[RespondRule] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)  # endpoints requested since the last reset
 
     def reset(self) -> None:
         """Remove every fault."""
         self.latency.clear()
         self.fails.clear()
         self.drops.clear()
+        self.responds.clear()
+        self.seen.clear()
+
+    def respond(self, rule: RespondRule) -> RespondRule:
+        """Arm a canned answer (for tests holding the emulator itself)."""
+        self.responds.append(rule)
+        return rule
+
+    def take_respond(self, endpoint: str) -> RespondRule | None:
+        """Consume one canned answer for the endpoint, if any is armed."""
+        self.seen.add(endpoint)
+        for rule in self.responds:
+            if rule.following is not None and not any(
+                glob_match(rule.following, e) for e in self.seen
+            ):
+                continue
+            if rule.count > 0 and glob_match(rule.endpoint, endpoint):
+                rule.count -= 1
+                return rule
+        return None
 
     def delay_for(self, endpoint: str) -> float:
         """Total injected latency for an endpoint."""

@@ -28,7 +28,7 @@ from bot.emulator import (
     security_api,
 )
 from bot.emulator.errors import EsError, RawError, java_trace
-from bot.emulator.faults import Faults
+from bot.emulator.faults import Faults, RespondRule
 from bot.emulator.filtering import filter_body
 from bot.emulator.lifecycle import Lifecycle
 from bot.emulator.placement import Placement
@@ -46,6 +46,8 @@ LOGGED_HEADERS = (
     "traceparent",
 )
 _COMPAT = re.compile(r"compatible-with\s*=\s*(\d+)")
+# A `handled` canned answer and the request's record, for `_serve` to answer with.
+_CANNED = web.RequestKey("emulator.canned", tuple)
 _JSON_TYPES = (
     "application/json",
     "application/vnd.elasticsearch+json",
@@ -214,7 +216,7 @@ class Emulator:
         application.add_routes(admin.routes(self))
         application.add_routes(documents.admin_routes(self))
         application.add_routes(admin_scaling.routes(self))
-        application.router.add_route("*", "/{tail:.*}", self._dispatch)
+        application.router.add_route("*", "/{tail:.*}", self._serve)
         return application
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -243,6 +245,16 @@ class Emulator:
         return calls
 
     # ---- dispatch -----------------------------------------------------------------------
+
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
+        """Handle one request; a canned answer armed with `handled` replaces the real one."""
+        response = await self._dispatch(request)
+        canned = request.get(_CANNED)
+        if canned is None:
+            return response
+        rule: RespondRule = canned[0]
+        canned[1].status = rule.status
+        return rule.response()
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         raw = (await request.read()).decode("utf-8", "replace")
@@ -276,6 +288,12 @@ class Emulator:
         delay = self.faults.delay_for(record.endpoint)
         if delay > 0:
             await asyncio.sleep(delay)
+        canned = self.faults.take_respond(record.endpoint)
+        if canned is not None and not canned.handled:
+            record.status = canned.status
+            return canned.response()
+        if canned is not None:
+            request[_CANNED] = (canned, record)
         try:
             failure = self.faults.take_fail(record.endpoint)
             if failure is not None:

@@ -16,6 +16,7 @@ from bot.core.commands import (
 )
 from bot.core.model import ActionState, PendingAction
 from bot.core.outcomes import Approved, Proposed, Started, Timeline, Who
+from bot.core.policy import RoleMap
 from bot.core.timing import human, parse_for
 from bot.slack import blocks
 from bot.slack.blocks import Message
@@ -87,9 +88,8 @@ class ShellSession:
             return await self._advance(text.strip())
         if not command.startswith("/"):
             hint = "type a slash command (try `/ml-stop help`)"
-            if self.buttons:
-                labels = " or ".join(f"`{label}`" for label, _, _ in self.buttons)
-                hint += f", or press {labels}"
+            if labels := await self.live_labels():
+                hint += ", or press " + " or ".join(f"`{label}`" for label in labels)
             return [blocks.error(f"`{line}` is not a command; {hint}")]
         return await self._command(command, text)
 
@@ -99,23 +99,44 @@ class ShellSession:
         self.who = replace(self.who, user_id=user, user_name=user)
         return [blocks.error(f"you are now `{user}`")]
 
+    async def live_labels(self) -> list[str]:
+        """Each label a press would act on now, once, newest first (finished ones left out)."""
+        labels: list[str] = []
+        for label, action_id, value in reversed(self.buttons):
+            if label.casefold() in {known.casefold() for known in labels}:
+                continue
+            if await self._live(action_id, value):
+                labels.append(label)
+        return labels
+
+    async def _live(self, action_id: str, value: str) -> bool | PendingAction | None:
+        """True for a button that proposes something new; else its action if still waiting
+        (proposed and not past its expiry), or a falsy value: the action as it ended."""
+        if action_id in _NEVER_STALE:  # proposes something new: never stale
+            return True
+        action = await self.service.get(value)
+        if action is None or action.state is not ActionState.PROPOSED:
+            return False
+        return action if self.service.clock() < action.expires_at else False
+
     async def _button(self, line: str) -> list[Message] | None:
         """Press the newest live button labelled `line`; None if no button has that label."""
         newest: tuple[str, PendingAction | None] | None = None
         for label, action_id, value in reversed(self.buttons):
             if line.casefold() != label.casefold():
                 continue
-            if action_id in _PROPOSING:  # proposes a new action: never stale
-                return await self._press(action_id, value)
             if action_id in _REVERT_BUTTONS:  # the use case says if it moved meanwhile
                 return await self._press_revert(action_id, value)
-            action = await self.service.get(value)
-            if action is not None and action.state is ActionState.PROPOSED:
+            if await self._live(action_id, value):
                 return await self._press(action_id, value)
-            newest = newest or (label, action)
+            newest = newest or (label, await self.service.get(value))
         if newest is None:
             return None
         return [blocks.error(_finished(*newest))]
+
+    def intro(self) -> str:
+        """The banner: how the shell works, who is in the role map, and the rules worth trying."""
+        return "\n".join([INTRO, *role_map_tour(self.service.deps.role_map(), self.who)])
 
     async def _command(self, command: str, text: str) -> list[Message]:
         outcome = await self.service.dispatch(command, text, self.who)
@@ -147,6 +168,8 @@ class ShellSession:
         if action_id == blocks.REJECT_ACTION_ID:
             rejected = await service.reject(value, who)
             return self._show(click_message(rejected, service.clock()))
+        if action_id == blocks.NARROW_ACTION_ID:  # its value is the command to preview
+            return await self._command("/ml-stop", value)
         if action_id == blocks.RESTART_ACTION_ID:
             outcome = await service.propose_restart(value, who)
             return self._show(outcome_message(outcome, "Restart", service.clock()))
@@ -159,6 +182,8 @@ class ShellSession:
             return await self._command("/ml-stop", value)
         if action_id == blocks.APPROVE_ACTION_ID:
             return await self._approve(value)
+        if action_id == blocks.SHOW_ALL_ACTION_ID:
+            return await self._show_all(value)
         started = await service.confirm(value, who)
         return await self._after_start(started)
 
@@ -215,6 +240,15 @@ class ShellSession:
             return self._show(blocks.revert_line(outcome.revert, now()))
         return self._show(click_message(outcome, now()))
 
+    async def _show_all(self, value: str) -> list[Message]:
+        """Slack's details modal, every page at once: a terminal has no size limit."""
+        action = await self.service.get(value)
+        if action is None:
+            return [blocks.error("this preview is no longer known")]
+        pages = range(blocks.page_count(action))
+        shown = [block for page in pages for block in blocks.details_page(action, page)]
+        return [{"text": f"All {len(action.targets)} deployments", "blocks": shown}]
+
     async def _approve(self, value: str) -> list[Message]:
         outcome = await self.service.approve(value, self.who)
         now = self.service.clock()
@@ -245,8 +279,12 @@ class ShellSession:
         return list(messages)
 
 
+# Buttons that propose something new rather than answer a pending action.
+_NEVER_STALE = (blocks.NARROW_ACTION_ID, *_PROPOSING)
+
 # What became of an action whose button is no longer live, as "which ..." reads on.
 _FINISHED = {
+    ActionState.PROPOSED: "expired (its time is up)",
     ActionState.EXECUTING: "is running now",
     ActionState.SUCCEEDED: "already ran",
     ActionState.FAILED: "already ran (and failed)",
@@ -268,13 +306,50 @@ def _finished(label: str, action: PendingAction | None) -> str:
     )
 
 
+def role_map_tour(role_map: RoleMap, who: Who) -> list[str]:
+    """Who holds which role (users and channels the role map names), and the approval rules
+    with how to try them here (`/as` another approver, then `Approve`)."""
+    lines = [f"You are {who.user_id} in {who.channel_id}. Users and channels in the role map:"]
+    for role in role_map.roles:
+        bound = [b for b in role_map.bindings if b.role == role]
+        names = [u for b in bound for u in b.users] + [f"@{g}" for b in bound for g in b.usergroups]
+        names += [
+            f"anyone in {c}" for b in bound if not (b.users or b.usergroups) for c in b.channels
+        ]
+        if names:
+            lines.append(f"  {role}: {', '.join(dict.fromkeys(names))}")
+    if not role_map.bindings:
+        lines.append("  none: every command is denied (see `ml-chatops check-config`)")
+    for rule in role_map.approvals:
+        others = [
+            u
+            for b in role_map.bindings
+            if b.role in rule.approvers
+            for u in b.users
+            if u != who.user_id
+        ]
+        what = "/".join(rule.actions) + " of " + ", ".join(rule.deployments)
+        needs = f"{rule.required} approval" + ("s" if rule.required > 1 else "")
+        how = ""
+        if others and "stop" in rule.actions:
+            example = next((d for d in rule.deployments if "*" not in d), None) or "<id>"
+            how = (
+                f": try `/ml-stop {example}` (add `--force` if it says so), "
+                f"then `/as {others[0]}` and `Approve`"
+            )
+        lines.append(
+            f"Rule worth trying: {what} needs {needs} from {' or '.join(rule.approvers)}{how}."
+        )
+    return lines
+
+
 async def repl(
     session: ShellSession,
     read: Callable[[str], str] = input,
     write: Callable[[str], object] = print,
 ) -> None:
     """Read lines until `quit` or end of input, printing each message as text."""
-    write(INTRO)
+    write(session.intro())
     while True:
         try:
             line = await asyncio.to_thread(read, f"{session.who.user_id}> ")

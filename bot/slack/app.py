@@ -23,6 +23,7 @@ from bot.slack.listeners.approvals import ApprovalListeners
 from bot.slack.listeners.base import NAME_MAX, permalink, who_from_action, who_from_command
 from bot.slack.listeners.clicks import ClickListeners
 from bot.slack.listeners.commands import CommandListeners
+from bot.slack.listeners.details import DetailsListeners
 from bot.slack.listeners.step import StepListener
 from bot.slack.listeners.timed import TimedListeners
 from bot.slack.respond import Respond, Responder
@@ -51,7 +52,12 @@ Listener = Callable[..., Awaitable[None]]
 
 
 class SlackAdapter(
-    CommandListeners, ClickListeners, ApprovalListeners, StepListener, TimedListeners
+    CommandListeners,
+    ClickListeners,
+    ApprovalListeners,
+    StepListener,
+    DetailsListeners,
+    TimedListeners,
 ):
     """Every listener, and the one wrapper they are registered through."""
 
@@ -147,7 +153,11 @@ def create_bolt_app(
     app.action(ids.STATUS_STOP_ACTION_ID)(wrap(adapter.on_status_stop, incident=True))
     app.action(ids.APPROVE_ACTION_ID)(wrap(adapter.on_approve))
     app.action(ids.REJECT_ACTION_ID)(wrap(adapter.on_reject))
-    app.action(ids.RESTART_ACTION_ID)(wrap(adapter.on_restart, incident=True))
+    app.action(ids.pattern(ids.RESTART_ACTION_ID))(wrap(adapter.on_restart, incident=True))
+    app.action(ids.NARROW_ACTION_ID)(wrap(adapter.on_narrow, incident=True))
+    app.action(ids.SHOW_ALL_ACTION_ID)(wrap(adapter.on_show_all))
+    for action_id in (ids.DETAILS_PREV_ACTION_ID, ids.DETAILS_NEXT_ACTION_ID):
+        app.action(action_id)(wrap(adapter.on_page))
     app.action(ids.REVERT_NOW_ACTION_ID)(wrap(adapter.on_revert_now))
     app.action(ids.KEEP_ACTION_ID)(wrap(adapter.on_keep))
     for action_id in ids.EXTEND_ACTION_IDS:

@@ -173,7 +173,7 @@ def _route_actions(body: Mapping[str, Any]) -> Refused | None:
     for key in ("channel", "container", "team", "message"):
         if key in body and not isinstance(body[key], dict):
             return Refused(400, f"block_actions with malformed {key}")
-    if actions[0]["action_id"] not in ids.ACTION_IDS:
+    if ids.routed(str(actions[0]["action_id"])) not in ids.ACTION_IDS:
         return Refused(404, "no listener for this action")
     return None
 

@@ -5,6 +5,8 @@ Buttons carry these ids; the Slack adapter, the HTTP edge and the local shell ro
 
 from __future__ import annotations
 
+import re
+
 CONFIRM_ACTION_ID = "ml_stop.confirm"
 CANCEL_ACTION_ID = "ml_stop.cancel"
 START_CONFIRM_ACTION_ID = "ml_start.confirm"
@@ -25,6 +27,32 @@ EXTEND_1H_ACTION_ID = "ml_revert.extend_1h"
 EXTEND_2H_ACTION_ID = "ml_revert.extend_2h"
 EXTEND_ACTION_IDS = (EXTEND_30M_ACTION_ID, EXTEND_1H_ACTION_ID, EXTEND_2H_ACTION_ID)
 
+# A partly refused stop: the preview of only the deployments that can stop (value: the text).
+NARROW_ACTION_ID = "ml_stop.narrow"
+SHOW_ALL_ACTION_ID = "ml_stop.show_all"  # a long preview's targets, in a modal
+DETAILS_PREV_ACTION_ID = "ml_stop.details_prev"  # that modal's Previous
+DETAILS_NEXT_ACTION_ID = "ml_stop.details_next"  # and Next
+
+# Slack refuses a message whose buttons share an action_id: the n-th of one kind in a
+# message carries `#n`, and everything that routes on the id routes on `routed(id)`.
+_NTH = "#"
+
+
+def nth(action_id: str, n: int) -> str:
+    """The action id of the n-th button of one kind in a message (the first keeps the id)."""
+    return action_id if n == 0 else f"{action_id}{_NTH}{n}"
+
+
+def routed(action_id: str) -> str:
+    """The routing id of a button, without the `#n` that keeps it unique in its message."""
+    return action_id.split(_NTH, 1)[0]
+
+
+def pattern(action_id: str) -> re.Pattern[str]:
+    """What Bolt matches for `action_id`: the id itself or its n-th copies."""
+    return re.compile(rf"^{re.escape(action_id)}(?:{_NTH}\d+)?$")
+
+
 STEP_CALLBACK_ID = "stop_ml_deployment"  # the workflow step (manifest `functions`)
 SCALE_STEP_CALLBACK_ID = "scale_ml_deployment"  # the scale step (manifest `functions`)
 
@@ -37,6 +65,10 @@ ACTION_IDS = (
     APPROVE_ACTION_ID,
     REJECT_ACTION_ID,
     RESTART_ACTION_ID,
+    NARROW_ACTION_ID,
+    SHOW_ALL_ACTION_ID,
+    DETAILS_PREV_ACTION_ID,
+    DETAILS_NEXT_ACTION_ID,
     SCALE_CONFIRM_ACTION_ID,
     SCALE_CANCEL_ACTION_ID,
     REVERT_ACTION_ID,

@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.core.impact import Impact, PipelineUse, Reach
 from bot.core.model import Deployment
+from bot.slack.blocks import budget
 from bot.slack.blocks.common import (
     ID_MAX,
     SECTION_TEXT_MAX,
@@ -143,6 +144,12 @@ def impact_tally(deployments: Iterable[Deployment]) -> str:
     return ", ".join(parts)
 
 
+def _breaks_lines(dep: Deployment) -> list[str]:
+    """`*id* — stopping it breaks:` and one line per thing it breaks."""
+    lines = [f"*{code(dep.deployment_id)}* — stopping it breaks:"]
+    return lines + (impact_lines(dep.impact, force=False) if dep.impact else [])
+
+
 def force_needed(
     cluster: str,
     deployments: Sequence[Deployment],
@@ -160,16 +167,21 @@ def force_needed(
     section = refusal_section(deployments, may_force=may_force)
     if section is not None:
         blocks.append(section)
-    for dep in deployments[:DETAILED]:
-        lines = [f"*{code(dep.deployment_id)}* — stopping it breaks:"]
-        lines += impact_lines(dep.impact, force=False) if dep.impact else []
-        blocks.append(_section(clip("\n".join(lines), SECTION_TEXT_MAX)))
+    ordered = sorted(deployments, key=lambda d: not (d.impact is not None and d.impact.refuses))
+    detail = [_section(clip("\n".join(_breaks_lines(d)), SECTION_TEXT_MAX)) for d in ordered]
     advice = (
         "Retype the command with `--force` to stop anyway; what it breaks is listed above."
         if may_force
         else "Your role does not grant `--force`: ask someone whose role does."
     )
-    blocks.append(_section(advice))
+
+    def more(left: int) -> list[dict[str, Any]]:
+        rest = [d.deployment_id for d in ordered[len(ordered) - left :]]
+        first = f"*… and {left:,} more that stopping breaks:* "
+        ids = budget.compact_ids(rest, 2000, code=code, more=lambda n: f"… +{n:,} more")
+        return [_section(first + ids)]
+
+    blocks = budget.fit(blocks, detail, [_section(advice)], more=more, max_body=DETAILED)
     reasons = [
         refusal_md(d.deployment_id, d.impact, may_force=may_force)
         for d in deployments

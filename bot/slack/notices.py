@@ -19,7 +19,7 @@ from bot.core.model import MessageRef, PendingAction
 from bot.slack import blocks
 from bot.slack.blocks import Message
 from bot.slack.respond import post_response_url
-from bot.slack.workflow import error_for
+from bot.slack.workflow import cap_text, error_for
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,10 @@ def channel_poster(client: AsyncWebClient) -> PostLine:
 async def complete_step_error(client: AsyncWebClient, execution_id: str, error: str) -> None:
     """Fail a Workflow Builder step (so the workflow can branch); a refusal is only logged."""
     try:
-        await client.functions_completeError(function_execution_id=execution_id, error=error)
+        await client.functions_completeError(
+            function_execution_id=execution_id,
+            error=cap_text(error),  # the URI stays < 8 KB
+        )
     except SlackApiError as exc:
         log.error("functions.completeError failed", extra={"error": exc.response.get("error")})
 

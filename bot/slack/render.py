@@ -25,13 +25,15 @@ from bot.core.outcomes import (
 from bot.core.timing import utc_text
 from bot.slack import blocks, impact_blocks
 from bot.slack.blocks import Message
+from bot.slack.blocks.narrow import with_the_others
+from bot.slack.blocks.stopped import with_recently_stopped
 from bot.slack.blocks.timed import with_pending
 
 
 def outcome_message(outcome: object, command_text: str, now: float) -> Message:
     """The message for any result of proposing, listing or freezing."""
     if isinstance(outcome, Proposed):
-        return blocks.proposal(outcome.action, now=now)
+        return blocks.proposal(outcome.action, now=now, note=outcome.note)
     if isinstance(outcome, Denied):
         return blocks.denied(outcome.decision, command_text)
     if isinstance(outcome, NothingMatched):
@@ -41,16 +43,20 @@ def outcome_message(outcome: object, command_text: str, now: float) -> Message:
     if isinstance(outcome, Failed):
         return blocks.error(outcome.message)
     if isinstance(outcome, ForceNeeded):
-        return impact_blocks.force_needed(
+        message = impact_blocks.force_needed(
             outcome.cluster, outcome.deployments, may_force=outcome.may_force, note=outcome.note
         )
+        return with_the_others(message, outcome.matched, outcome.deployments, outcome.narrower)
     if isinstance(outcome, StatusReport):
         return with_pending(blocks.status_message(outcome, now=now), outcome.reverts, now)
     if isinstance(outcome, Listing):
         table = blocks.deployments_table(outcome.cluster, outcome.pattern, outcome.deployments)
+        table = with_recently_stopped(table, outcome.stopped, outcome.stopped_note)
         return with_pending(table, outcome.reverts, now)
     if isinstance(outcome, Locked):
-        return blocks.locked(outcome.holder, outcome.deployment_ids, now=now)
+        return blocks.locked(
+            outcome.holder, outcome.deployment_ids, now=now, asker_id=outcome.asker_id
+        )
     if isinstance(outcome, Frozen):
         return blocks.frozen(outcome.by, outcome.since, outcome.reason)
     if isinstance(outcome, FreezeChanged):

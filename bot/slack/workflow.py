@@ -9,6 +9,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from bot.core.commands import (
     FreezeRequest,
@@ -135,8 +136,46 @@ def command_text(inputs: Mapping[str, Any]) -> str:
     return " ".join(words)
 
 
+# slack_sdk sends functions.complete* arguments in the query string, and servers answer 414
+# to a request URI over about 8 KB (docs/slack.md): each argument stays under this many
+# characters once URL-encoded, so error + outputs + the rest stay well under 8 KB.
+PARAM_MAX_ENCODED = 2500
+_PROBLEM_MAX = 200  # one deployment's error message in a step error
+
+
+def encoded_size(text: str) -> int:
+    """Length of `text` as a query-string value (UTF-8, percent-encoded)."""
+    return len(quote(text, safe=""))
+
+
+def cap_text(text: str, limit: int = PARAM_MAX_ENCODED) -> str:
+    """`text` cut (ending in `…`) so that its URL-encoded form fits in `limit` characters."""
+    if encoded_size(text) <= limit:
+        return text
+    low, high = 0, len(text)
+    while low < high:  # the longest prefix that fits, with room for the ellipsis
+        mid = (low + high + 1) // 2
+        if encoded_size(text[:mid] + "…") <= limit:
+            low = mid
+        else:
+            high = mid - 1
+    return text[:low].rstrip() + "…"
+
+
+def cap_list(items: list[str], sep: str, limit: int = PARAM_MAX_ENCODED) -> str:
+    """Whole items joined by `sep` while they fit, then `… and N more` (an exact count)."""
+    joined = sep.join(items)
+    if encoded_size(joined) <= limit:
+        return joined
+    for shown in range(len(items) - 1, -1, -1):
+        text = sep.join([*items[:shown], f"… and {len(items) - shown:,} more"])
+        if encoded_size(text) <= limit:
+            return text
+    return f"{len(items):,} items"
+
+
 def outputs_for(action: PendingAction, result_url: str) -> dict[str, str]:
-    """The step's outputs for a finished stop (or scale)."""
+    """The step's outputs for a finished stop or scale (lists capped for the query string)."""
     if isinstance(action.spec, ScaleSpec):
         after = [
             f"{o.deployment_id}: target {o.target}, {o.allocated or 0} allocated"
@@ -145,14 +184,14 @@ def outputs_for(action: PendingAction, result_url: str) -> dict[str, str]:
         ]
         return {
             "outcome": action.state.value,
-            "settings_after": "; ".join(after),
+            "settings_after": cap_list(after, "; "),
             "result_url": result_url,
         }
     stopped = [o.deployment_id for o in action.outcomes if o.ok]
     return {
         "outcome": action.state.value,
-        "stopped_deployments": ",".join(stopped),
-        "result_url": result_url,
+        "stopped_deployments": cap_list(stopped, ",", PARAM_MAX_ENCODED - 500),
+        "result_url": cap_text(result_url, 400),
     }
 
 
@@ -164,12 +203,24 @@ def error_for(action: PendingAction) -> str | None:
     done = {"stop": "stopped", "start": "started", "scale": "scaled"}[kind]
     doing = {"stop": "stopping", "start": "starting", "scale": "scaling"}[kind]
     if action.state is ActionState.FAILED:
-        problems = "; ".join(
-            f"{o.deployment_id}: {o.message}"
+        head = f"{kind} failed on {action.cluster}: "
+        problems = [
+            f"{o.deployment_id}: {cap_text(o.message, _PROBLEM_MAX)}"
             for o in action.outcomes
             if not o.ok or o.verified is False
-        )
-        return f"{kind} failed on {action.cluster}: {problems or 'see the result message'}"
+        ]
+        listed = cap_list(problems, "; ", PARAM_MAX_ENCODED - encoded_size(head))
+        return head + (listed or "see the result message")
+    if action.state is ActionState.UNKNOWN and action.outcomes:
+        head = f"the outcome of the {kind} on {action.cluster} is unknown ("
+        tail = f"): check `/ml-deployments {cap_text(action.spec.expression, 200)}`"
+        unsure = [
+            f"{o.deployment_id}: {cap_text(o.message, _PROBLEM_MAX)}"
+            for o in action.outcomes
+            if o.unknown
+        ]
+        room = PARAM_MAX_ENCODED - encoded_size(head + tail)
+        return head + (cap_list(unsure, "; ", room) or "see the result message") + tail
     if action.state is ActionState.UNKNOWN:
         return (
             f"the bot restarted while {doing}; the outcome is unknown: "

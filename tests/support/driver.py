@@ -194,7 +194,8 @@ class SlackDriver:
             ("user_id", user_id),
             ("user_name", fields.get("user_name", self._user_name(user_id))),
             ("command", command),
-            ("text", text),
+            # Slack escapes typed text: & → &amp;, < → &lt;, > → &gt; (reference/slack.md §8).
+            ("text", _slack_escaped(text)),
             ("api_app_id", fields.get("api_app_id", self.api_app_id)),
             ("is_enterprise_install", _bool(fields.get("is_enterprise_install", False))),
             ("response_url", response_url),
@@ -612,6 +613,11 @@ def _body_of(reply_or_body: Reply | bytes | str) -> tuple[bytes, str]:
         return sent.body, sent.headers.get("Content-Type", FORM)
     body = reply_or_body.encode() if isinstance(reply_or_body, str) else reply_or_body
     return body, JSON if body.lstrip().startswith(b"{") else FORM
+
+
+def _slack_escaped(text: str) -> str:
+    """Typed text as Slack sends it in a slash command (exactly these three, `&` first)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _bool(value: bool) -> str:

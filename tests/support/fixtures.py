@@ -41,10 +41,17 @@ def signing_secret() -> str:
 
 @pytest.fixture
 def slack(bg_loop: BackgroundLoop) -> Iterator[SlackStandIn]:
-    """A fresh Slack Web API stand-in, served on the background loop (`slack.api_url`)."""
+    """A fresh Slack Web API stand-in, served on the background loop (`slack.api_url`).
+
+    A test fails if anything posted a message real Slack would refuse, truncate or warn about
+    (tests/support/slack_limits.py); a test that sends one on purpose reads them with
+    `slack.limit_problems(clear=True)`.
+    """
     standin = SlackStandIn().start(bg_loop)
     yield standin
     standin.stop()
+    problems = standin.limit_problems()
+    assert not problems, f"messages real Slack would not take: {problems}"
 
 
 @pytest.fixture

@@ -16,6 +16,14 @@ Web API: any HTTP verb; params merged from the query string and a form or JSON b
 connections, unless `accept_socket_mode()` was called: then a URL of the stand-in's own Socket
 Mode server (`socket_mode`, tests/support/socket_mode.py), which pushes envelopes and reads acks.
 
+Message limits: every `chat.postMessage`, `chat.postEphemeral`, `chat.update` and response_url
+body is checked by `slack_limits.check_message` (Block Kit limits through slack_sdk's models,
+block/action ids unique, ~12,000 characters of block text, a `text` fallback, 40,000 of
+`text`): refusals answer `invalid_blocks` (with `errors`), `msg_blocks_too_long` or
+`msg_too_long` as Slack does (views.open / views.update: `invalid_arguments`); every
+problem, warnings included, is kept for `limit_problems()`, which the `slack` fixture
+asserts empty. A request URI over 8 KB: 414.
+
 response_url (Slack documents the rules, not the wire answers): JSON POST; 5 uses within
 30 minutes of minting. Success is 200 `ok` (text/plain). UNVERIFIED answers: 404 `used_url`
 (6th use), 404 `expired_url` (after 30 min), 404 `no_service` (unknown url), 400
@@ -42,6 +50,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from . import slack_limits
 from .loop import BackgroundLoop
 from .socket_mode import SOCKET_PATH, SocketModeServer
 
@@ -63,6 +72,11 @@ _SCOPE_NEEDED = {
     "conversations.info": "channels:read",
 }
 DEFAULT_SCOPES = ("commands", "chat:write", "usergroups:read", "users:read", "channels:read")
+# Methods whose `blocks` the stand-in checks against Slack's limits (views.* check their
+# `view` in `_checked_view`).
+_BLOCK_METHODS = frozenset({"chat.postMessage", "chat.postEphemeral", "chat.update"})
+# Longer request URIs (path and query) are answered 414, as front-end servers do (~8 KB).
+URI_MAX = 8192
 # Methods that take the app-level token (xapp-, scope connections:write) and no other.
 _APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 
@@ -191,6 +205,10 @@ class SlackStandIn:
         self._last_ts_us = 0
         self._loop: BackgroundLoop | None = None
         self._strays: list[str] = []
+        # Every message-limit problem the bot caused (tests/support/slack_limits.py).
+        self._limit_problems: list[tuple[str, slack_limits.Problem]] = []
+        self._views: dict[str, JSONDict] = {}
+        self._used_triggers: set[str] = set()
         self.add_user("U0ADMIN1", "admin")
         self.add_channel("C0INCIDENTS", "incidents")
 
@@ -203,7 +221,8 @@ class SlackStandIn:
 
     def web_app(self) -> web.Application:
         """The aiohttp application answering the Web API and response_url routes."""
-        app = web.Application()
+        # A URI up to 64 KB reaches the handlers, which answer 414 beyond URI_MAX like Slack.
+        app = web.Application(handler_args={"max_line_size": 65536})
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{id}", self._handle_response_url)
         app.router.add_get(SOCKET_PATH, self._handle_socket_mode)
@@ -412,6 +431,8 @@ class SlackStandIn:
         return url
 
     async def _handle_response_url(self, request: web.Request) -> web.StreamResponse:
+        if len(request.raw_path) > URI_MAX:
+            return web.Response(status=414, text="Request-URI Too Long")
         raw = await request.text()
         body = _json_object(raw)
         with self._lock:
@@ -439,6 +460,9 @@ class SlackStandIn:
             return 400, "invalid_payload", ("rejected",)
         if not _has_content(body) and not body.get("delete_original"):
             return 400, "no_text", ("rejected",)
+        refusal = self._limits_refusal("response_url", body)
+        if refusal is not None:  # UNVERIFIED: Slack's exact answer; we answer 400 + the error
+            return 400, refusal, ("rejected",)
         entry.uses += 1
         return 200, "ok", self._apply_response(entry, body)
 
@@ -487,6 +511,8 @@ class SlackStandIn:
 
     async def _handle_api(self, request: web.Request) -> web.StreamResponse:
         method = request.match_info["method"]
+        if len(request.raw_path) > URI_MAX:
+            return web.Response(status=414, text="Request-URI Too Long")
         params, token = await _read_params(request)
         with self._lock:
             self._store.calls.append(
@@ -507,6 +533,7 @@ class SlackStandIn:
             if handler is None:
                 raise _SlackError("unknown_method")
             self._check_auth(method, token)
+            self._check_limits(method, params)
             return {"ok": True} | handler(params, token)
         except _SlackError as err:
             return {"ok": False, "error": err.error} | err.extra
@@ -522,6 +549,8 @@ class SlackStandIn:
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
             "apps.connections.open": self._apps_connections_open,
+            "views.open": self._views_open,
+            "views.update": self._views_update,
             "functions.completeSuccess": self._functions_complete_success,
             "functions.completeError": self._functions_complete_error,
         }
@@ -539,6 +568,84 @@ class SlackStandIn:
         needed = _SCOPE_NEEDED.get(method)
         if token == self.bot_token and needed and needed not in self.scopes:
             raise _SlackError("missing_scope", needed=needed, provided=",".join(self.scopes))
+
+    # ---- message limits (tests/support/slack_limits.py) -------------------------------------
+
+    def limit_problems(self, *, clear: bool = False) -> list[tuple[str, slack_limits.Problem]]:
+        """(method, problem) for every message Slack would refuse, truncate or warn about."""
+        with self._lock:
+            found = list(self._limit_problems)
+            if clear:
+                self._limit_problems.clear()
+            return found
+
+    def _check_limits(self, method: str, params: JSONDict) -> None:
+        if method not in _BLOCK_METHODS:
+            return
+        truncates = method == "chat.postMessage"
+        problems = slack_limits.check_message(
+            params, long_text="truncate" if truncates else "refuse"
+        )
+        self._limit_problems += [(method, p) for p in problems]
+        answer = slack_limits.slack_answer(problems)
+        if answer is not None:
+            raise _SlackError(answer.pop("error"), **answer)
+        if isinstance(params.get("text"), str):  # chat.postMessage keeps the first 40,000
+            params["text"] = params["text"][: slack_limits.TEXT_MAX]
+
+    def _limits_refusal(self, method: str, body: JSONDict) -> str | None:
+        problems = slack_limits.check_message(body, long_text="refuse")
+        kind = slack_limits.check_response_type(body)
+        problems = [kind, *problems] if kind is not None else problems
+        self._limit_problems += [(method, p) for p in problems]
+        answer = slack_limits.slack_answer(problems)
+        return None if answer is None else str(answer["error"])
+
+    # ---- views (modals) ------------------------------------------------------------------
+
+    def views(self) -> list[JSONDict]:
+        """Open modals, as last opened or updated (with `id` and `hash`), oldest first."""
+        with self._lock:
+            return [_copy(v) for v in self._views.values()]
+
+    def _views_open(self, params: JSONDict, token: str | None) -> JSONDict:
+        trigger = str(params.get("trigger_id") or "")
+        if not trigger:
+            raise _SlackError("invalid_arguments")
+        if trigger in self._used_triggers:  # a trigger opens one view
+            raise _SlackError("exchanged_trigger_id")
+        view = self._checked_view(params)
+        self._used_triggers.add(trigger)
+        stored = view | {"id": f"V{secrets.token_hex(5).upper()}", "hash": self._next_ts()}
+        self._views[stored["id"]] = stored
+        return {"view": _copy(stored)}
+
+    def _views_update(self, params: JSONDict, token: str | None) -> JSONDict:
+        current = self._views.get(str(params.get("view_id") or ""))
+        if current is None:
+            raise _SlackError("not_found")
+        if params.get("hash") and params["hash"] != current["hash"]:
+            raise _SlackError("hash_conflict")
+        view = self._checked_view(params)
+        current.clear()
+        current.update(view | {"id": params["view_id"], "hash": self._next_ts()})
+        return {"view": _copy(current)}
+
+    def _checked_view(self, params: JSONDict) -> JSONDict:
+        view = params.get("view")
+        view = _json_or_str(view) if isinstance(view, str) else view
+        if not isinstance(view, dict) or view.get("type") != "modal":
+            raise _SlackError("invalid_arguments")
+        title = view.get("title") or {}
+        problems = slack_limits.check_message(view, surface="view")
+        if title.get("type") != "plain_text" or not 0 < len(str(title.get("text", ""))) <= 24:
+            problems.append(slack_limits.Problem("invalid_arguments", "title", "/view/title"))
+        self._limit_problems += [("views", p) for p in problems]
+        if problems:
+            # UNVERIFIED wording; Slack answers views.* problems as invalid_arguments.
+            messages = [f"[ERROR] {p.message()}" for p in problems]
+            raise _SlackError("invalid_arguments", response_metadata={"messages": messages})
+        return dict(view)
 
     def _execution_for_token(self, token: str) -> _Execution | None:
         found = (e for e in self._store.executions.values() if e.info.token == token)

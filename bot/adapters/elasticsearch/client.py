@@ -15,14 +15,17 @@ from typing import Any, TypeVar
 import elastic_transport
 from elastic_transport import ObjectApiResponse
 from elasticsearch import ApiError, AsyncElasticsearch
+from pydantic import BaseModel
 
 from bot.adapters.elasticsearch.errors import _transport_status
+from bot.adapters.elasticsearch.schemas import bad_answer, not_an_object, parse
 from bot.adapters.metrics import Metrics
 from bot.app.ports import CallContext
 from bot.core.config import ResolvedCluster
 from bot.core.errors import ClusterForbidden
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 # A click's requests: its re-check (5 reads in parallel), then the stop, then the verify.
 CLICK_CONNECTIONS = 7
@@ -157,13 +160,51 @@ class ClusterClient:
                 ),
             )
 
-        if urgent or once is not None or (ctx is not None and ctx.urgent):
-            response = await send()
-        else:
-            async with self._reading:
+        try:
+            if urgent or once is not None or (ctx is not None and ctx.urgent):
                 response = await send()
-        assert isinstance(response, ObjectApiResponse)
+            else:
+                async with self._reading:
+                    response = await send()
+        except elastic_transport.SerializationError:
+            # A 2xx whose body claims JSON but is not (truncated, a proxy's page).
+            raise bad_answer(self.name, endpoint, "a body that is not valid JSON") from None
+        if not isinstance(response, ObjectApiResponse):
+            content_type = response.meta.headers.get("content-type") or ""
+            what = not_an_object(response.body, content_type) or "not a JSON object"
+            raise bad_answer(self.name, endpoint, what)
         return response
+
+    async def _read(
+        self,
+        schema: type[M],
+        endpoint: str,
+        method: str,
+        path: str,
+        ctx: CallContext | None,
+        **kwargs: Any,
+    ) -> M:
+        """`_request`, its answer checked against `schema` (ClusterBadAnswer if it is not)."""
+        response = await self._request(endpoint, method, path, ctx, **kwargs)
+        return parse(schema, response.body, cluster=self.name, endpoint=endpoint)
+
+    async def _read_body(
+        self,
+        schema: type[BaseModel],
+        endpoint: str,
+        method: str,
+        path: str,
+        ctx: CallContext | None,
+        **kwargs: Any,
+    ) -> Mapping[str, Any]:
+        """The answer's own body, once checked against `schema`, for the pure parsers.
+
+        Cheaper than the model's dump on big answers (every model's `_stats`, every pipeline).
+        """
+        response = await self._request(endpoint, method, path, ctx, **kwargs)
+        parse(schema, response.body, cluster=self.name, endpoint=endpoint)
+        body: Mapping[str, Any] = response.body
+        return body
 
     async def _shared(
         self, what: str, ctx: CallContext | None, read: Callable[[], Awaitable[T]]

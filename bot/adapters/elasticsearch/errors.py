@@ -103,7 +103,8 @@ def to_domain_error(
         return ClusterUnreachable(
             f"cannot reach cluster `{cluster}` ({exc.message}); is it up and is the URL right?",
         )
-    return ClusterUnexpected(f"unexpected error talking to cluster `{cluster}`: {exc}")
+    detail = str(exc).strip() or type(exc).__name__  # never nothing after the colon
+    return ClusterUnexpected(f"unexpected error talking to cluster `{cluster}`: {detail}")
 
 
 def _api_error(

@@ -13,13 +13,16 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import aiohttp
+import elastic_transport
 from elasticsearch import NotFoundError
 
+from bot.adapters.elasticsearch import schemas
 from bot.adapters.elasticsearch.client import _quote
 from bot.adapters.elasticsearch.errors import ElasticError, to_domain_error
 from bot.adapters.elasticsearch.scaling import ScaleCalls
 from bot.app.ports import CallContext, Verification
-from bot.core.errors import ClusterError
+from bot.core.errors import ClusterBadAnswer, ClusterError
 from bot.core.impact import StartPlan
 from bot.core.model import Deployment, Resolution, StartOutcome, StopOutcome
 
@@ -98,7 +101,8 @@ class ClusterGateway(ScaleCalls):
         try:
             # A retried stop could hit a deployment the first attempt already stopped (404),
             # or stop it twice; retries are the person's decision, not the transport's.
-            await self._request(
+            answer = await self._read(
+                schemas.StopAnswer,
                 "ml.stop_trained_model_deployment",
                 "POST",
                 f"/_ml/trained_models/{_quote(deployment.deployment_id)}/deployment/_stop",
@@ -108,13 +112,16 @@ class ClusterGateway(ScaleCalls):
             )
         except Exception as exc:
             return self._failed(exc, "stop", deployment, timeout, started)
-        return StopOutcome(
-            deployment.deployment_id, ok=True, message="stopped", seconds=time.monotonic() - started
-        )
+        seconds = time.monotonic() - started
+        if not answer.stopped:  # Elasticsearch never answers false; something in between did
+            why = "the stop was sent but its answer said `stopped: false`"
+            return StopOutcome(deployment.deployment_id, False, why, None, seconds, unknown=True)
+        return StopOutcome(deployment.deployment_id, ok=True, message="stopped", seconds=seconds)
 
     def _failed(
         self, exc: Exception, operation: str, deployment: Deployment, timeout: float, started: float
     ) -> StopOutcome:
+        """A stop or start that raised: refused (failed) or maybe done (unknown outcome)."""
         err = (
             exc
             if isinstance(exc, ElasticError)
@@ -127,12 +134,21 @@ class ClusterGateway(ScaleCalls):
                 timeout=timeout,
             )
         )
+        maybe_done = _maybe_done(exc)
+        message = err.message
+        if isinstance(exc, elastic_transport.ConnectionTimeout):
+            message = f"cluster `{self.name}` did not answer the {operation} within {timeout:g} s"
+        elif maybe_done and isinstance(exc, ClusterBadAnswer):
+            message = f"the {operation} was sent but its answer could not be read: {message}"
+        elif maybe_done:
+            message = f"the {operation} was sent but no answer came back: {message}"
         return StopOutcome(
             deployment.deployment_id,
             ok=False,
-            message=err.message,
+            message=message,
             status=err.status,
             seconds=time.monotonic() - started,
+            unknown=maybe_done,
         )
 
     async def start(self, deployment: Deployment, ctx: CallContext | None = None) -> StartOutcome:
@@ -156,7 +172,8 @@ class ClusterGateway(ScaleCalls):
             params["cache_size"] = deployment.cache_size
         started = time.monotonic()
         try:
-            await self._request(
+            answer = await self._read(
+                schemas.StartAnswer,
                 "ml.start_trained_model_deployment",
                 "POST",
                 f"/_ml/trained_models/{_quote(deployment.model_id)}/deployment/_start",
@@ -168,8 +185,16 @@ class ClusterGateway(ScaleCalls):
         except Exception as exc:
             failed = self._failed(exc, "start", deployment, START_TIMEOUT, started)
             return StartOutcome(**failed.to_json())
+        seconds = time.monotonic() - started
+        state = answer.assignment.assignment_state
+        if state == "failed":
+            why = "the start answered but the deployment failed; see `/ml-deployments`"
+            return StartOutcome(deployment.deployment_id, False, why, None, seconds)
+        if state != "started":  # asked `wait_for=started`: any other state is not the ask
+            why = f"the start answered but the deployment is {state or 'in no stated state'}"
+            return StartOutcome(deployment.deployment_id, False, why, None, seconds, unknown=True)
         return StartOutcome(
-            deployment.deployment_id, ok=True, message="started", seconds=time.monotonic() - started
+            deployment.deployment_id, ok=True, message="started", seconds=seconds, verified=True
         )
 
     async def verify_gone(
@@ -189,26 +214,32 @@ class ClusterGateway(ScaleCalls):
             wait = min(wait * 2, VERIFY_MAX_WAIT)
 
     async def _deployment_state(self, deployment_id: str, ctx: CallContext | None) -> str | None:
+        """The deployment's state from a checked `_stats` answer; None when it is gone."""
         try:
-            resp = await self._request(
+            page = await self._read(
+                schemas.StatsPage,
                 "ml.get_trained_models_stats",
                 "GET",
                 f"/_ml/trained_models/{_quote(deployment_id)}/_stats",
                 ctx,
                 urgent=True,  # the verification of a stop that ran
             )
-        except NotFoundError:
-            return None
+        except NotFoundError as exc:
+            if isinstance(exc.body, dict) and isinstance(exc.body.get("error"), dict):
+                return None  # Elasticsearch's own 404: no such model or deployment
+            raise schemas.bad_answer(
+                self.name, "ml.get_trained_models_stats", "a 404 that is not Elasticsearch's"
+            ) from None
         except ClusterError:
             raise
         except Exception as exc:
             raise to_domain_error(
                 exc, cluster=self.name, operation="read deployment stats"
             ) from exc
-        for entry in resp.body.get("trained_model_stats", []):
-            stats = entry.get("deployment_stats") or {}
-            if stats.get("deployment_id") == deployment_id:
-                return str(stats.get("state", "unknown"))
+        for entry in page.trained_model_stats:
+            stats = entry.deployment_stats
+            if stats is not None and stats.deployment_id == deployment_id:
+                return stats.state or "unknown"
         return None
 
     async def ping(self) -> str:
@@ -217,7 +248,28 @@ class ClusterGateway(ScaleCalls):
             info = await self._timed("info", self.client.info())
         except Exception as exc:
             raise to_domain_error(exc, cluster=self.name, operation="read cluster info") from exc
-        return str(info.body["version"]["number"])
+        content_type = info.meta.headers.get("content-type") or ""
+        answer = schemas.parse(
+            schemas.Info, info.body, cluster=self.name, endpoint="info", content_type=content_type
+        )
+        return answer.version.number
+
+
+def _maybe_done(exc: Exception) -> bool:
+    """Whether a stop or start that raised `exc` may still have reached Elasticsearch.
+
+    An answer that could not be read, a timeout or a connection lost after sending: the
+    cluster may have acted. Refused connections, TLS failures and any answer with an
+    error status are sure: nothing was done.
+    """
+    if isinstance(exc, ClusterBadAnswer | elastic_transport.ConnectionTimeout):
+        return True
+    if isinstance(exc, elastic_transport.TlsError) or not isinstance(
+        exc, elastic_transport.ConnectionError
+    ):
+        return False
+    causes = exc.errors or (exc.__cause__,)
+    return not any(isinstance(c, aiohttp.ClientConnectorError) for c in causes)
 
 
 def _model_hint(

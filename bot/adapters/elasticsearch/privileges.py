@@ -7,11 +7,12 @@ so without this read a bot lacking `view_index_metadata` would see no semantic_t
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 import elastic_transport
-from elasticsearch import ApiError
+from elasticsearch import ApiError, AsyncElasticsearch
 
 from bot.adapters.elasticsearch.errors import _reason
 
@@ -50,6 +51,28 @@ def views_every_index(body: Mapping[str, Any]) -> bool:
     """Whether a `_has_privileges` answer grants `view_index_metadata` on `*`."""
     index = body.get("index") or {}
     return bool((index.get("*") or {}).get("view_index_metadata"))
+
+
+# Transports whose cluster said security is off. Turning security on takes a cluster
+# restart, after which the bot's other requests say so (401); until then asking again would
+# only draw the same 500, and elastic_transport's "putting on timeout" warning, again.
+_SECURITY_OFF: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def security_off(client: AsyncElasticsearch) -> bool:
+    """Whether this client's cluster already said security is off (no need to ask again)."""
+    return client.transport in _SECURITY_OFF
+
+
+def revive(client: AsyncElasticsearch) -> None:
+    """Remember that security is off, and put every node back in the live pool.
+
+    The node answered (security is simply off), but the transport counts any 5xx as a node
+    failure and would route requests around a healthy node for up to a minute."""
+    _SECURITY_OFF.add(client.transport)
+    pool = client.transport.node_pool
+    for node in pool.all():
+        pool.mark_live(node)
 
 
 def unchecked(exc: Exception) -> bool | str:

@@ -9,12 +9,12 @@ from typing import Any
 import elastic_transport
 from elasticsearch import ApiError, NotFoundError
 
-from bot.adapters.elasticsearch import privileges
+from bot.adapters.elasticsearch import privileges, schemas
 from bot.adapters.elasticsearch.client import ClusterClient, _quote
 from bot.adapters.elasticsearch.errors import _unreadable, to_domain_error
 from bot.adapters.elasticsearch.snapshot import ClusterSnapshot, pipeline_references
 from bot.app.ports import CallContext
-from bot.core.errors import ClusterError
+from bot.core.errors import ClusterBadAnswer, ClusterError
 from bot.core.impact import (
     Endpoint,
     MappingScan,
@@ -78,71 +78,80 @@ class SnapshotReads(ClusterClient):
         entries: list[Mapping[str, Any]] = []
         start = 0
         while True:
-            page = await self._request(
+            page = await self._read_body(
+                schemas.StatsPage,
                 "ml.get_trained_models_stats",
                 "GET",
                 path,
                 ctx,
                 params={"from": start, "size": PAGE_SIZE},
             )
-            entries.extend(page.body.get("trained_model_stats", []))
+            entries.extend(page["trained_model_stats"])
             start += PAGE_SIZE
-            if start >= int(page.body.get("count", 0)):
+            if start >= int(page["count"]):
                 return entries
 
     async def _aliases(self, ctx: CallContext | None) -> dict[str, tuple[str, ...]]:
         aliases: dict[str, tuple[str, ...]] = {}
         start = 0
         while True:
-            page = await self._request(
+            page = await self._read(
+                schemas.ModelsPage,
                 "ml.get_trained_models",
                 "GET",
                 "/_ml/trained_models",
                 ctx,
                 params={"from": start, "size": PAGE_SIZE, "filter_path": MODELS_FILTER},
             )
-            for cfg in page.body.get("trained_model_configs", []):
-                found = (cfg.get("metadata") or {}).get("model_aliases") or []
-                if found:
-                    aliases[cfg["model_id"]] = tuple(found)
+            for cfg in page.trained_model_configs:
+                if cfg.metadata is not None and cfg.metadata.model_aliases:
+                    aliases[cfg.model_id] = tuple(cfg.metadata.model_aliases)
             start += PAGE_SIZE
-            if start >= int(page.body.get("count", 0)):
+            if start >= page.count:
                 return aliases
 
     async def _pipelines(self, ctx: CallContext | None) -> dict[str, set[str]]:
         try:
-            resp = await self._request("ingest.get_pipeline", "GET", "/_ingest/pipeline", ctx)
+            resp = await self._read_body(
+                schemas.Pipelines, "ingest.get_pipeline", "GET", "/_ingest/pipeline", ctx
+            )
         except NotFoundError:
             return {}  # 404 with `{}`: the cluster has no pipelines at all
-        return pipeline_references(resp.body)
+        return pipeline_references(resp)
 
     async def _endpoints(self, ctx: CallContext | None) -> tuple[Endpoint, ...] | str:
         """Inference endpoints, or why they could not be read."""
         try:
-            resp = await self._request(
+            resp = await self._read_body(
+                schemas.InferenceEndpoints,
                 "inference.get",
                 "GET",
                 "/_inference/_all",
                 ctx,
                 params={"filter_path": ENDPOINT_FILTER},
             )
+        except ClusterBadAnswer as exc:
+            return f"could not read inference endpoints: {exc.message}"
         except (ApiError, elastic_transport.TransportError) as exc:
             return _unreadable("inference endpoints", "monitor_inference", exc)
-        return parse_endpoints(resp.body)
+        return parse_endpoints(resp)
 
     async def _semantic_fields(self, ctx: CallContext | None) -> MappingScan | str:
         """Every semantic_text field the bot may see, or why the mappings could not be read."""
         try:
-            resp = await self._request(
+            resp = await self._read_body(
+                schemas.Mappings,
                 "indices.get_mapping",
                 "GET",
                 "/_mapping",
                 ctx,
                 params={"filter_path": MAPPING_FILTER},
             )
+        except ClusterBadAnswer as exc:
+            return f"could not read index mappings: {exc.message}"
         except (ApiError, elastic_transport.TransportError) as exc:
             return _unreadable("index mappings", "view_index_metadata", exc)
-        return scan_mappings(resp.body)
+        return scan_mappings(resp)
 
     async def _views_every_index(self, ctx: CallContext | None) -> bool | str:
         """Whether the mappings read covers every index (a str: why unknown); cached."""
@@ -156,17 +165,25 @@ class SnapshotReads(ClusterClient):
         return found
 
     async def _read_views(self, ctx: CallContext | None) -> bool | str:
+        if privileges.security_off(self.client):
+            return True  # every index is visible; asking again only draws the same 500
         try:
-            resp = await self._request(
+            resp = await self._read(
+                schemas.HasPrivileges,
                 "security.has_privileges",
                 "GET",  # a read (ES takes GET or POST): every read the bot makes is a GET
                 privileges.PATH,
                 ctx,
                 body=privileges.VIEW_EVERY_INDEX,
             )
+        except ClusterBadAnswer as exc:
+            return f"could not check which indices the bot may view: {exc.message}"
         except (ApiError, elastic_transport.TransportError) as exc:
-            return privileges.unchecked(exc)
-        return privileges.views_every_index(resp.body)
+            found = privileges.unchecked(exc)
+            if found is True:  # security is off: the node is healthy, whatever the 500 says
+                privileges.revive(self.client)
+            return found
+        return privileges.views_every_index(resp.model_dump())
 
     async def snapshot(
         self, ctx: CallContext | None = None, ids: Sequence[str] | None = None

@@ -44,8 +44,8 @@ Decisions where the contract is silent:
   ``MlStrings.ID_LENGTH_LIMIT``). Slack documents no limit for slash-command text (a
   message's text is truncated at 40,000); 4,000 holds 50 ids of 64 characters, a reason of
   500 and every flag. Beyond a bound the usage error names it.
-* Text is taken as received: Slack's ``&amp;``/``&lt;``/``&gt;`` escapes are not undone
-  here (``&`` in an id is an error anyway; a reason keeps them verbatim).
+* Text is parsed as the user typed it: the Slack adapter undoes Slack's ``&amp;``/``&lt;``/
+  ``&gt;`` escaping first (bot/slack/slash_text.py), so a reason ``"A&B <x>"`` stays that.
 
 One module per job: ``tokens`` (names, bounds, tokenizer), ``requests`` (the dataclasses),
 ``ids`` (id and cluster validation), ``scan`` (flags), ``stop``/``start``/``listing``/``audit``

@@ -40,7 +40,7 @@ _STOP_HELP = f"""\
 Usage: {USAGE_LINES[STOP]}
 
 Stop an Elasticsearch trained-model deployment. You get a preview (what will stop, which
-ingest pipelines use it) and a Confirm button; nothing stops until you confirm.
+ingest pipelines use it) and a Stop button; nothing stops until you press it.
 
 <deployment_id>          one id (`elser-prod`), a comma list without spaces (`a,b`),
                          a wildcard (`elser-*`) or `_all`. Ids are lowercase letters,
@@ -72,7 +72,8 @@ Examples:
 _DEPLOYMENTS_HELP = f"""\
 Usage: {USAGE_LINES[DEPLOYMENTS]}
 
-List trained-model deployments and their state (read-only).
+List trained-model deployments and their state (read-only), then what the bot stopped in
+the last 7 days that is still down (who, when, why), each with a Restart button.
 
 [pattern]        an id, a comma list (`a,b`), a wildcard (`elser-*`) or `_all`;
                  all deployments if omitted.
@@ -92,7 +93,8 @@ Usage: {USAGE_LINES[START]}
 Start a trained-model deployment. You get a preview and a Start button; nothing starts
 until you confirm. (A stop's result message also offers "Restart with previous settings".)
 
-<model_id>             the model to deploy (one exact id).
+<model_id>             the model to deploy (one exact id), or the id of a deployment the
+                       bot stopped: it starts again with its model and previous settings.
 --deployment-id ID     the deployment's id (default: the model id).
 --allocations N        number of allocations (default 1).
 --threads N            threads per allocation: 1, 2, 4, 8, 16 or 32 (default 1).
@@ -101,6 +103,7 @@ until you confirm. (A stop's result message also offers "Restart with previous s
 --reason TEXT          why, for the audit log and the channel.
 
 Examples:
+  /ml-start search-e5          (a deployment the bot stopped: back as it was)
   /ml-start .elser_model_2 --deployment-id elser-prod --allocations 2
   /ml-start my-ner-model --priority low --cluster staging
 """
@@ -112,7 +115,9 @@ Usage: {USAGE_LINES[AUDIT]}
 What the bot did in this channel (or for an incident): time, who, what, flags, reason,
 approvals and outcome, oldest first, with links to the messages.
 
---incident ID          an incident's actions, whatever channel they were asked in.
+--incident ID          an incident's actions, whatever channel they were asked in: asked
+                       in its incident channel (`incidents:` in the config) or naming it
+                       in the reason (`--reason "INC-4711: …"`).
 --since DURATION       how far back: `30m`, `2h`, `7d` (default 24h, at most 90d).
 --format markdown      plain Markdown to paste into a postmortem.
 """

@@ -4,7 +4,7 @@ Pure except for :func:`load_role_map`, which reads one file. Reads only the ``ro
 ``bindings`` and ``approvals`` sections of the config file; every other section belongs to
 ``settings``.
 
-Rules (see DESIGN.md "The config file"), and decisions where it is silent:
+Rules (README, "Configuration"), and decisions where it is silent:
 
 * Deny by default. Actions are ``stop``, ``start``, ``status``, ``freeze``, ``scale``.
 * A ``scale`` grant may set ``allocations: {min: N, max: M}``: every allocation number a
@@ -36,7 +36,8 @@ Rules (see DESIGN.md "The config file"), and decisions where it is silent:
   deployments (with no deployments given, any rule for the action and cluster matches).
   Whether the approver may be the requester is for the caller (``actions``) to decide.
 
-Modules: ``schema`` (the models), ``load`` (file to RoleMap, FILE:LINE errors), ``decide``.
+Modules: ``schema`` (the models), ``load`` (file to RoleMap, FILE:LINE errors), ``decide``,
+``lookups`` (which user groups are worth a Slack lookup for one person).
 """
 
 from bot.core.policy.decide import (
@@ -49,6 +50,8 @@ from bot.core.policy.decide import (
     roles_of,
 )
 from bot.core.policy.load import PolicyError, load_role_map, parse_role_map
+from bot.core.policy.lookups import groups_that_matter
+from bot.core.policy.remedy import Holder, who_can
 from bot.core.policy.schema import (
     OPTIONS,
     Action,
@@ -71,6 +74,7 @@ __all__ = [
     "Caller",
     "Decision",
     "Grant",
+    "Holder",
     "Option",
     "PolicyError",
     "RoleMap",
@@ -78,9 +82,11 @@ __all__ = [
     "authorize",
     "can_approve",
     "explain",
+    "groups_that_matter",
     "load_role_map",
     "matches",
     "option_label",
     "parse_role_map",
     "roles_of",
+    "who_can",
 ]

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
+from bot.core.policy.patterns import approvals_line
+from bot.core.policy.remedy import Holder, holders, who_can
 from bot.core.policy.schema import (
     OPTIONS,
     Action,
@@ -32,6 +34,8 @@ class Decision:
     explanation: str
     role: str | None = None
     via: str | None = None
+    # A denial: who holds a role that would allow it (see `remedy`); empty when none does.
+    helpers: tuple[Holder, ...] = ()
 
     def __bool__(self) -> bool:
         return self.allowed
@@ -257,11 +261,13 @@ def authorize(
             role_map, caller, [*matched, assumed], action, cluster, deployments, opts, numbers
         )
         if trial.allowed:
-            return _deny(
+            decision = _deny(
                 f"could not check membership of usergroup {m.unknown_group} (Slack error); "
                 "failing closed"
             )
-    return decision
+            break
+    helpers = who_can(role_map, action, cluster, deployments, opts, exclude=caller.user_id)
+    return replace(decision, helpers=helpers)
 
 
 def approvals_required(
@@ -289,10 +295,11 @@ def can_approve(role_map: RoleMap, caller: Caller, rule: ApprovalRule, cluster: 
             )
     held = _unique(m.role for m in checks if m.status == "match")
     holds = ", ".join(held) if held else "no role"
-    return _deny(
+    denied = _deny(
         f"approving {what} needs role {' or '.join(rule.approvers)} "
         f"(user {caller.user_id} holds {holds}{_in_channel(caller)})"
     )
+    return replace(denied, helpers=holders(role_map, rule.approvers, exclude=caller.user_id))
 
 
 def roles_of(role_map: RoleMap, caller: Caller) -> list[tuple[str, str]]:
@@ -334,10 +341,14 @@ def explain(
     cluster: str,
     deployments: Sequence[str] | None,
     options: Iterable[str] = (),
+    patterns: Sequence[str] = (),
     *,
     allocations: Sequence[int] = (),
 ) -> str:
-    """Every binding considered, why it matched or not, each grant, and the decision."""
+    """Every binding considered, why it matched or not, each grant, and the decision.
+
+    `patterns`: what the request names when it is not resolved yet (`ner-*`), so the
+    approvals shown are the ones that apply to it."""
     opts = frozenset(options)
     numbers = tuple(allocations)
     targets = ", ".join(deployments) if deployments else "(not resolved yet)"
@@ -385,11 +396,15 @@ def explain(
             lines.append(head + f"unknown: {m.why}")
         else:
             lines.append(head + f"no match: {m.why}")
-    rule = approvals_required(role_map, action, cluster, list(deployments or []))
-    if rule is not None:
-        lines.append(
-            f"approvals: {rule.required} approval(s) needed from {' or '.join(rule.approvers)}"
-        )
+    if deployments is None and patterns:
+        line = approvals_line(role_map, action, cluster, patterns)
+        lines += [line] if line else []
+    else:
+        rule = approvals_required(role_map, action, cluster, list(deployments or []))
+        if rule is not None:
+            lines.append(
+                f"approvals: {rule.required} approval(s) needed from {' or '.join(rule.approvers)}"
+            )
     decision = authorize(role_map, caller, action, cluster, deployments, opts, allocations=numbers)
     lines.append(f"decision: {decision.explanation}")
     return "\n".join(lines)

@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 from bot.core.commands import validate_id
-from bot.core.yamlfile import Loc, loc_text
+from bot.core.yamlfile import Loc, loc_text, suggest
 
 # `freeze` is the kill switch (`/ml-stop freeze`); grant it to admins only.
 # `scale` changes allocations (`/ml-scale`); a grant may bound it with `allocations`.
@@ -273,7 +273,8 @@ def cross_refs(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
                 role = binding.get("role")
                 if isinstance(role, str) and role not in known:
                     loc: Loc = ("bindings", i, "role")
-                    problems.append((loc, f'unknown role "{role}" {known_text}'))
+                    hint = suggest(role, known)
+                    problems.append((loc, f'unknown role "{role}" {known_text}{hint}'))
     approvals = data.get("approvals")
     if isinstance(approvals, list):
         for i, rule in enumerate(approvals):
@@ -287,6 +288,9 @@ def cross_refs(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
             for j, role in enumerate(approvers):
                 if isinstance(role, str) and role not in known:
                     problems.append(
-                        (("approvals", i, "approvers", j), f'unknown role "{role}" {known_text}')
+                        (
+                            ("approvals", i, "approvers", j),
+                            f'unknown role "{role}" {known_text}{suggest(role, known)}',
+                        )
                     )
     return problems

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.core.impact import pipeline_names
 from bot.core.model import ActionState, PendingAction, ScaleSpec, StartSpec
 from bot.slack.blocks.common import (
     MAX_BLOCKS,
@@ -109,9 +110,9 @@ def approval_card(action: PendingAction, *, now: float) -> Message:
             lines.append(f"… and {len(action.targets) - 3:,} more with their own settings")
     else:
         used = [
-            f"{_code(d.deployment_id)} ({_pipelines_md(d.pipelines, 200)})"
+            f"{_code(d.deployment_id)} ({_pipelines_md(names, 200)})"
             for d in action.targets
-            if d.pipelines
+            if (names := pipeline_names(d.impact, d.pipelines))
         ]
         if used:
             head = "⚠ *Used by ingest pipelines, which stop working:* "

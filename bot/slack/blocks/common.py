@@ -13,13 +13,18 @@ from typing import Any, TypedDict
 
 from bot.core.model import ActionSpec, Deployment, PendingAction, ScaleSpec, StartSpec, StopSpec
 from bot.slack import ids
+from bot.slack.blocks import budget
 
 # Re-exported so `blocks.CONFIRM_ACTION_ID` keeps working; bot.slack.ids owns them.
 APPROVE_ACTION_ID = ids.APPROVE_ACTION_ID
 CANCEL_ACTION_ID = ids.CANCEL_ACTION_ID
 CONFIRM_ACTION_ID = ids.CONFIRM_ACTION_ID
+NARROW_ACTION_ID = ids.NARROW_ACTION_ID
 REJECT_ACTION_ID = ids.REJECT_ACTION_ID
 RESTART_ACTION_ID = ids.RESTART_ACTION_ID
+SHOW_ALL_ACTION_ID = ids.SHOW_ALL_ACTION_ID
+DETAILS_PREV_ACTION_ID = ids.DETAILS_PREV_ACTION_ID
+DETAILS_NEXT_ACTION_ID = ids.DETAILS_NEXT_ACTION_ID
 START_CANCEL_ACTION_ID = ids.START_CANCEL_ACTION_ID
 START_CONFIRM_ACTION_ID = ids.START_CONFIRM_ACTION_ID
 SCALE_CONFIRM_ACTION_ID = ids.SCALE_CONFIRM_ACTION_ID
@@ -63,12 +68,9 @@ class Message(TypedDict):
 # --------------------------------------------------------------------------- text helpers
 
 
-_BARE_AMPERSAND = re.compile(r"&(?!(?:amp|lt|gt);)")
-
-
 def escape(text: str) -> str:
-    """Escape `&`, `<`, `>` for mrkdwn; Slack's own `&lt;` etc. (slash-command text) stay as is."""
-    return _BARE_AMPERSAND.sub("&amp;", text).replace("<", "&lt;").replace(">", "&gt;")
+    """Escape `&`, `<`, `>` for mrkdwn, every one: text arrives unescaped (bot/slack/slash_text)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 _PARTIAL_ENTITY = re.compile(r"&[a-z]*$")
@@ -198,9 +200,18 @@ def _packed_sections(lines: Iterable[str], limit: int = SECTION_TEXT_MAX) -> lis
 
 
 def _make_message(text: str, blocks: list[Block]) -> Message:
-    """A message from escaped text; at most 50 blocks, always keeping the last (the buttons)."""
-    if len(blocks) > MAX_BLOCKS:
-        blocks = [*blocks[: MAX_BLOCKS - 1], blocks[-1]]
+    """A message from escaped text, within Slack's limits, always keeping the last block.
+
+    Families size themselves with `budget.fit`; this is the last resort should one not:
+    blocks from the middle give way to a count (never the first or the last, the buttons).
+    """
+    if len(blocks) > MAX_BLOCKS or budget.text_size(blocks) > budget.BLOCKS_TEXT_MAX:
+        blocks = budget.fit(
+            blocks[:1],
+            blocks[1:-1],
+            blocks[-1:],
+            more=lambda n: [_context(f"… {n:,} more part(s) of this message not shown")],
+        )
     return {"text": clip(text, FALLBACK_TEXT_MAX), "blocks": blocks}
 
 
@@ -360,5 +371,11 @@ def _deployment_md(dep: Deployment, spec: ActionSpec) -> str:
 
 
 def _ids_md(ids: Sequence[str], limit: int) -> str:
-    """Ids in code, comma separated, summarised beyond `limit` characters."""
-    return _join_limited([_code(i) for i in ids], limit)
+    """Ids in code in at most `limit` characters: shared parts written once beyond a glance
+    (`d-{001,002}-prod`), then `… +N more` only if they still do not fit."""
+    return budget.compact_ids(ids, limit, code=_code_whole, more=lambda n: f"… +{n:,} more")
+
+
+def _code_whole(text: str) -> str:
+    """`_code` without the clipping: for a `prefix{a,b}` group of ids that must stay whole."""
+    return f"`{escape(text.replace('`', chr(39)).replace(chr(10), ' ')) or ' '}`"

@@ -27,33 +27,48 @@ from bot.slack.blocks.common import (
 # --------------------------------------------------------------------------- locks, freeze
 
 
-def locked(holder: PendingAction, deployment_ids: Sequence[str], *, now: float) -> Message:
-    """A new request overlaps deployments that `holder` (proposed or executing) holds."""
+def locked(
+    holder: PendingAction,
+    deployment_ids: Sequence[str],
+    *,
+    now: float,
+    asker_id: str | None = None,
+) -> Message:
+    """A new request overlaps deployments that `holder` (proposed or executing) holds.
+
+    Says who holds them and what to do: ask them to Cancel, or when it expires; `asker_id`
+    is who asked now (their own pending action: press a button in its preview)."""
     verb = _verbs(holder).verb
     held = set(holder.deployment_ids)
     conflicts = [i for i in deployment_ids if i in held] or list(holder.deployment_ids)
     ids = _ids_md(conflicts, 1500) if conflicts else "these deployments"
     has = "has" if len(conflicts) == 1 else "have"
-    by = _mention(holder.requester_id)
+    mine = asker_id is not None and asker_id == holder.requester_id
+    by = "you" if mine else _mention(holder.requester_id)
     plain_ids = _join_limited([escape(clip(i, ID_MAX)) for i in conflicts], 1000)
     if holder.state is ActionState.EXECUTING:
         since = holder.started_at if holder.started_at is not None else holder.created_at
         rest = f"already {has} a {verb} by {by} running since"
         when, plain_when = _slack_date(since), _utc(since)
-        retry = "try again when it ends"
+        retry = plain_retry = "its result is posted in the channel; try again when it ends"
     else:
         rest = f"already {has} a {verb} pending by {by} since"
         expires = f"expires {_slack_date(holder.expires_at)}, {_relative(holder.expires_at - now)}"
         plain_expires = f"expires {_utc(holder.expires_at)}"
         when = f"{_slack_date(holder.created_at)} ({expires})"
         plain_when = f"{_utc(holder.created_at)} ({plain_expires})"
-        retry = "try again when it ends or expires"
+        if mine:
+            what = f"press {_verbs(holder).title} or Cancel in that preview, or it expires at"
+        else:
+            what = f"ask {by} to Cancel it, or it expires at"
+        retry = f"{what} {_slack_date(holder.expires_at)}"
+        plain_retry = f"{what} {_utc(holder.expires_at)}"
     line = f"🔒 {ids} {rest} {when}; {retry}."
     blocks = [
         _section(line),
         _context(f"action {_code(holder.id)}", f"cluster {_code(holder.cluster)}"),
     ]
-    return _make_message(f"{plain_ids} {rest} {plain_when}; {retry}.", blocks)
+    return _make_message(f"{plain_ids} {rest} {plain_when}; {plain_retry}.", blocks)
 
 
 def _utc(epoch: float) -> str:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from bot.core.commands import UsageError, usage
 
 if TYPE_CHECKING:  # only its attributes are read; the module graph stays commands → blocks
-    from bot.core.policy import Decision
+    from bot.core.policy import Decision, Holder
 from bot.slack.blocks.common import (
     EXPRESSION_MAX,
     MAX_BLOCKS,
@@ -18,6 +19,7 @@ from bot.slack.blocks.common import (
     _context,
     _header,
     _ids_md,
+    _join_limited,
     _make_message,
     _section,
     clip,
@@ -60,12 +62,46 @@ def _line_chunks(text: str, limit: int) -> list[str]:
 
 
 def denied(decision: Decision, command_text: str) -> Message:
-    """Says the caller can't run `/ml-stop …`, with the decision's one-line explanation."""
+    """Says the caller can't run `/ml-stop …`, why in one line, and who could help."""
     text = command_text.strip()
     typed = _code(text, 300) if text.startswith("/") else clip(escape(text), 300)
     why = clip(escape(decision.explanation), 1000)
-    blocks = [_section(f"🚫 You can't run {typed}\n{why}")]
-    return _make_message(f"You can't run {typed}: {why}", blocks)
+    helpers = helpers_md(decision.helpers)
+    blocks = [_section(f"🚫 You can't run {typed}\n{why}\n{helpers}")]
+    return _make_message(f"You can't run {typed}: {why}; {helpers}", blocks)
+
+
+_SLACK_ID = re.compile(r"[A-Z0-9]{2,40}")
+
+
+def _ref(prefix: str, slack_id: str) -> str:
+    """`<@U…>`, `<!subteam^S…>`, `<#C…>` for a Slack id; anything else as code."""
+    if not _SLACK_ID.fullmatch(slack_id):
+        return _code(slack_id, 60)
+    return f"<{prefix}{slack_id}>"
+
+
+def helpers_md(helpers: Sequence[Holder]) -> str:
+    """`ask one of <@a>, <!subteam^S> (ml-admin), or run it in <#C> (ml-viewer)`."""
+    if not helpers:
+        return (
+            "No role in the role map allows this: whoever maintains the bot's config can add one."
+        )
+    ask: dict[str, list[str]] = {}
+    places: dict[str, list[str]] = {}
+    for h in helpers:
+        where = " in " + ", ".join(_ref("#", c) for c in h.channels) if h.channels else ""
+        if h.anyone:
+            places.setdefault(h.role, []).extend(_ref("#", c) for c in h.channels)
+            continue
+        people = [_ref("@", u) for u in h.users] + [_ref("!subteam^", g) for g in h.usergroups]
+        ask.setdefault(h.role, []).extend(p + where for p in people)
+    parts = [f"{_join_limited(v, 600)} ({escape(role)})" for role, v in ask.items()]
+    runs = [f"{_join_limited(v, 300)} ({escape(role)})" for role, v in places.items()]
+    text = f"Ask one of {'; or '.join(parts)}" if parts else ""
+    if runs:
+        text += ("; or run" if text else "Run") + f" it in {'; or '.join(runs)}"
+    return clip(text, 1500) + "."
 
 
 def error(message: str, *, error_id: str | None = None, hint: str | None = None) -> Message:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
+from bot.core.impact import pipeline_names
 from bot.core.model import Deployment, PendingAction, ScaleSpec, StartSpec, StopSpec
+from bot.slack.blocks import budget
 from bot.slack.blocks.common import (
     BUTTON_TEXT_MAX,
     CONFIRM_BUTTON_MAX,
@@ -16,9 +18,11 @@ from bot.slack.blocks.common import (
     DETAILED_TARGETS,
     EXPRESSION_MAX,
     SECTION_TEXT_MAX,
+    SHOW_ALL_ACTION_ID,
     Block,
     Message,
     _code,
+    _code_whole,
     _context,
     _deployment_md,
     _divider,
@@ -47,7 +51,7 @@ from bot.slack.blocks.scale import (
     scale_extra_blocks,
     scale_target_md,
 )
-from bot.slack.impact_blocks import impact_md, restores_md
+from bot.slack.impact_blocks import impact_lines, impact_md, impact_tally, restores_md
 
 
 def window_md(action: PendingAction, now: float) -> str:
@@ -186,18 +190,21 @@ def proposal(action: PendingAction, *, now: float, note: str | None = None) -> M
         blocks.append(_section(window_md(action, now)))
     if action.required_approvals > 0:
         blocks.append(_section(_approval_lines(action)))
-    blocks += [_section(f"*Reason:* {_reason_md(spec)}"), _divider()]
-    detailed = DETAILED_SCALE_TARGETS if isinstance(spec, ScaleSpec) else DETAILED_TARGETS
-    blocks += [_section(_target_md(action, d)) for d in targets[:detailed]]
-    if len(targets) > detailed:
-        blocks.append(_section(_more_targets_md(action, targets[detailed:])))
-    if isinstance(action.spec, ScaleSpec):
-        blocks += scale_extra_blocks(action.spec)
-    if action.unmatched:
-        blocks.append(
-            _section(f"❓ *Not found, will not be touched:* {_ids_md(action.unmatched, 2500)}")
-        )
-    blocks += [_divider(), _expiry_context(action, now), _confirm_buttons(action)]
+    blocks.append(_section(f"*Reason:* {_reason_md(spec)}"))
+    if len(targets) > 1 and (breaks := _breaks_md(action)):
+        blocks.append(_section(breaks))
+    blocks.append(_divider())
+
+    def tail(show_all: bool) -> list[Block]:
+        end = [_divider(), _expiry_context(action, now), _confirm_buttons(action, show_all)]
+        if action.unmatched:
+            missing = _ids_md(action.unmatched, 1500)
+            end.insert(0, _section(f"❓ *Not found, will not be touched:* {missing}"))
+        if isinstance(action.spec, ScaleSpec):
+            end[:0] = scale_extra_blocks(action.spec)
+        return end
+
+    blocks = _fit_targets(action, blocks, tail)
     expires = _relative(action.expires_at - now)
     text = f"{escape(title)} Confirm or cancel (expires {expires})."
     if action.required_approvals > 0 and not action.approved:
@@ -207,12 +214,69 @@ def proposal(action: PendingAction, *, now: float, note: str | None = None) -> M
     return _make_message(text, blocks)
 
 
-def _more_targets_md(action: PendingAction, rest: Sequence[Deployment]) -> str:
-    """`… and 180 more (12 used by ingest pipelines): a, b, … +150 more`."""
-    used = sum(1 for d in rest if d.pipelines) if not isinstance(action.spec, StartSpec) else 0
+def _severity(action: PendingAction, dep: Deployment) -> int:
+    """0: a plain stop is refused; 1: the stop breaks something; 2: nothing known breaks."""
+    if isinstance(action.spec, StartSpec | ScaleSpec):
+        return 2  # nothing breaks when a deployment starts or changes capacity
+    if dep.impact is not None and dep.impact.refuses:
+        return 0
+    if pipeline_names(dep.impact, dep.pipelines) or (
+        dep.impact is not None and impact_lines(dep.impact, force=True)
+    ):
+        return 1
+    return 2
+
+
+def _breaks_md(action: PendingAction) -> str:
+    """`⚠ 12 of 71 break something when stopped: …` (the fact a summary never drops)."""
+    if isinstance(action.spec, StartSpec | ScaleSpec):
+        return ""
+    breaking = [d for d in action.targets if _severity(action, d) < 2]
+    if not breaking:
+        return ""
+    used = sum(1 for d in breaking if pipeline_names(d.impact, d.pipelines))
+    parts = [impact_tally(breaking)] + ([f"{used:,} used by ingest pipelines"] if used else [])
+    what = ", ".join(p for p in parts if p)
+    head = f"⚠ *{len(breaking):,} of {len(action.targets):,} break something when stopped*"
+    return f"{head}{': ' + what if what else ''} (worst first below)"
+
+
+def _fit_targets(
+    action: PendingAction, head: list[Block], tail: Callable[[bool], list[Block]]
+) -> list[Block]:
+    """The targets in detail, worst first, as many as fit; every other id listed after them,
+    and a `Show all` button (a modal with every target in detail) when some were left out."""
+    ordered = sorted(action.targets, key=lambda d: _severity(action, d))
+    detail = [_section(_target_md(action, d)) for d in ordered]
+    ids_room = max(budget.room(head, tail(True)) - 1500, 500)
+
+    def more(left: int) -> list[Block]:
+        return _more_targets(action, ordered[len(ordered) - left :], ids_room)
+
+    plain = tail(False)
+    most = DETAILED_SCALE_TARGETS if isinstance(action.spec, ScaleSpec) else DETAILED_TARGETS
+    fitted = budget.fit(head, detail, plain, more=more, max_body=most)
+    if len(fitted) == len(head) + len(detail) + len(plain):
+        return fitted  # every target in detail: nothing more to show
+    return budget.fit(head, detail, tail(True), more=more, max_body=most)
+
+
+def _more_targets(action: PendingAction, rest: Sequence[Deployment], chars: int) -> list[Block]:
+    """`… and 51 more: a, b, …` in as many sections as the ids need, ids compacted to fit."""
+    stop = isinstance(action.spec, StopSpec)
+    used = sum(1 for d in rest if pipeline_names(d.impact, d.pipelines)) if stop else 0
     note = f" ({used:,} used by ingest pipelines)" if used else ""
     head = f"*… and {len(rest):,} more{note}:* "
-    return head + _ids_md([d.deployment_id for d in rest], SECTION_TEXT_MAX - len(head))
+    expression = action.spec.expression
+    see = f"`/ml-deployments {escape(clip(expression, 80))}`" if "*" in expression else ""
+    ids = budget.compact_ids(
+        [d.deployment_id for d in rest],
+        chars - len(head),
+        code=_code_whole,
+        more=lambda n: f"… +{n:,} more" + (f" (all listed by {see})" if see else ""),
+    )
+    pieces = budget.split_list(head + ids, SECTION_TEXT_MAX)
+    return [_section(p) for p in pieces]  # at most ~6: chars stays under the message budget
 
 
 def _expiry_context(action: PendingAction, now: float) -> Block:
@@ -245,8 +309,9 @@ def _button(
     return button
 
 
-def _confirm_buttons(action: PendingAction) -> Block:
-    """Stop (danger) or Start (primary), with a confirmation dialog, and Cancel."""
+def _confirm_buttons(action: PendingAction, show_all: bool = False) -> Block:
+    """Stop (danger) or Start (primary), with a confirmation dialog, Cancel, and `Show all N`
+    when the preview could not show every target in detail."""
     verbs = _verbs(action)
     go = _button(
         verbs.title,
@@ -256,7 +321,10 @@ def _confirm_buttons(action: PendingAction) -> Block:
         confirm=_confirm_dialog(action),
     )
     cancel = _button("Cancel", verbs.cancel_id, action.id)
-    return {"type": "actions", "block_id": f"ml_{verbs.verb}.buttons", "elements": [go, cancel]}
+    buttons = [go, cancel]
+    if show_all:
+        buttons.append(_button(f"Show all {len(action.targets):,}", SHOW_ALL_ACTION_ID, action.id))
+    return {"type": "actions", "block_id": f"ml_{verbs.verb}.buttons", "elements": buttons}
 
 
 def _dialog(title: str, text: str, yes: str, no: str, style: str) -> dict[str, Any]:
@@ -283,7 +351,7 @@ def _confirm_dialog(action: PendingAction) -> dict[str, Any]:
     elif isinstance(action.spec, ScaleSpec):
         notes.append("Nothing stops; only capacity changes.")
     else:
-        if any(d.pipelines for d in action.targets):
+        if any(pipeline_names(d.impact, d.pipelines) for d in action.targets):
             notes.append("Ingest pipelines that use them stop working.")
         if not action.spec.finish_pending_work:
             notes.append("Queued inference requests will fail.")

@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections import Counter
 
 from bot.core.model import ActionState, Outcome, PendingAction, ScaleSpec, StartSpec, StopSpec
+from bot.slack.blocks import budget
 from bot.slack.blocks.common import (
     DETAILED_OUTCOMES,
     EXPRESSION_MAX,
-    MAX_BLOCKS,
     MESSAGE_MAX,
-    SECTION_TEXT_MAX,
     Block,
     Message,
     _code,
+    _code_whole,
     _context,
     _fields_section,
     _flags_md,
@@ -74,6 +74,10 @@ def _state_phrase(action: PendingAction) -> str:
     if state is ActionState.REJECTED:
         by = f" by {_mention(action.actor_id)}" if action.actor_id else ""
         return f"rejected{by}: nothing was {verbs.done}"
+    if state is ActionState.UNKNOWN and action.outcomes:
+        unknown = sum(1 for o in action.outcomes if o.unknown)
+        of = f" for {unknown} of {len(action.targets)}" if len(action.targets) > 1 else ""
+        return f"outcome unknown{of}: check /ml-deployments"
     if state is ActionState.UNKNOWN:
         return f"outcome unknown (the bot restarted while {verbs.doing})"
     if state is ActionState.EXECUTING:
@@ -128,12 +132,14 @@ def _duration(action: PendingAction) -> float | None:
 
 
 def _outcome_rank(outcome: Outcome | None) -> int:
-    """Failures first, then unverified, then done, then not run."""
+    """Failures first, then unknown, then unverified, then done, then not run."""
     if outcome is None:
-        return 3
+        return 4
+    if outcome.unknown:
+        return 1
     if not outcome.ok:
         return 0
-    return 1 if outcome.verified is False else 2
+    return 2 if outcome.verified is False else 3
 
 
 def _outcome_line(dep_id: str, outcome: Outcome | None, verbs: _Verbs) -> str:
@@ -141,6 +147,8 @@ def _outcome_line(dep_id: str, outcome: Outcome | None, verbs: _Verbs) -> str:
     if outcome is None:
         return f"◻️ {_code(dep_id)} not {verbs.done}"
     message = clip(escape(outcome.message.strip()), MESSAGE_MAX)
+    if outcome.unknown:
+        return f"❓ {_code(dep_id)}: outcome unknown: {message or 'no readable answer'}"
     if outcome.ok:
         emoji = "⚠️" if outcome.verified is False else "✅"
         if not message:
@@ -151,20 +159,29 @@ def _outcome_line(dep_id: str, outcome: Outcome | None, verbs: _Verbs) -> str:
     return f"❌ {_code(dep_id)}: {message or 'failed'}{status}"
 
 
-def _outcome_blocks(action: PendingAction) -> list[Block]:
-    """Per-deployment outcomes, failures first, summarised past DETAILED_OUTCOMES."""
+def _outcome_blocks(action: PendingAction, head: list[Block], tail: list[Block]) -> list[Block]:
+    """Per-deployment outcomes, failures first, as many as fit; the rest counted and by id."""
     verbs = _verbs(action)
     by_id = {o.deployment_id: o for o in action.outcomes}
     ids = sorted(action.deployment_ids, key=lambda i: _outcome_rank(by_id.get(i)))
-    lines = [_outcome_line(i, by_id.get(i), verbs) for i in ids[:DETAILED_OUTCOMES]]
-    rest = ids[DETAILED_OUTCOMES:]
-    if rest:
-        words = ("failed", "not verified", verbs.done, f"not {verbs.done}")
+    lines = [_outcome_line(i, by_id.get(i), verbs) for i in ids]
+    words = ("failed", "outcome unknown", "not verified", verbs.done, f"not {verbs.done}")
+
+    def more(left: int) -> str:
+        rest = ids[len(ids) - left :]
         counts = Counter(words[_outcome_rank(by_id.get(i))] for i in rest)
         tally = ", ".join(f"{n:,} {word}" for word, n in counts.most_common())
-        head = f"*… and {len(rest):,} more ({tally}):* "
-        lines.append(head + _ids_md(rest, SECTION_TEXT_MAX - len(head)))
-    return _packed_sections(lines)
+        first = f"*… and {len(rest):,} more ({tally}):* "
+        return first + budget.compact_ids(
+            rest,
+            2500 - len(first),
+            code=_code_whole,
+            more=lambda n: f"… +{n:,} more",
+        )
+
+    return budget.fit_lines(
+        head, lines, tail, pack=_packed_sections, more=more, max_lines=DETAILED_OUTCOMES
+    )
 
 
 def _restart_button(action: PendingAction) -> Block | None:
@@ -203,19 +220,18 @@ def result(action: PendingAction, *, now: float) -> Message:
     if took is not None:
         fields.append(f"*Took*\n{took:.1f} s")
     restart = _restart_button(action)
-    room = MAX_BLOCKS - 3 - (restart is not None)
-    blocks = [_section(f"{_EMOJI[action.state]} {headline}"), _fields_section(fields)]
-    blocks += _outcome_blocks(action)[:room]
+    head = [_section(f"{_EMOJI[action.state]} {headline}"), _fields_section(fields)]
     finished = action.finished_at if action.finished_at is not None else now
-    blocks.append(
+    tail = [
         _context(
             f"action {_code(action.id)}",
             f"confirmed by {_mention(action.actor_id)}" if action.actor_id else "",
             f"finished {_slack_date(finished)}",
         )
-    )
+    ]
     if restart is not None:
-        blocks.append(restart)
+        tail.append(restart)
+    blocks = _outcome_blocks(action, head, tail)
     plain_what = escape(_target_name(action))
     if len(action.targets) > 1:
         plain_what += f" ({escape(clip(action.spec.expression, EXPRESSION_MAX))})"
@@ -244,7 +260,9 @@ def already(action: PendingAction) -> Message:
         ActionState.CANCELLED: f"was {_state_phrase(action)}",
         ActionState.EXPIRED: f"expired: nothing was {verbs.done}",
         ActionState.REJECTED: f"was {_state_phrase(action)}",
-        ActionState.UNKNOWN: f"has an unknown outcome (the bot restarted while {verbs.doing})",
+        ActionState.UNKNOWN: "ran, but its outcome is unknown: check /ml-deployments"
+        if action.outcomes
+        else f"has an unknown outcome (the bot restarted while {verbs.doing})",
         ActionState.SCHEDULED: f"is a timed revert due at {_slack_date(action.expires_at)}",
     }[action.state]
     what = f"{escape(_target_name(action))} on {escape(action.cluster)}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from bot.slack.blocks.common import Block, Message
+from bot.slack.ids import routed
 
 # --------------------------------------------------------------------------- terminal rendering
 
@@ -46,7 +47,9 @@ def _block_text(block: Block) -> list[str]:
     if kind == "section":
         lines = [mrkdwn_to_text(block["text"]["text"])] if "text" in block else []
         fields = [str(f["text"]).replace("\n", " ", 1) for f in block.get("fields", [])]
-        return lines + [mrkdwn_to_text(f) for f in fields]
+        button = block.get("accessory") or {}
+        beside = [f"  [{button['text']['text']}]"] if button.get("type") == "button" else []
+        return lines + [mrkdwn_to_text(f) for f in fields] + beside
     return []
 
 
@@ -67,6 +70,10 @@ def button_labels(message: Message) -> list[tuple[str, str, str]]:
         for element in elements:
             if element.get("type") == "button":
                 found.append(
-                    (element["text"]["text"], element["action_id"], element.get("value", ""))
+                    (
+                        element["text"]["text"],
+                        routed(element["action_id"]),
+                        element.get("value", ""),
+                    )
                 )
     return found

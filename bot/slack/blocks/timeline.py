@@ -8,13 +8,17 @@ from collections.abc import Mapping, Sequence
 
 from bot.core.model import PendingAction
 from bot.core.timing import human
+from bot.slack.blocks import budget
 from bot.slack.blocks.common import (
+    FALLBACK_TEXT_MAX,
     MAX_BLOCKS,
     SECTION_TEXT_MAX,
+    Block,
     Message,
     _code,
     _flags_md,
     _header,
+    _ids_md,
     _make_message,
     _mention,
     _packed_sections,
@@ -45,11 +49,11 @@ def _timeline_row(action: PendingAction, link: str | None) -> str:
     parts = [
         _slack_date(_timeline_when(action)),
         _mention(action.requester_id),
-        f"{_verbs(action).verb} {_target_name_md(action)} on {_code(action.cluster)}",
+        f"{_verbs(action).verb} {_targets_md(action)} on {_code(action.cluster)}",
     ]
     if action.spec.flags_text():  # a start has none
         parts.append(_flags_md(action.spec))
-    parts.append(f"_{_reason_md(action.spec)}_")
+    parts.append(_timeline_reason(action))
     if action.approvals:
         parts.append("approved by " + ", ".join(_mention(a.user_id) for a in action.approvals))
     parts.append(f"{_EMOJI[action.state]} {_state_phrase(action)}")
@@ -71,6 +75,17 @@ def _timed_parts(action: PendingAction) -> list[str]:
         parts.append(f"↩ timed revert of {_code(action.revert_of)}{due}")
         parts += [_trusted_mrkdwn(entry, 200) for entry in action.revert_log]
     return parts
+
+
+def _targets_md(action: PendingAction) -> str:
+    """Every deployment by id (`a`, `b`, … +N more), not just how many there were."""
+    return _ids_md(action.deployment_ids, 600) or _target_name_md(action)
+
+
+def _timeline_reason(action: PendingAction) -> str:
+    """The reason in italics, or `no reason given` (already italic: not wrapped twice)."""
+    shown = _reason_md(action.spec)
+    return f"_{shown}_" if (action.spec.reason or "").strip() else shown
 
 
 def _markdown_cell(text: str) -> str:
@@ -116,14 +131,36 @@ def audit_timeline(
         head = "| time (UTC) | who | what | flags | reason | approvals | outcome | link |"
         rows = [head, "|---|---|---|---|---|---|---|---|"]
         rows += [_markdown_row(a, links.get(a.id)) for a in ordered]
-        table = "\n".join(rows)
-        chunks = _packed_sections([escape(r) for r in rows], SECTION_TEXT_MAX - 8)
-        blocks = [_header(title)] + [
+        body = [escape(r) for r in rows[2:]]
+        shown, earlier = _newest_that_fit([_header(title)], body, table_head=rows[:2])
+        table = "\n".join([*rows[:2], *shown])
+        chunks = _packed_sections([escape(r) for r in rows[:2]] + shown, SECTION_TEXT_MAX - 8)
+        blocks = [_header(title), *earlier] + [
             _section("```\n" + str(c["text"]["text"]) + "\n```") for c in chunks
         ]
-        return _make_message(escape(table), blocks[:MAX_BLOCKS])
+        return _make_message(clip(escape(table), FALLBACK_TEXT_MAX), blocks[:MAX_BLOCKS])
     lines = [_timeline_row(a, links.get(a.id)) for a in ordered]
-    blocks = [_header(title), *_packed_sections(lines)]
+    shown, earlier = _newest_that_fit([_header(title)], lines)
+    blocks = [_header(title), *earlier, *_packed_sections(shown)]
     return _make_message(
         f"{_plural(len(ordered), 'ML action')} {escape(scope)}", blocks[:MAX_BLOCKS]
     )
+
+
+def _newest_that_fit(
+    head: list[Block], lines: list[str], table_head: Sequence[str] = ()
+) -> tuple[list[str], list[Block]]:
+    """The newest `lines` the message holds, oldest first, and a note on the earlier ones."""
+    note_room = 200
+    spare = budget.room(head, []) - note_room - sum(len(r) + 9 for r in table_head)
+    # Each packed section costs its fence (```\n … \n```) and a block: keep 10% aside.
+    count = budget.take_lines(lines[::-1], spare - spare // 10)
+    count = min(count, (budget.MAX_BLOCKS - len(head) - 2) * 5)
+    earlier = len(lines) - count
+    if earlier == 0:
+        return lines, []
+    note = (
+        f"_{_plural(earlier, 'earlier action')} not shown: narrow with "
+        "`/ml-audit --since 2h` or `--incident ID`_"
+    )
+    return lines[len(lines) - count :], [_section(note)]

@@ -8,6 +8,7 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.commands import HelpRequest, UsageError
+from bot.core.commands.tokens import STOP
 from bot.core.model import MessageRef
 from bot.core.outcomes import Proposed, Started, Who
 from bot.slack import blocks
@@ -59,6 +60,15 @@ class ClickListeners(Running):
                 channel_id=who.channel_id, response_url=body.get("response_url"), ephemeral=True
             )
             await self._proposed(outcome.action, ref, client)
+
+    async def on_narrow(
+        self, body: dict[str, Any], respond: Respond, client: AsyncWebClient, who: Who
+    ) -> None:
+        """A partly refused stop's button: the preview of the others, as if the clicker typed it.
+
+        The value is `/ml-stop` text, so the click goes through the one dispatch table (the
+        audit, the gate, the resolution): it can do nothing the clicker could not type."""
+        await self._status_button(STOP, body, respond, client, who)
 
     async def on_revert(
         self, body: dict[str, Any], respond: Respond, client: AsyncWebClient, who: Who

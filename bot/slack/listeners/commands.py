@@ -14,6 +14,7 @@ from bot.slack.blocks import Message
 from bot.slack.listeners.base import ListenerBase, permalink
 from bot.slack.render import outcome_label, outcome_message
 from bot.slack.respond import Respond
+from bot.slack.slash_text import unescape_command_text
 
 
 class CommandListeners(ListenerBase):
@@ -23,7 +24,8 @@ class CommandListeners(ListenerBase):
         self, command: dict[str, Any], respond: Respond, client: AsyncWebClient, who: Who
     ) -> None:
         """Parse, decide and answer privately."""
-        name, text = command.get("command", ""), command.get("text", "")
+        name = command.get("command", "")
+        text = unescape_command_text(command.get("text", ""))  # as typed, not as Slack sent it
         outcome = await self.service.dispatch(name, text, who)
         if isinstance(outcome, HelpRequest):
             self._count(name, "help")
