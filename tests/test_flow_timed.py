@@ -85,6 +85,8 @@ def test_a_timed_stop_restarts_itself_once_at_its_time(bench: Bench) -> None:
     _sweep(bench)
     heads = [m for m in _thread(bench, change) if "⏰" in m.get("text", "") or "⏰" in text_of(m)]
     assert len(heads) == 1 and f"<@{ADMIN}>" in text_of(heads[0])
+    redrawn = next(m for m in _thread(bench, change) if "Reverts at" in text_of(m))
+    assert "(in 10 min)" in text_of(redrawn)  # the live line was redrawn with the heads-up
     bench.clock.advance(600)
     _sweep(bench)
     done = _get(bench, revert.id)

@@ -99,6 +99,9 @@ class TimedListeners(Running):
             if isinstance(item, timed.HeadsUp):
                 message = timed_blocks.heads_up(revert, self.now())
                 await self._thread_post(revert.revert_of, revert.channel_id, message, client)
+                # The live line's "(in N min)" is redrawn here too, not on every sweep: one
+                # chat.update per revert and heads-up keeps 1,000 timers off Slack's limits.
+                await self._refresh_line(revert.id, client)
             elif isinstance(item, timed.NotRun):
                 message = timed_blocks.not_run(revert, item.reason)
                 await self._thread_post(revert.revert_of, revert.channel_id, message, client)
