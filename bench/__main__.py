@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
         ("--slow-latency", float, f"slow-es: extra on _stats, _stop, s ({d.slow_latency:g})"),
         ("--round-trip-flows", int, f"sequential flows (default {d.round_trip_flows})"),
         ("--pending", int, f"actions seeded in the store (default {d.pending})"),
+        ("--timers", int, "pending timers (timed reverts) seeded too (default: as many)"),
         ("--replica-concurrency", int, f"flows in flight (default {d.replica_concurrency})"),
         ("--replica-flows", int, f"flows per replica run (default {d.replica_flows})"),
     )

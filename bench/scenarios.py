@@ -61,6 +61,7 @@ class BenchConfig:
     latency: float = 0.05
     slow_latency: float = 2.0
     pending: int = 1000
+    timers: int | None = None  # pending timers (timed reverts) seeded too; None: as many
     replica_concurrency: int = 48
     replica_flows: int = 300
     warmup: int = 3
@@ -120,10 +121,12 @@ def ratios(bot: dict[str, Any], baseline: dict[str, Any]) -> dict[str, float | N
     }
 
 
-async def seed_pending(state_url: str, count: int) -> None:
-    """Put `count` proposed stops (other channels, other deployments) in the bot's store.
+async def seed_pending(state_url: str, count: int, timers: int | None = None) -> None:
+    """Put `count` proposed stops (other channels, other deployments) in the bot's store,
+    and `timers` (default `count`) pending timers (timed changes' reverts, state `scheduled`).
 
-    Through the bot's own store API, as `propose` saves them: each holds its deployment lock.
+    Through the bot's own store API, as `propose` and a timed change save them: each stop
+    holds its deployment lock; a revert holds none.
     """
     from bot.adapters.store_sqlite import open_store
     from bot.app.context import lock_keys
@@ -151,8 +154,33 @@ async def seed_pending(state_url: str, count: int) -> None:
                 lock_keys("default", [target]),
                 now,
             )
+        for i in range(count if timers is None else timers):
+            await store.put(_seed_timer(i, now))
     finally:
         await store.close()
+
+
+def _seed_timer(i: int, now: float) -> Any:
+    """A timed change's pending revert (issue 22), due in two hours: every sweep of the run
+    looks past it (no heads-up, no run), as a store with that many timers would."""
+    from bot.core.model import ActionState, Deployment, PendingAction, StartSpec
+
+    target = f"timer-{i:04d}"
+    return PendingAction(
+        id=f"atimer{i:010x}",
+        requester_id=ADMIN,
+        requester_name="admin",
+        team_id="T0TEAM",
+        channel_id=f"CT{i:08d}",
+        cluster="default",
+        spec=StartSpec(expression=target, reason="bench timer"),
+        targets=(Deployment(target, BENCH_MODEL, "stopped"),),
+        created_at=now,
+        expires_at=now + 7200,
+        decision="allowed: bench timer",
+        state=ActionState.SCHEDULED,
+        revert_of=f"aseedchange{i:06x}",
+    )
 
 
 def bench_env(kind: str, services: Services, workdir: Path, state_url: str) -> dict[str, str]:
@@ -196,6 +224,7 @@ class Runner:
         redis: bool = False,
         pending: int = 0,
         per_flow: bool = False,
+        timers: int | None = None,
     ) -> Measurement:
         """Start `replicas` servers of `kind`, warm them up, run `load`, collect figures.
 
@@ -216,7 +245,7 @@ class Runner:
                     redis_server = await RedisServer(workdir).start()
                     state_url = redis_server.url
                 if pending:
-                    await seed_pending(state_url, pending)
+                    await seed_pending(state_url, pending, timers)
                 for i in range(replicas):
                     command = bot_command() if kind == "bot" else baseline_command()
                     env = self._env(kind, services, workdir, state_url)
@@ -440,9 +469,13 @@ async def run_scenarios(config: BenchConfig, session: aiohttp.ClientSession) -> 
             )
         elif name == "pending":
             base, source = await baseline_at_rate(rate_load)
-            bot = await runner.measure("bot", rate_load, latency=base_latency, pending=c.pending)
+            bot = await runner.measure(
+                "bot", rate_load, latency=base_latency, pending=c.pending, timers=c.timers
+            )
+            timers = c.pending if c.timers is None else c.timers
             out[name] = _entry(
-                f"steady arrivals with {c.pending} pending actions already in the store",
+                f"steady arrivals with {c.pending} pending actions and {timers} pending timers"
+                " (timed reverts) already in the store",
                 rate_load,
                 bot,
                 base,

@@ -327,6 +327,9 @@ def build_runtime(
         audit=audit,
         expire_after=config.expire_after_seconds,
         verify_within=config.verify_timeout_seconds,
+        timezone=config.timezone,
+        revert_max=float(config.revert_max_seconds),
+        heads_up=float(config.heads_up_seconds),
         config_frozen=parts.role_map.frozen,
         clock=clock,
     )

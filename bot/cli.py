@@ -195,14 +195,15 @@ async def _shell(demo: bool, user: str, channel: str) -> int:
     from bot.bootstrap import build_runtime
     from bot.core.outcomes import Who
     from bot.settings import load_settings
-    from bot.shell.session import ShellSession, repl
+    from bot.shell.session import ShellClock, ShellSession, repl
 
     who = Who(user_id=user, user_name=user, team_id="T0LOCAL", channel_id=channel)
     if demo:
         from bot.demo import demo_runtime
 
-        async with demo_runtime() as (runtime, _):
-            await repl(ShellSession(runtime.service, who))
+        clock = ShellClock()  # `:advance 30m` moves it: timed changes fall due in the demo
+        async with demo_runtime(clock) as (runtime, _):
+            await repl(ShellSession(runtime.service, who, clock=clock))
         return 0
     runtime = build_runtime(_with_secrets(load_settings()))
     try:

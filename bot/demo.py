@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -22,8 +23,12 @@ def demo_config_path() -> Path:
 
 
 @asynccontextmanager
-async def demo_runtime() -> AsyncIterator[tuple[Runtime, Emulator]]:
-    """A runtime wired to a fresh in-process demo cluster; torn down on exit."""
+async def demo_runtime(
+    clock: Callable[[], float] = time.time,
+) -> AsyncIterator[tuple[Runtime, Emulator]]:
+    """A runtime wired to a fresh in-process demo cluster; torn down on exit.
+
+    `clock`: the bot's clock (the shell's can be moved forward with `:advance`)."""
     emulator = Emulator(demo_state())
     url = await emulator.start()
     settings = Settings(
@@ -32,7 +37,7 @@ async def demo_runtime() -> AsyncIterator[tuple[Runtime, Emulator]]:
         ml_chatops_config=demo_config_path(),
         ml_chatops_state="sqlite:///:memory:",
     )
-    runtime = build_runtime(settings, audit_sinks=[MemorySink()])
+    runtime = build_runtime(settings, clock=clock, audit_sinks=[MemorySink()])
     try:
         yield runtime, emulator
     finally:

@@ -102,6 +102,16 @@ _STEP: dict[str, Any] = {
                 "Reason",
                 description="Why, for the audit log (defaults to the incident id)",
             ),
+            "revert_after": _param(
+                "string",
+                "Revert after",
+                description="Optional: undo it by itself after 30m, 2h or 1d (from 10s)",
+            ),
+            "revert_at": _param(
+                "string",
+                "Revert at",
+                description="Optional: undo it by itself at HH:MM or an ISO 8601 time",
+            ),
             "requested_by": _param(
                 "slack#/types/user_id",
                 "Requested by",
@@ -165,6 +175,16 @@ _SCALE_STEP: dict[str, Any] = {
                 "string",
                 "Reason",
                 description="Why, for the audit log (defaults to the incident id)",
+            ),
+            "revert_after": _param(
+                "string",
+                "Revert after",
+                description="Optional: undo it by itself after 30m, 2h or 1d (from 10s)",
+            ),
+            "revert_at": _param(
+                "string",
+                "Revert at",
+                description="Optional: undo it by itself at HH:MM or an ISO 8601 time",
             ),
             "requested_by": _param(
                 "slack#/types/user_id",

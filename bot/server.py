@@ -43,6 +43,8 @@ from bot.bootstrap import InFlight, Runtime
 from bot.core.errors import StoreUnavailable
 from bot.logs import log_context
 from bot.settings import SettingsError
+from bot.slack import blocks
+from bot.slack.delivery import deliver
 from bot.slack.edge import (
     EVENT_TTL,
     MAX_BODY_BYTES,
@@ -54,6 +56,7 @@ from bot.slack.edge import (
     route,
     verify,
 )
+from bot.slack.listeners.timed import TimedListeners
 from bot.slack.notices import SlackNotices
 from bot.slack.respond import ResponseBudget
 
@@ -164,6 +167,17 @@ async def sweep_once(runtime: Runtime, notices: SlackNotices) -> None:
     for action in await service.expire_due():
         await notices.expired(action)
     await recover(runtime.store, runtime.audit, service.clock, notices, service.own)
+    # Timed changes (issue 22): the same sweep runs due reverts, each claimed once.
+    await TimedListeners(service).sweep(runtime.slack)
+    unfrozen = await service.unfreeze_due()
+    if unfrozen is not None and unfrozen.channel:
+        notice = blocks.freeze_notice(
+            False, unfrozen.by, "the timed freeze ended", now=service.clock()
+        )
+        channel = unfrozen.channel
+        await deliver(
+            "chat.postMessage", lambda: runtime.slack.chat_postMessage(channel=channel, **notice)
+        )
 
 
 async def _sweep(runtime: Runtime, notices: SlackNotices) -> None:

@@ -234,16 +234,43 @@ def test_an_audit_file_in_a_missing_directory_fails_check_config_and_serve(
 
 
 def test_at_run_time_security_off_does_not_put_the_node_on_timeout(bench: Bench) -> None:
-    """The bench's emulator has security off: `_has_privileges` answers 500."""
+    """The bench's emulator has security off: `_xpack` says so, `_has_privileges` (a 500
+    there) is never asked, and no node is put on timeout."""
+    assert "ml_stop.confirm" in text_of(bench.command("ner-prod"))
+    assert not [r for r in bench.emulator.requests if "_has_privileges" in r.path]
+    gateway = bench.runtime.clusters.get(None)
+    pool = gateway.client.transport.node_pool
+    assert all(n.config in pool._alive_nodes for n in pool.all())  # no node on timeout
+    # Once told, the bot does not ask again, even when its privileges cache has expired.
+    gateway._views.ttl = 0  # expire the 5-minute cache now
+    assert "ml_stop.confirm" in text_of(bench.command("search-e5"))
+    assert len([r for r in bench.emulator.requests if r.path.startswith("/_xpack")]) == 1
+
+
+def test_security_off_told_only_by_the_500_still_revives_the_node(bench: Bench) -> None:
+    """`_xpack` unreadable (403 without `monitor`): `_has_privileges` answers the 500 that
+    says security is off; the node goes back to the live pool and is not asked again."""
+    from test_flow_es_answers import respond
+
+    respond(
+        bench,
+        "xpack.info",
+        {
+            "error": {
+                "type": "security_exception",
+                "reason": "action [cluster:monitor/xpack/info] is unauthorized",
+            },
+            "status": 403,
+        },
+        status=403,
+    )
     assert "ml_stop.confirm" in text_of(bench.command("ner-prod"))
     calls = [r for r in bench.emulator.requests if "_has_privileges" in r.path]
     assert calls and calls[0].status == 500  # the answer a cluster without security gives
     gateway = bench.runtime.clusters.get(None)
     pool = gateway.client.transport.node_pool
-    assert all(n.config in pool._alive_nodes for n in pool.all())  # no node on timeout
-    # Once told, the bot does not ask again (each ask would draw the 500 and the transport's
-    # "putting on timeout" warning), even when its privileges cache has expired.
-    gateway._views.ttl = 0  # expire the 5-minute cache now
+    assert all(n.config in pool._alive_nodes for n in pool.all())  # back in the live pool
+    gateway._views.ttl = 0
     assert "ml_stop.confirm" in text_of(bench.command("search-e5"))
     assert len([r for r in bench.emulator.requests if "_has_privileges" in r.path]) == 1
 

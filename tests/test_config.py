@@ -58,8 +58,8 @@ def test_the_good_file_loads_in_both_loaders(tmp_path: Path) -> None:
             "freeze: false",
             "freez: true",
             'FILE:8: freez: unknown key "freez" (allowed: approvals, audit, bindings, clusters, '
-            "default_cluster, expire_after_seconds, freeze, incidents, roles, "
-            'verify_timeout_seconds); did you mean "freeze"?',
+            "default_cluster, expire_after_seconds, freeze, heads_up_seconds, incidents, "
+            'revert_max_seconds, roles, timezone, verify_timeout_seconds); did you mean "freeze"?',
         ),
         ("bindings:", "bindingz:", 'FILE:12: bindingz: unknown key "bindingz"'),
         ("    url:", "    urll:", 'FILE:3: clusters.prod.urll: unknown key "urll"'),

@@ -318,6 +318,8 @@ def test_cli_places_new_allocations_over_time() -> None:
     finally:
         proc.terminate()
         assert proc.wait(10) == 0
+
+
 def test_respond_answers_a_status_body_and_content_type_of_the_tests_choosing(
     server: ThreadedEmulator,
 ) -> None:

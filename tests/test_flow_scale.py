@@ -449,9 +449,7 @@ def test_the_requests_a_scale_makes_are_pinned(bench: Bench) -> None:
     bench.command("ner-prod --allocations 2", command=SCALE)
     preview = list(bench.emulator.requests)
     # The preview: the stop's one parallel round of reads, plus ML memory; all GETs.
-    assert sorted(r.endpoint for r in preview) == sorted(
-        [*READS, "ml.memory_stats", "security.has_privileges"]
-    )
+    assert sorted(r.endpoint for r in preview) == sorted([*READS, "ml.memory_stats", "xpack.info"])
     assert {r.method for r in preview} == {"GET"}
     assert [r.path for r in preview if r.endpoint == "ml.stats"] == [
         "/_ml/trained_models/ner-prod/_stats"

@@ -145,6 +145,8 @@ async def test_a_preview_past_its_expiry_is_not_offered_nor_pressed() -> None:
         pressed = texts(await session.handle("Stop"))
         assert "expired" in pressed and "run the command again" in pressed
         assert emulator.stop_calls("ner-prod") == []
+
+
 async def test_show_all_prints_every_target_in_the_shell() -> None:
     async with demo_runtime() as (runtime, emulator):
         for i in range(40):

@@ -52,7 +52,7 @@ elseif rev ~= ARGV[2] then
 end
 local new = (tonumber(rev) or 0) + 1
 redis.call('HSET', KEYS[1], 'data', ARGV[3], 'state', ARGV[4], 'expires_at', ARGV[5], 'rev', new)
-if ARGV[4] == 'proposed' then
+if ARGV[4] == 'proposed' or ARGV[4] == 'scheduled' then
   redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
 else
   redis.call('ZREM', KEYS[2], ARGV[1])
@@ -65,7 +65,7 @@ if ARGV[4] == 'executing' then
 else
   redis.call('HDEL', KEYS[3], ARGV[1])
 end
-if ARGV[4] == 'proposed' or ARGV[4] == 'executing' then
+if ARGV[4] == 'proposed' or ARGV[4] == 'executing' or ARGV[4] == 'scheduled' then
   redis.call('PERSIST', KEYS[1])
 elseif tonumber(ARGV[9]) > 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[9])
@@ -286,9 +286,10 @@ class RedisStore(Transitions):
         return [PendingAction.from_json(json.loads(d)) for d in rows if d]
 
     async def due(self, now: float) -> list[PendingAction]:
-        """Proposed actions past their expiry."""
+        """Proposed actions past their expiry, and timed reverts past their due time."""
         ids = [str(i) for i in await self.client.zrangebyscore(self._due_key, "-inf", now)]
-        return [a for a in await self._many(ids) if a.state is ActionState.PROPOSED]
+        waiting = (ActionState.PROPOSED, ActionState.SCHEDULED)
+        return [a for a in await self._many(ids) if a.state in waiting]
 
     async def history(self, since: float) -> list[PendingAction]:
         """Actions created at or after `since`, oldest first (as long as Redis keeps them)."""

@@ -400,8 +400,8 @@ class SQLiteStore(Transitions):
     def _due(self, now: float) -> list[PendingAction]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT data FROM actions WHERE state = ? AND expires_at <= ?",
-                (ActionState.PROPOSED.value, now),
+                "SELECT data FROM actions WHERE state IN (?, ?) AND expires_at <= ?",
+                (ActionState.PROPOSED.value, ActionState.SCHEDULED.value, now),
             ).fetchall()
         return [PendingAction.from_json(json.loads(r[0])) for r in rows]
 
@@ -445,7 +445,7 @@ class SQLiteStore(Transitions):
         return await asyncio.to_thread(self._seen, key, ttl, time.time())
 
     async def due(self, now: float) -> list[PendingAction]:
-        """Proposed actions past their expiry."""
+        """Proposed actions past their expiry, and timed reverts past their due time."""
         return await asyncio.to_thread(self._due, now)
 
     async def orphans(self) -> list[PendingAction]:

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import replace
 
-from bot.app import context
+from bot.app import context, timed
 from bot.app import scale as scale_uc
 from bot.app.context import Deps
 from bot.app.ports import (
@@ -290,7 +290,8 @@ async def execute(deps: Deps, action: PendingAction, who: Who) -> PendingAction:
     limit = asyncio.Semaphore(STOP_CONCURRENCY)
     # Calls carry the requester's identity: they asked, and run_as acts as them.
     requester = replace(who, user_id=action.requester_id, user_name=action.requester_name)
-    ctx = context.call_context(deps, requester, action.id)
+    # A timed revert is attributed to the change it undoes (X-Opaque-Id names that request).
+    ctx = context.call_context(deps, requester, action.revert_of or action.id)
 
     async def one(dep: Deployment) -> Outcome:
         async with limit:
@@ -330,6 +331,8 @@ async def execute(deps: Deps, action: PendingAction, who: Who) -> PendingAction:
         done = None
     if done is None:  # recovery marked it unknown meanwhile; keep what we know
         done = replace(action, state=final, outcomes=outcomes, finished_at=deps.clock())
+    elif done.is_timed:  # a timed change that ran: its revert is saved now, due later
+        done = await timed.schedule(deps, done)
     await context.record(
         deps,
         who,

@@ -66,6 +66,9 @@ class Deps:
     verify_within: float = 30.0
     config_frozen: Callable[[], bool] = lambda: False
     clock: Callable[[], float] = time.time
+    timezone: str = "UTC"  # `--until HH:MM` is read in it (config `timezone`)
+    revert_max: float = 7 * 86_400.0  # the longest `--for` / `--until` window
+    heads_up: float = 600.0  # a timed change's heads-up comes this long before its revert
 
 
 def new_action_id() -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.app import context
+from bot.app import context, timed
 from bot.app.context import Deps
 from bot.core.commands import ListRequest
 from bot.core.errors import ClusterError, StoreUnavailable
@@ -45,6 +45,8 @@ async def list_deployments(deps: Deps, request: ListRequest, who: Who) -> Denied
         if authorize(role_map, caller, "status", gateway.name, [d.deployment_id]).allowed
     )
     stopped, note = await _stopped(deps, gateway.name, request.pattern, found, role_map, caller)
+    patterns = request.pattern.split(",") if request.pattern else None
+    reverts = await timed.pending(deps, gateway.name, who, patterns)
     return Listing(
         gateway.name,
         request.pattern,
@@ -52,6 +54,7 @@ async def list_deployments(deps: Deps, request: ListRequest, who: Who) -> Denied
         hidden=len(found) - len(visible),
         stopped=stopped,
         stopped_note=note,
+        reverts=reverts,
     )
 
 

@@ -9,7 +9,9 @@ from typing import Any
 from bot.app import context
 from bot.app.context import Deps
 from bot.app.ports import Gateway
-from bot.core.commands import StopRequest
+from bot.core.commands import StopRequest, UsageError
+from bot.core.commands.tokens import STOP
+from bot.core.commands.usage import error
 from bot.core.errors import ClusterError
 from bot.core.model import (
     ActionSpec,
@@ -34,6 +36,7 @@ from bot.core.policy import (
 )
 from bot.core.stopped import RECENT_SECONDS, last_stops
 from bot.core.suggest import nearest
+from bot.core.timing import Window, resolve_at
 
 NARROW_TEXT_MAX = 2000  # a button value holds at most 2,000 characters
 
@@ -158,13 +161,16 @@ async def _suggestions(
 
 async def propose(
     deps: Deps, request: StopRequest, who: Who, *, execution_id: str | None = None
-) -> ProposeResult:
+) -> ProposeResult | UsageError:
     """Authorize, resolve and save a stop for confirmation.
 
     `execution_id` is the Workflow Builder step's function execution that asked.
     """
     if frozen := await context.frozen(deps):
         return frozen
+    timing = window_fields(deps, request.window)
+    if isinstance(timing, str):
+        return error(STOP, timing)
     gateway = context.gateway(deps, request.cluster)
     if isinstance(gateway, Failed):
         return gateway
@@ -246,5 +252,18 @@ async def propose(
         decision,
         rule,
         function_execution_id=execution_id,
+        **timing,
     )
     return await save(deps, action, who, ids)
+
+
+def window_fields(deps: Deps, window: Window | None) -> dict[str, Any] | str:
+    """A timed change's fields (`--for` counts from when it runs), or the usage error."""
+    if window is None:
+        return {}
+    at = resolve_at(window, deps.clock(), tz=deps.timezone, max_seconds=deps.revert_max)
+    if isinstance(at, str):
+        return at
+    if window.seconds is not None:
+        return {"revert_seconds": window.seconds}
+    return {"revert_at": at}

@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
-from bot.app import context
+from bot.app import context, timed
 from bot.app import propose as propose_uc
 from bot.app.context import Deps
 from bot.app.ports import CallContext, Gateway
-from bot.core.commands import ScaleRequest, StatusRequest
+from bot.core.commands import ScaleRequest, StatusRequest, UsageError
+from bot.core.commands.tokens import SCALE
+from bot.core.commands.usage import error
 from bot.core.errors import ClusterError, StoreUnavailable
 from bot.core.health import DeploymentHealth, assess
 from bot.core.model import (
@@ -50,16 +53,26 @@ def numbers_of(plans: Sequence[ScalePlan | Refusal]) -> tuple[int, ...]:
 
 async def propose_scale(
     deps: Deps, request: ScaleRequest, who: Who, *, execution_id: str | None = None
-) -> ProposeResult:
+) -> ProposeResult | UsageError:
     """`/ml-scale`: authorize, resolve, plan each target and save the scale for confirmation.
 
     `execution_id` is the Workflow Builder step's function execution that asked."""
+    timing = propose_uc.window_fields(deps, request.window)
+    if isinstance(timing, str):  # a bad `--for` / `--until`: nothing is read or saved
+        return error(SCALE, timing)
     change = ScaleChange(
         request.allocations, request.adaptive, request.min_allocations, request.max_allocations
     )
     spec = ScaleSpec(request.expression, change, reason=request.reason or who.incident_id)
     return await propose_scale_of(
-        deps, request.ids, spec, request.cluster, who, source=None, execution_id=execution_id
+        deps,
+        request.ids,
+        spec,
+        request.cluster,
+        who,
+        source=None,
+        execution_id=execution_id,
+        timing=timing,
     )
 
 
@@ -93,8 +106,11 @@ async def propose_scale_of(
     *,
     source: str | None,
     execution_id: str | None = None,
+    timing: dict[str, Any] | None = None,
 ) -> ProposeResult:
-    """Resolve `ids`, plan each deployment, authorize the numbers, save with locks."""
+    """Resolve `ids`, plan each deployment, authorize the numbers, save with locks.
+
+    `timing`: a timed scale's window fields (`revert_seconds` or `revert_at`)."""
     if frozen := await context.frozen(deps):
         return frozen
     gateway = context.gateway(deps, cluster_name)
@@ -159,6 +175,7 @@ async def propose_scale_of(
         rule,
         source_action_id=source,
         function_execution_id=execution_id,
+        **(timing or {}),
     )
     return await propose_uc.save(deps, action, who, target_ids)
 
@@ -349,9 +366,15 @@ async def status(deps: Deps, request: StatusRequest, who: Who) -> Denied | Faile
     ]
     before = await _rejections_seen(deps, gateway.name, [h for h, _ in allowed])
     visible = [(h, assess(h, before.get(h.deployment_id)), d) for h, d in allowed]
-    if request.pattern and not visible and not found:
+    reverts = await timed.pending(deps, gateway.name, who, exprs)
+    if request.pattern and not visible and not found and not reverts:
         return Failed(f"no deployment matches `{request.pattern}` on `{gateway.name}`")
     visible.sort(key=lambda item: (item[1].level, item[0].deployment_id))
     return StatusReport(
-        gateway.name, request.pattern, tuple(visible), memory, hidden=len(found) - len(visible)
+        gateway.name,
+        request.pattern,
+        tuple(visible),
+        memory,
+        hidden=len(found) - len(visible),
+        reverts=reverts,
     )

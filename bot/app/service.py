@@ -21,6 +21,7 @@ from bot.app import (
     listing,
     scale,
     start,
+    timed,
 )
 from bot.app import propose as propose_uc
 from bot.app.context import Deps
@@ -33,6 +34,7 @@ from bot.core.commands import (
     Request,
     StartRequest,
     StopRequest,
+    UsageError,
 )
 from bot.core.errors import StoreUnavailable
 from bot.core.model import MessageRef, PendingAction
@@ -72,6 +74,9 @@ class Service:
         verify_within: float = 30.0,
         config_frozen: Callable[[], bool] = lambda: False,
         clock: Callable[[], float] = time.time,
+        timezone: str = "UTC",
+        revert_max: float = 7 * 86_400.0,
+        heads_up: float = 600.0,
     ) -> None:
         self.deps = Deps(
             store=store,
@@ -83,6 +88,9 @@ class Service:
             verify_within=verify_within,
             config_frozen=config_frozen,
             clock=clock,
+            timezone=timezone,
+            revert_max=revert_max,
+            heads_up=heads_up,
         )
         # The actions this process claimed and runs; the sweep's recovery reads it.
         self.own = OwnActions()
@@ -123,7 +131,7 @@ class Service:
 
     async def propose(
         self, request: StopRequest, who: Who, *, execution_id: str | None = None
-    ) -> ProposeResult:
+    ) -> ProposeResult | UsageError:
         """Authorize, resolve and save a stop for confirmation."""
         return await propose_uc.propose(self.deps, request, who, execution_id=execution_id)
 
@@ -198,7 +206,7 @@ class Service:
         """Expire every proposed action past its expiry; returns those this call expired."""
         return await expire.expire_due(self.deps)
 
-    async def freeze(self, request: FreezeRequest, who: Who) -> Denied | FreezeChanged:
+    async def freeze(self, request: FreezeRequest, who: Who) -> Denied | FreezeChanged | UsageError:
         """`/ml-stop freeze|unfreeze`: only a role granted `freeze` may."""
         return await freeze.freeze(self.deps, request, who)
 
@@ -209,3 +217,25 @@ class Service:
     async def list_deployments(self, request: ListRequest, who: Who) -> Denied | Failed | Listing:
         """The deployments the caller may see, with their state."""
         return await listing.list_deployments(self.deps, request, who)
+
+    # ---- timed changes (issue 22) ------------------------------------------------------
+
+    async def revert_now(self, revert_id: str, shown: str, who: Who) -> object:
+        """Revert now (or Retry a failed revert): claimed against the due time shown."""
+        return await timed.revert_now(self.deps, revert_id, shown, who)
+
+    async def extend_revert(self, revert_id: str, shown: int, seconds: int, who: Who) -> object:
+        """Move a revert later, if its due time is still the one shown."""
+        return await timed.extend(self.deps, revert_id, shown, seconds, who)
+
+    async def keep_change(self, revert_id: str, shown: int, who: Who) -> object:
+        """Cancel a revert: the change stays."""
+        return await timed.keep(self.deps, revert_id, shown, who)
+
+    async def sweep_timed(self) -> list[timed.SweepItem]:
+        """Heads-ups and due reverts (claimed once across replicas)."""
+        return await timed.sweep(self.deps, self.deps.heads_up)
+
+    async def unfreeze_due(self) -> FreezeChanged | None:
+        """A timed freeze whose time came, unfrozen once."""
+        return await freeze.unfreeze_due(self.deps)

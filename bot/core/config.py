@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from bot.core.incidents import IncidentConfig
+from bot.core.timing import known_zone
 
 # The client's own default is 10, which caps one process near 12 flows/s at 200 ms per call
 # (bench/); more lets bursts through without queueing every call behind ten.
@@ -79,6 +80,20 @@ class AppConfig(BaseModel):
     default_cluster: str | None = None
     expire_after_seconds: int = Field(default=600, ge=10, le=86_400)
     verify_timeout_seconds: float = Field(default=30.0, ge=0, le=600)
+    # Timed changes (`--for` / `--until`): the zone `--until HH:MM` is read in, the longest
+    # window, and how long before a revert the heads-up comes.
+    timezone: str = "UTC"
+    revert_max_seconds: int = Field(default=7 * 86_400, ge=60, le=90 * 86_400)
+    heads_up_seconds: int = Field(default=600, ge=0, le=86_400)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        """An IANA time zone name (`Europe/Berlin`) or UTC: `--until HH:MM` is read in it."""
+        if name.upper() != "UTC" and not known_zone(name):
+            raise ValueError(f"unknown time zone {name!r}; use an IANA name like Europe/Berlin")
+        return name
+
     audit: AuditConfig = AuditConfig()
     freeze: bool = False
     incidents: IncidentConfig | None = None

@@ -26,11 +26,12 @@ class ActionState(StrEnum):
     EXPIRED = "expired"
     REJECTED = "rejected"
     UNKNOWN = "unknown"  # was executing when its owner died: the outcome was never seen
+    SCHEDULED = "scheduled"  # a timed revert waiting for its time (`expires_at` is when)
 
     @property
     def is_final(self) -> bool:
         """True once nothing can happen to the action any more."""
-        return self not in (ActionState.PROPOSED, ActionState.EXECUTING)
+        return self not in (ActionState.PROPOSED, ActionState.EXECUTING, ActionState.SCHEDULED)
 
 
 @dataclass(frozen=True)
@@ -357,6 +358,15 @@ class PendingAction:
     incident_id: str | None = None  # from the incident channel it was asked in
     function_execution_id: str | None = None  # set when a Workflow Builder step asked
     result_ref: MessageRef | None = None  # the channel message that reports the outcome
+    # A timed change (`--for` / `--until`, issue 22): its revert is part of what is approved.
+    revert_seconds: int | None = None  # `--for`: the revert is due this long after it ran
+    revert_at: float | None = None  # `--until`: the revert is due then (UTC epoch)
+    revert_id: str | None = None  # the scheduled revert, once the change ran
+    # A timed revert (state `scheduled` until due; `expires_at` is its due time).
+    revert_of: str | None = None  # the change it undoes (its X-Opaque-Id and audit name it)
+    heads_up_at: float | None = None  # when the heads-up was posted (once per due time)
+    held: str | None = None  # why the sweep leaves it for a click (frozen, refused, unreachable)
+    revert_log: tuple[str, ...] = ()  # "extended +30 min by U1", "kept by U2": for /ml-audit
 
     @property
     def approved(self) -> bool:
@@ -374,6 +384,17 @@ class PendingAction:
         if isinstance(self.spec, ScaleSpec):
             return "scale"
         return "start" if isinstance(self.spec, StartSpec) else "stop"
+
+    @property
+    def is_timed(self) -> bool:
+        """A change that reverts itself (`--for` / `--until`)."""
+        return self.revert_seconds is not None or self.revert_at is not None
+
+    def revert_due(self, ran_at: float) -> float | None:
+        """When this timed change's revert falls due, had it run at `ran_at`."""
+        if self.revert_at is not None:
+            return self.revert_at
+        return None if self.revert_seconds is None else ran_at + self.revert_seconds
 
     @property
     def deployment_ids(self) -> tuple[str, ...]:
@@ -404,6 +425,7 @@ class PendingAction:
                 "outcomes": tuple(outcome.from_json(o) for o in data.get("outcomes", ())),
                 "message": MessageRef(**data.get("message", {})),
                 "approver_roles": tuple(data.get("approver_roles", ())),
+                "revert_log": tuple(data.get("revert_log", ())),
                 "approvals": tuple(Approval(**a) for a in data.get("approvals", ())),
                 "approval_card": MessageRef(**data["approval_card"])
                 if data.get("approval_card")

@@ -91,6 +91,9 @@ class FreezeChanged:
     freeze: bool
     by: str
     reason: str | None
+    until: float | None = None  # a timed freeze unfreezes itself then
+    timed: bool = False  # the timer unfroze it (not a person)
+    channel: str | None = None  # where it was frozen (a timed unfreeze is said there)
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,7 @@ class Listing:
     hidden: int = 0
     stopped: tuple[Stopped, ...] = ()  # the bot's recent stops still down (newest first)
     stopped_note: str | None = None  # why `stopped` could not be read
+    reverts: tuple[PendingAction, ...] = ()  # timed changes' pending reverts on this cluster
 
 
 @dataclass(frozen=True)
@@ -207,3 +211,4 @@ class StatusReport:
     items: tuple[tuple[DeploymentHealth, Assessment, Deployment], ...]
     memory: MlMemory | str
     hidden: int = 0
+    reverts: tuple[PendingAction, ...] = ()  # timed changes' pending reverts on this cluster

@@ -14,4 +14,3 @@ def nearest(word: str, known: Iterable[str], n: int = 3) -> tuple[str, ...]:
         return ()
     candidates = sorted({k for k in known if k != word})
     return tuple(difflib.get_close_matches(word, candidates, n=n, cutoff=CUTOFF))
-

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from bot.app import timed
 from bot.app.service import Service
 from bot.core.commands import (
     HelpRequest,
@@ -15,6 +17,7 @@ from bot.core.commands import (
 from bot.core.model import ActionState, PendingAction
 from bot.core.outcomes import Approved, Proposed, Started, Timeline, Who
 from bot.core.policy import RoleMap
+from bot.core.timing import human, parse_for
 from bot.slack import blocks
 from bot.slack.blocks import Message
 from bot.slack.render import click_message, outcome_message
@@ -25,7 +28,8 @@ INTRO = """ml-chatops shell: type a slash command as in Slack, e.g.
   /ml-status
   /ml-scale ner-prod --allocations 2
 then type a button's label (e.g. Stop or Cancel) to press it.
-`/as U0OTHER` acts as another Slack user (e.g. to approve); `quit` leaves."""
+`/as U0OTHER` acts as another Slack user (e.g. to approve); `:advance 30m` moves the
+bot's clock forward (timed changes fall due); `quit` leaves."""
 
 
 # Buttons that propose a new action (their value is no pending action of their own).
@@ -37,6 +41,29 @@ _PROPOSING = (
 )
 
 
+_REVERT_BUTTONS = (
+    blocks.REVERT_NOW_ACTION_ID,
+    blocks.KEEP_ACTION_ID,
+    blocks.EXTEND_30M_ACTION_ID,
+    blocks.EXTEND_1H_ACTION_ID,
+    blocks.EXTEND_2H_ACTION_ID,
+)
+
+
+class ShellClock:
+    """The shell's clock: the wall clock plus what `:advance` added (for trying timed changes)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        """Move the bot's clock forward."""
+        self.offset += seconds
+
+
 @dataclass
 class ShellSession:
     """One terminal; keeps the buttons shown so far so they can be pressed by label."""
@@ -44,6 +71,7 @@ class ShellSession:
     service: Service
     who: Who
     buttons: list[tuple[str, str, str]] = field(default_factory=list)
+    clock: ShellClock | None = None  # set: `:advance` moves it and runs the sweep
 
     async def handle(self, line: str) -> list[Message]:
         """Process one typed line; return the messages the bot shows, in order."""
@@ -56,6 +84,8 @@ class ShellSession:
         command, _, text = line.partition(" ")
         if command == "/as":
             return self._switch(text.strip())
+        if command == ":advance":
+            return await self._advance(text.strip())
         if not command.startswith("/"):
             hint = "type a slash command (try `/ml-stop help`)"
             if labels := await self.live_labels():
@@ -95,6 +125,8 @@ class ShellSession:
         for label, action_id, value in reversed(self.buttons):
             if line.casefold() != label.casefold():
                 continue
+            if action_id in _REVERT_BUTTONS:  # the use case says if it moved meanwhile
+                return await self._press_revert(action_id, value)
             if await self._live(action_id, value):
                 return await self._press(action_id, value)
             newest = newest or (label, await self.service.get(value))
@@ -155,6 +187,59 @@ class ShellSession:
         started = await service.confirm(value, who)
         return await self._after_start(started)
 
+    async def _advance(self, text: str) -> list[Message]:
+        """`:advance 30m`: move the bot's clock, then sweep as the server does every 15 s."""
+        seconds = parse_for(text)
+        if self.clock is None:
+            return [blocks.error("`:advance` works in `ml-chatops shell --demo`")]
+        if isinstance(seconds, str):
+            return [blocks.error(seconds.replace("--for", ":advance"))]
+        self.clock.advance(seconds)
+        note = blocks.error(f"the bot's clock moved forward {human(seconds)}")
+        return [note, *await self.sweep()]
+
+    async def sweep(self) -> list[Message]:
+        """What the server's sweep would say: heads-ups, reverts run or not, timed unfreezes."""
+        service, now = self.service, self.service.clock
+        shown: list[Message] = []
+        for item in await service.sweep_timed():
+            if isinstance(item, timed.HeadsUp):
+                shown.append(blocks.heads_up(item.revert, now()))
+            elif isinstance(item, timed.NotRun):
+                shown.append(blocks.not_run(item.revert, item.reason))
+            else:
+                final = await service.execute(item.revert, timed.requester(item.revert))
+                shown += [self._result(final), blocks.revert_report(final, item.late)]
+        unfrozen = await service.unfreeze_due()
+        if unfrozen is not None:
+            shown.append(
+                blocks.freeze_notice(False, unfrozen.by, "the timed freeze ended", now=now())
+            )
+        for expired in await service.expire_due():
+            shown.append(blocks.final_preview(expired))
+        return self._show(*shown)
+
+    async def _press_revert(self, action_id: str, value: str) -> list[Message]:
+        """Revert now, Extend or Keep, as the Slack buttons do."""
+        service, who, now = self.service, self.who, self.service.clock
+        revert_id, _, rest = value.partition(":")
+        shown, _, seconds = rest.partition(":")
+        outcome: object
+        if action_id == blocks.REVERT_NOW_ACTION_ID:
+            outcome = await service.revert_now(revert_id, shown, who)
+            if isinstance(outcome, Started):
+                final = await service.execute(outcome.action, timed.requester(outcome.action))
+                return self._show(self._result(final), blocks.revert_report(final, 0.0))
+        elif not shown.isdigit():
+            return [blocks.error("that button is not one the bot drew")]
+        elif action_id == blocks.KEEP_ACTION_ID:
+            outcome = await service.keep_change(revert_id, int(shown), who)
+        else:
+            outcome = await service.extend_revert(revert_id, int(shown), int(seconds or 0), who)
+        if isinstance(outcome, timed.Rescheduled):
+            return self._show(blocks.revert_line(outcome.revert, now()))
+        return self._show(click_message(outcome, now()))
+
     async def _show_all(self, value: str) -> list[Message]:
         """Slack's details modal, every page at once: a terminal has no size limit."""
         action = await self.service.get(value)
@@ -179,7 +264,11 @@ class ShellSession:
         if not isinstance(started, Started):
             return self._show(click_message(started, self.service.clock()))
         final = await self.service.execute(started.action, self.who)
-        return self._show(blocks.progress(started.action), self._result(final))
+        shown = [blocks.progress(started.action), self._result(final)]
+        revert = await self.service.get(final.revert_id) if final.revert_id else None
+        if revert is not None:  # a timed change: its live line
+            shown.append(blocks.revert_line(revert, self.service.clock()))
+        return self._show(*shown)
 
     def _result(self, final: PendingAction) -> Message:
         return blocks.result(final, now=self.service.clock())
@@ -203,6 +292,7 @@ _FINISHED = {
     ActionState.EXPIRED: "expired",
     ActionState.REJECTED: "was rejected",
     ActionState.UNKNOWN: "ran with an unknown outcome",
+    ActionState.SCHEDULED: "is a timed revert waiting for its time",
 }
 
 

@@ -32,6 +32,7 @@ from bot.slack.listeners.clicks import ClickListeners
 from bot.slack.listeners.commands import CommandListeners
 from bot.slack.listeners.details import DetailsListeners
 from bot.slack.listeners.step import StepListener
+from bot.slack.listeners.timed import TimedListeners
 from bot.slack.respond import Respond, Responder
 from bot.slack.workflow import SCALE_STEP_CALLBACK_ID, STEP_CALLBACK_ID
 
@@ -58,7 +59,12 @@ Listener = Callable[..., Awaitable[None]]
 
 
 class SlackAdapter(
-    CommandListeners, ClickListeners, ApprovalListeners, StepListener, DetailsListeners
+    CommandListeners,
+    ClickListeners,
+    ApprovalListeners,
+    StepListener,
+    DetailsListeners,
+    TimedListeners,
 ):
     """Every listener, and the one wrapper they are registered through."""
 
@@ -176,6 +182,10 @@ def create_bolt_app(
     app.action(ids.SHOW_ALL_ACTION_ID)(wrap(adapter.on_show_all))
     for action_id in (ids.DETAILS_PREV_ACTION_ID, ids.DETAILS_NEXT_ACTION_ID):
         app.action(action_id)(wrap(adapter.on_page))
+    app.action(ids.REVERT_NOW_ACTION_ID)(wrap(adapter.on_revert_now))
+    app.action(ids.KEEP_ACTION_ID)(wrap(adapter.on_keep))
+    for action_id in ids.EXTEND_ACTION_IDS:
+        app.action(action_id)(wrap(adapter.on_extend))
     app.function(STEP_CALLBACK_ID)(adapter.on_step)
     app.function(SCALE_STEP_CALLBACK_ID)(adapter.on_scale_step)
     app.error(on_error)

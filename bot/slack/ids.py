@@ -19,6 +19,13 @@ SCALE_CANCEL_ACTION_ID = "ml_scale.cancel"
 REVERT_ACTION_ID = "ml_scale.revert"
 STATUS_SCALE_ACTION_ID = "ml_status.scale"  # value: the /ml-scale text it proposes
 STATUS_STOP_ACTION_ID = "ml_status.stop"  # value: the /ml-stop text it proposes
+# A timed change's revert (issue 22); values are `revert id:due time shown[:seconds]`.
+REVERT_NOW_ACTION_ID = "ml_revert.now"
+KEEP_ACTION_ID = "ml_revert.keep"
+EXTEND_30M_ACTION_ID = "ml_revert.extend_30m"
+EXTEND_1H_ACTION_ID = "ml_revert.extend_1h"
+EXTEND_2H_ACTION_ID = "ml_revert.extend_2h"
+EXTEND_ACTION_IDS = (EXTEND_30M_ACTION_ID, EXTEND_1H_ACTION_ID, EXTEND_2H_ACTION_ID)
 
 # A partly refused stop: the preview of only the deployments that can stop (value: the text).
 NARROW_ACTION_ID = "ml_stop.narrow"
@@ -67,5 +74,8 @@ ACTION_IDS = (
     REVERT_ACTION_ID,
     STATUS_SCALE_ACTION_ID,
     STATUS_STOP_ACTION_ID,
+    REVERT_NOW_ACTION_ID,
+    KEEP_ACTION_ID,
+    *EXTEND_ACTION_IDS,
 )
 FUNCTIONS = (STEP_CALLBACK_ID, SCALE_STEP_CALLBACK_ID)

@@ -22,10 +22,12 @@ from bot.core.outcomes import (
     StatusReport,
     Unknown,
 )
+from bot.core.timing import utc_text
 from bot.slack import blocks, impact_blocks
 from bot.slack.blocks import Message
 from bot.slack.blocks.narrow import with_the_others
 from bot.slack.blocks.stopped import with_recently_stopped
+from bot.slack.blocks.timed import with_pending
 
 
 def outcome_message(outcome: object, command_text: str, now: float) -> Message:
@@ -46,10 +48,11 @@ def outcome_message(outcome: object, command_text: str, now: float) -> Message:
         )
         return with_the_others(message, outcome.matched, outcome.deployments, outcome.narrower)
     if isinstance(outcome, StatusReport):
-        return blocks.status_message(outcome, now=now)
+        return with_pending(blocks.status_message(outcome, now=now), outcome.reverts, now)
     if isinstance(outcome, Listing):
         table = blocks.deployments_table(outcome.cluster, outcome.pattern, outcome.deployments)
-        return with_recently_stopped(table, outcome.stopped, outcome.stopped_note)
+        table = with_recently_stopped(table, outcome.stopped, outcome.stopped_note)
+        return with_pending(table, outcome.reverts, now)
     if isinstance(outcome, Locked):
         return blocks.locked(
             outcome.holder, outcome.deployment_ids, now=now, asker_id=outcome.asker_id
@@ -57,7 +60,11 @@ def outcome_message(outcome: object, command_text: str, now: float) -> Message:
     if isinstance(outcome, Frozen):
         return blocks.frozen(outcome.by, outcome.since, outcome.reason)
     if isinstance(outcome, FreezeChanged):
-        return blocks.freeze_notice(outcome.freeze, outcome.by, outcome.reason, now=now)
+        reason = outcome.reason
+        if outcome.until is not None:  # a timed freeze: say when it ends by itself
+            ends = f"unfreezes itself at {utc_text(outcome.until)}"
+            reason = f"{reason}; {ends}" if reason else ends
+        return blocks.freeze_notice(outcome.freeze, outcome.by, reason, now=now)
     if isinstance(outcome, Unknown):
         return unknown_action(outcome.action_id)
     raise TypeError(f"unexpected outcome {outcome!r}")

@@ -31,6 +31,8 @@ STEP_INPUTS: dict[str, str] = {
     "force": "boolean",
     "finish_pending_work": "boolean",
     "reason": "string",
+    "revert_after": "string",
+    "revert_at": "string",
     "requested_by": "slack#/types/user_id",
     "channel": "slack#/types/channel_id",
 }
@@ -50,6 +52,8 @@ SCALE_STEP_INPUTS: dict[str, str] = {
     "min_allocations": "integer",
     "max_allocations": "integer",
     "reason": "string",
+    "revert_after": "string",
+    "revert_at": "string",
     "requested_by": "slack#/types/user_id",
     "channel": "slack#/types/channel_id",
 }
@@ -76,6 +80,7 @@ def scale_command_text(inputs: Mapping[str, Any]) -> str:
         words += ["--cluster", shlex.quote(str(inputs["cluster"]))]
     if inputs.get("reason"):
         words += ["--reason", shlex.quote(str(inputs["reason"]))]
+    words += _window_words(inputs)
     return " ".join(words)
 
 
@@ -99,6 +104,15 @@ def request_from_inputs(inputs: Mapping[str, Any]) -> StopRequest | UsageError:
     return parsed
 
 
+def _window_words(inputs: Mapping[str, Any]) -> list[str]:
+    """The optional `revert_after` / `revert_at` inputs as `--for` / `--until` (issue 22)."""
+    words: list[str] = []
+    for name, flag in (("revert_after", "--for"), ("revert_at", "--until")):
+        if inputs.get(name) not in (None, ""):
+            words += [flag, shlex.quote(str(inputs[name]))]
+    return words
+
+
 def missing_inputs(inputs: Mapping[str, Any], command: str = "/ml-stop") -> UsageError | None:
     """The required inputs the step was run without, as a usage error (None: all there)."""
     missing = [name for name in STEP_REQUIRED_INPUTS if not inputs.get(name)]
@@ -118,6 +132,7 @@ def command_text(inputs: Mapping[str, Any]) -> str:
         words += ["--cluster", shlex.quote(str(inputs["cluster"]))]
     if inputs.get("reason"):
         words += ["--reason", shlex.quote(str(inputs["reason"]))]
+    words += _window_words(inputs)
     return " ".join(words)
 
 

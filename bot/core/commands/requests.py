@@ -6,6 +6,7 @@ import shlex
 from dataclasses import dataclass
 
 from bot.core.commands.tokens import is_flag_like
+from bot.core.timing import Window
 
 DEFAULT_AUDIT_SINCE = 24 * 3600
 
@@ -20,6 +21,7 @@ class StopRequest:
     allow_no_match: bool = True
     cluster: str | None = None
     reason: str | None = None
+    window: Window | None = None  # `--for` / `--until`: the stop reverts itself
 
     @property
     def expression(self) -> str:
@@ -70,6 +72,8 @@ class StopRequest:
         parts = [self.expression]
         if flags := self.flags_text():
             parts.append(flags)
+        if self.window is not None:
+            parts.append(self.window.text())
         if self.cluster is not None:
             parts.append(f"--cluster {shlex.quote(self.cluster)}")
         if self.reason is not None:
@@ -126,6 +130,7 @@ class ScaleRequest:
     max_allocations: int | None = None
     cluster: str | None = None
     reason: str | None = None
+    window: Window | None = None  # `--for` / `--until`: the scale reverts itself
 
     @property
     def expression(self) -> str:
@@ -177,6 +182,8 @@ class ScaleRequest:
     def as_text(self) -> str:
         """The canonical command text; ``parse_scale(req.as_text()) == req``."""
         parts = [self.expression, self.flags_text()]
+        if self.window is not None:
+            parts.append(self.window.text())
         if self.cluster is not None:
             parts.append(f"--cluster {shlex.quote(self.cluster)}")
         if self.reason is not None:
@@ -207,6 +214,7 @@ class FreezeRequest:
 
     freeze: bool
     reason: str | None = None
+    window: Window | None = None  # `freeze --for 2h`: unfreezes itself
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from bot.core.commands.requests import HelpRequest, ScaleRequest, StatusRequest,
 from bot.core.commands.scan import Parsed, check_values, safely, scan, too_many_positionals
 from bot.core.commands.tokens import SCALE, STATUS, show
 from bot.core.commands.usage import error
+from bot.core.timing import window_of
 
 MAX_ALLOCATIONS = 1000  # a guard against typos; clusters cap far lower in practice
 _ON = {"on": True, "true": True, "off": False, "false": False}
@@ -74,6 +75,9 @@ def _parse_scale(text: str) -> ScaleRequest | HelpRequest | UsageError:
         adaptive = _ON[word]
     if problem := _combination(allocations, adaptive, low, high):
         return error(SCALE, problem)
+    window = window_of(parsed.values.get("--for"), parsed.values.get("--until"))
+    if isinstance(window, str):
+        return error(SCALE, window)
     return ScaleRequest(
         ids=ids,
         allocations=allocations,
@@ -82,6 +86,7 @@ def _parse_scale(text: str) -> ScaleRequest | HelpRequest | UsageError:
         max_allocations=high,
         cluster=parsed.values.get("--cluster"),
         reason=reason,
+        window=window,
     )
 
 

@@ -41,7 +41,7 @@ _BOOL_FLAGS: dict[str, dict[str, str]] = {
     STATUS: {},
 }
 _VALUE_FLAGS: dict[str, tuple[str, ...]] = {
-    STOP: ("--cluster", "--reason"),
+    STOP: ("--cluster", "--reason", "--for", "--until"),
     DEPLOYMENTS: ("--cluster",),
     START: (
         "--deployment-id",
@@ -52,7 +52,16 @@ _VALUE_FLAGS: dict[str, tuple[str, ...]] = {
         "--reason",
     ),
     AUDIT: ("--incident", "--since", "--format"),
-    SCALE: ("--allocations", "--adaptive", "--min", "--max", "--cluster", "--reason"),
+    SCALE: (
+        "--allocations",
+        "--adaptive",
+        "--min",
+        "--max",
+        "--cluster",
+        "--reason",
+        "--for",
+        "--until",
+    ),
     STATUS: ("--cluster",),
 }
 _HELP_FLAGS = ("-h", "--help")
@@ -65,6 +74,8 @@ _PLACEHOLDERS = {
     "--max": "N",
     "--adaptive": "on|off",
     "--since": "DURATION",
+    "--for": "DURATION",
+    "--until": "TIME",
 }
 _SHORT_ALIASES = {
     "-f": "--force",

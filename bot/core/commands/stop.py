@@ -7,6 +7,7 @@ from bot.core.commands.requests import FreezeRequest, HelpRequest, StopRequest, 
 from bot.core.commands.scan import Parsed, check_values, safely, scan, too_many_positionals
 from bot.core.commands.tokens import STOP
 from bot.core.commands.usage import error
+from bot.core.timing import window_of
 
 
 def parse_stop(text: str) -> StopRequest | FreezeRequest | HelpRequest | UsageError:
@@ -32,6 +33,9 @@ def _parse_stop(text: str) -> StopRequest | FreezeRequest | HelpRequest | UsageE
     ids, problem = parse_expression(parsed.positionals[0][0])
     if ids is None:
         return error(STOP, problem or "invalid deployment id")
+    window = window_of(parsed.values.get("--for"), parsed.values.get("--until"))
+    if isinstance(window, str):
+        return error(STOP, window)
     return StopRequest(
         ids=ids,
         force="force" in parsed.bools,
@@ -39,12 +43,22 @@ def _parse_stop(text: str) -> StopRequest | FreezeRequest | HelpRequest | UsageE
         allow_no_match="no_allow_no_match" not in parsed.bools,
         cluster=parsed.values.get("--cluster"),
         reason=reason,
+        window=window,
     )
 
 
 def _freeze(parsed: Parsed) -> FreezeRequest | UsageError:
     word = parsed.positionals[0][0]
-    extra = sorted(parsed.bools) + [v for v in parsed.values if v != "--reason"]
+    timing = ("--for", "--until") if word == "freeze" else ()
+    extra = sorted(parsed.bools) + [v for v in parsed.values if v not in ("--reason", *timing)]
     if extra:
-        return error(STOP, f"`/ml-stop {word}` takes only `--reason TEXT`")
-    return FreezeRequest(freeze=word == "freeze", reason=parsed.values.get("--reason"))
+        takes = (
+            "`--reason TEXT`, `--for DURATION` or `--until TIME`" if timing else "`--reason TEXT`"
+        )
+        return error(STOP, f"`/ml-stop {word}` takes only {takes}")
+    window = window_of(parsed.values.get("--for"), parsed.values.get("--until"))
+    if isinstance(window, str):
+        return error(STOP, window)
+    return FreezeRequest(
+        freeze=word == "freeze", reason=parsed.values.get("--reason"), window=window
+    )

@@ -55,8 +55,12 @@ ingest pipelines use it) and a Stop button; nothing stops until you press it.
 --cluster NAME           the Elasticsearch cluster (default: the configured one).
 --reason TEXT            why, for the audit log and the channel; quote several words:
                          --reason "OOM loop, see INC-123". At most {MAX_REASON_LENGTH} characters.
+--for DURATION           restart it by itself after `30s`, `30m`, `2h` or `1d` (from 10 s),
+                         with the settings it has now. The restart is approved with the stop.
+--until TIME             the same, at `HH:MM` (the config's time zone) or an ISO 8601 time.
 -h, --help, help         this text.
-freeze | unfreeze        (admins) refuse every stop and start until unfrozen.
+freeze | unfreeze        (admins) refuse every stop and start until unfrozen;
+                         `freeze --for 2h` unfreezes by itself.
 
 Examples:
   /ml-stop elser-prod --reason "runaway memory"

@@ -70,7 +70,15 @@ from bot.slack.blocks.preview import progress, proposal
 from bot.slack.blocks.result import already, final_preview, not_requester, result, unknown_outcome
 from bot.slack.blocks.scale import status_message
 from bot.slack.blocks.terminal import button_labels, mrkdwn_to_text, to_text
+from bot.slack.blocks.timed import heads_up, not_run, revert_line, revert_report
 from bot.slack.blocks.timeline import TIMELINE_MAX_ROWS, audit_timeline
+from bot.slack.ids import (  # a timed change's revert buttons (bot/slack/blocks/timed.py)
+    EXTEND_1H_ACTION_ID,
+    EXTEND_2H_ACTION_ID,
+    EXTEND_30M_ACTION_ID,
+    KEEP_ACTION_ID,
+    REVERT_NOW_ACTION_ID,
+)
 
 __all__ = [
     "APPROVE_ACTION_ID",
@@ -86,11 +94,15 @@ __all__ = [
     "DETAILS_NEXT_ACTION_ID",
     "DETAILS_PREV_ACTION_ID",
     "EXPRESSION_MAX",
+    "EXTEND_1H_ACTION_ID",
+    "EXTEND_2H_ACTION_ID",
+    "EXTEND_30M_ACTION_ID",
     "FALLBACK_TEXT_MAX",
     "FIELDS_MAX",
     "FIELD_TEXT_MAX",
     "HEADER_TEXT_MAX",
     "ID_MAX",
+    "KEEP_ACTION_ID",
     "MAX_BLOCKS",
     "MESSAGE_MAX",
     "NARROW_ACTION_ID",
@@ -98,6 +110,7 @@ __all__ = [
     "REJECT_ACTION_ID",
     "RESTART_ACTION_ID",
     "REVERT_ACTION_ID",
+    "REVERT_NOW_ACTION_ID",
     "SCALE_CANCEL_ACTION_ID",
     "SCALE_CONFIRM_ACTION_ID",
     "SECTION_TEXT_MAX",
@@ -129,18 +142,22 @@ __all__ = [
     "final_preview",
     "freeze_notice",
     "frozen",
+    "heads_up",
     "help_message",
     "literal",
     "locked",
     "mrkdwn_to_text",
     "needs_approval",
     "not_requester",
+    "not_run",
     "nothing_matched",
     "page_count",
     "parse_page_value",
     "progress",
     "proposal",
     "result",
+    "revert_line",
+    "revert_report",
     "self_approval",
     "status_message",
     "to_text",

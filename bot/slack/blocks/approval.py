@@ -36,6 +36,7 @@ from bot.slack.blocks.preview import (
     _restart_md,
     _roles_md,
     _start_settings_md,
+    window_md,
 )
 from bot.slack.blocks.result import _EMOJI, _state_phrase
 from bot.slack.blocks.scale import scale_target_md
@@ -117,6 +118,8 @@ def approval_card(action: PendingAction, *, now: float) -> Message:
             head = "⚠ *Used by ingest pipelines, which stop working:* "
             lines.append(head + _join_limited(used, 1200))
         lines.append(_options_md(spec))
+    if action.is_timed:  # four eyes cover the revert too: approvers see when it comes
+        lines.append(window_md(action, action.started_at or now))
     lines.append(f"*Reason:* {_reason_md(spec)}")
     open_ = action.state is ActionState.PROPOSED and not action.approved
     blocks = _packed_sections(lines)[: MAX_BLOCKS - 4]

@@ -53,6 +53,14 @@ from bot.slack.blocks.scale import (
 )
 from bot.slack.impact_blocks import impact_lines, impact_md, impact_tally, restores_md
 
+
+def window_md(action: PendingAction, now: float) -> str:
+    """A timed change's line (bot/slack/blocks/timed.py; imported late: it uses `_button`)."""
+    from bot.slack.blocks.timed import window_md as line
+
+    return line(action, now)
+
+
 # --------------------------------------------------------------------------- the stop flow
 
 
@@ -178,6 +186,8 @@ def proposal(action: PendingAction, *, now: float, note: str | None = None) -> M
         summary += f"\n{_options_md(spec)}"
     blocks = [_section(_trusted_mrkdwn(note))] if note and note.strip() else []
     blocks += [_header(title), _section(summary)]
+    if action.is_timed:  # the revert is part of what is confirmed (and approved)
+        blocks.append(_section(window_md(action, now)))
     if action.required_approvals > 0:
         blocks.append(_section(_approval_lines(action)))
     blocks.append(_section(f"*Reason:* {_reason_md(spec)}"))

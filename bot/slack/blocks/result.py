@@ -45,6 +45,7 @@ _EMOJI = {
     ActionState.EXPIRED: "⌛",
     ActionState.REJECTED: "⛔",
     ActionState.UNKNOWN: "❓",
+    ActionState.SCHEDULED: "⏲",
 }
 
 
@@ -262,6 +263,7 @@ def already(action: PendingAction) -> Message:
         ActionState.UNKNOWN: "ran, but its outcome is unknown: check /ml-deployments"
         if action.outcomes
         else f"has an unknown outcome (the bot restarted while {verbs.doing})",
+        ActionState.SCHEDULED: f"is a timed revert due at {_slack_date(action.expires_at)}",
     }[action.state]
     what = f"{escape(_target_name(action))} on {escape(action.cluster)}"
     text = f"This {verbs.verb} of {what} {phrase}."

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping, Sequence
 
 from bot.core.model import PendingAction
+from bot.core.timing import human
 from bot.slack.blocks import budget
 from bot.slack.blocks.common import (
     FALLBACK_TEXT_MAX,
@@ -29,11 +31,13 @@ from bot.slack.blocks.common import (
     clip,
     escape,
 )
+from bot.slack.blocks.preview import _trusted_mrkdwn
 from bot.slack.blocks.result import _EMOJI, _state_phrase
 
 # --------------------------------------------------------------------------- audit timeline
 
 TIMELINE_MAX_ROWS = 200
+_MENTION = re.compile(r"<@(\w+)>")
 
 
 def _timeline_when(action: PendingAction) -> float:
@@ -53,9 +57,24 @@ def _timeline_row(action: PendingAction, link: str | None) -> str:
     if action.approvals:
         parts.append("approved by " + ", ".join(_mention(a.user_id) for a in action.approvals))
     parts.append(f"{_EMOJI[action.state]} {_state_phrase(action)}")
+    parts += _timed_parts(action)
     if link:
         parts.append(f"<{link}|message>")
     return " · ".join(parts)
+
+
+def _timed_parts(action: PendingAction) -> list[str]:
+    """A timed change's window, or a revert's due time and who extended or kept it."""
+    parts: list[str] = []
+    if action.revert_seconds is not None:
+        parts.append(f"timed: reverts {human(action.revert_seconds)} after it ran")
+    elif action.revert_at is not None:
+        parts.append(f"timed: reverts at {_slack_date(action.revert_at)}")
+    if action.revert_of:
+        due = f", due {_slack_date(action.expires_at)}" if action.state.value == "scheduled" else ""
+        parts.append(f"↩ timed revert of {_code(action.revert_of)}{due}")
+        parts += [_trusted_mrkdwn(entry, 200) for entry in action.revert_log]
+    return parts
 
 
 def _targets_md(action: PendingAction) -> str:
@@ -85,7 +104,10 @@ def _markdown_row(action: PendingAction, link: str | None) -> str:
         action.spec.flags_text(),
         action.spec.reason or "",
         ", ".join("@" + a.user_name for a in action.approvals),
-        f"{action.state.value}" + (f" ({results})" if action.outcomes else ""),
+        f"{action.state.value}"
+        + (f" ({results})" if action.outcomes else "")
+        + (f"; timed revert of {action.revert_of}" if action.revert_of else "")
+        + "".join("; " + _MENTION.sub(r"@\1", entry) for entry in action.revert_log),
         f"[message]({link})" if link else "",
     ]
     return "| " + " | ".join(_markdown_cell(clip(c, 300)) for c in cells) + " |"

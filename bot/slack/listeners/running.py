@@ -78,6 +78,11 @@ class Running(ListenerBase):
             await self._finish_step(final, client, shown)
         if late is not None:
             await self._retire_late_line(final, late, shown, client)
+        if final.revert_id is not None:  # a timed change: its revert's live line, in its thread
+            await self._after_timed(final, client)
+
+    async def _after_timed(self, change: PendingAction, client: AsyncWebClient) -> None:
+        """Overridden by the timed-change listeners (bot/slack/listeners/timed.py)."""
 
     async def _start_progress(
         self, action: PendingAction, client: AsyncWebClient, preview: Replace | None
