@@ -8,8 +8,9 @@ One module per job: `client` (the client and how requests are sent), `errors` (e
 from bot.adapters.elasticsearch.client import ClusterClient, build_client
 from bot.adapters.elasticsearch.clusters import Clusters
 from bot.adapters.elasticsearch.errors import ElasticError, to_domain_error
-from bot.adapters.elasticsearch.gateway import ClusterGateway, _matches
+from bot.adapters.elasticsearch.gateway import ClusterGateway
 from bot.adapters.elasticsearch.reads import SnapshotReads
+from bot.adapters.elasticsearch.scaling import _matches
 from bot.adapters.elasticsearch.snapshot import (
     ClusterSnapshot,
     deployment_from_stats,

@@ -8,7 +8,6 @@ concrete deployment with `allow_no_match=false` (see reference §2).
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -19,7 +18,7 @@ from elasticsearch import NotFoundError
 from bot.adapters.elasticsearch import schemas
 from bot.adapters.elasticsearch.client import _quote
 from bot.adapters.elasticsearch.errors import ElasticError, maybe_done, to_domain_error
-from bot.adapters.elasticsearch.scaling import ScaleCalls
+from bot.adapters.elasticsearch.scaling import ScaleCalls, _matches
 from bot.app.ports import CallContext, Verification
 from bot.core.errors import ClusterBadAnswer, ClusterError
 from bot.core.impact import StartPlan
@@ -29,16 +28,6 @@ VERIFY_FIRST_WAIT = 0.1
 VERIFY_MAX_WAIT = 2.0
 START_TIMEOUT = 120.0
 FINISH_PENDING_WORK_TIMEOUT = 300.0  # a graceful drain may take up to ~5 minutes
-
-
-def _matches(expression: str, deployment_id: str) -> bool:
-    if expression in ("_all", "*"):
-        return True
-    if "*" in expression:
-        # Only `*` is a wildcard in Elasticsearch ids; escape fnmatch's other metacharacters.
-        pattern = expression.replace("[", "[[]").replace("?", "[?]")
-        return fnmatch.fnmatchcase(deployment_id, pattern)
-    return expression == deployment_id
 
 
 class ClusterGateway(ScaleCalls):

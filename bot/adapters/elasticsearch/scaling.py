@@ -39,6 +39,7 @@ def _matches(expression: str, deployment_id: str) -> bool:
     if expression in ("_all", "*"):
         return True
     if "*" in expression:
+        # Only `*` is a wildcard in Elasticsearch ids; escape fnmatch's other metacharacters.
         pattern = expression.replace("[", "[[]").replace("?", "[?]")
         return fnmatch.fnmatchcase(deployment_id, pattern)
     return expression == deployment_id
