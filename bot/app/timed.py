@@ -325,7 +325,15 @@ async def _recheck_restart(deps: Deps, revert: PendingAction) -> PendingAction |
             f"{note}; nothing was restarted: preview the rest with its button",
             tuple(offers),
         )
-    return await _end(deps, revert, f"{note}; nothing to revert", tuple(offers))
+    if offers:
+        return await _end(
+            deps,
+            revert,
+            f"{note}; nothing was changed: preview a scale back to the settings it had"
+            " with its button",
+            tuple(offers),
+        )
+    return await _end(deps, revert, f"{note}; nothing to revert")
 
 
 def _scale_back(revert: PendingAction, before: Deployment) -> tuple[str, str]:
