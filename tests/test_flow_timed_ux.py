@@ -200,3 +200,21 @@ def test_extend_keep_and_revert_now_are_answered_in_the_changes_thread(bench: Be
     bench.driver.click_button("ml_revert.keep", user_id=ADMIN, channel_id=CHANNEL)
     said = _in_thread(bench, second, "kept")
     assert f"<@{ADMIN}>" in text_of(said)
+
+
+def test_a_refused_extend_is_told_only_to_the_clicker(bench: Bench) -> None:
+    bench.command("ner-prod --for 30m")
+    bench.confirm()
+    change = _timed(bench)[-1]
+    assert change.revert_id is not None
+    _in_thread(bench, change, "Reverts at")
+    before = len(_thread(bench, change))
+    due = _get(bench, change.revert_id).expires_at
+    reply = bench.driver.click_button("ml_revert.extend_1h", user_id="U0NOBODY")
+    assert reply.status == 200
+    url = bench.driver.last_response_url
+    [answer] = bench.slack.wait_for(lambda: bench.slack.response_posts(url) or None)
+    assert answer.body.get("response_type") == "ephemeral"
+    assert "extended" not in text_of(answer.body)
+    assert _get(bench, change.revert_id).expires_at == due
+    assert len(_thread(bench, change)) == before  # nothing said in the thread
