@@ -33,7 +33,8 @@ _COMMANDS: list[dict[str, Any]] = [
         "command": "/ml-stop",
         "description": "Stop an Elasticsearch ML deployment (preview, then confirm)",
         "usage_hint": "<deployment_id|pattern|a,b|_all> [--force] [--finish-pending-work] "
-        "[--allow-no-match|--no-allow-no-match] [--cluster NAME] [--reason TEXT]",
+        "[--allow-no-match|--no-allow-no-match] [--cluster NAME] [--reason TEXT] "
+        "[--for DURATION|--until TIME] | freeze [--for DURATION|--until TIME] | unfreeze",
         "should_escape": False,
     },
     {
@@ -59,7 +60,8 @@ _COMMANDS: list[dict[str, Any]] = [
         "command": "/ml-scale",
         "description": "Scale an Elasticsearch ML deployment (preview, then confirm)",
         "usage_hint": "<deployment_id|pattern> --allocations N | --adaptive on [--min N] "
-        "[--max M] | --adaptive off [--cluster NAME] [--reason TEXT]",
+        "[--max M] | --adaptive off [--cluster NAME] [--reason TEXT] "
+        "[--for DURATION|--until TIME]",
         "should_escape": False,
     },
     {

@@ -40,3 +40,21 @@ async def test_advance_takes_a_duration() -> None:
         session = ShellSession(runtime.service, Who("U0ADMIN1", "a", "T0", "C0DEMO"), clock=clock)
         assert "not a duration" in texts(await session.handle(":advance soon"))
         assert clock.offset == 0
+
+
+async def test_a_revert_the_world_overtook_offers_a_preview_in_the_shell() -> None:
+    clock = ShellClock()
+    async with demo_runtime(clock) as (runtime, emulator):
+        who = Who("U0ADMIN1", "admin", "T0LOCAL", "C0DEMO")
+        session = ShellSession(runtime.service, who, clock=clock)
+        await session.handle("/ml-stop search-e5 --force --for 30m")
+        assert "stopped (verified)" in texts(await session.handle("Stop"))
+        model = next(m for m in emulator.state.models if m.startswith(".multilingual-e5"))
+        emulator.state.start_deployment(model, "search-e5", number_of_allocations=1)
+        found = texts(await session.handle(":advance 31m"))
+        assert "Timed revert not run" in found and "someone started it" in found
+        assert "preview a scale back to the settings it had" in found
+        assert "[Preview scale back: search-e5]" in found
+        preview = texts(await session.handle("Preview scale back: search-e5"))
+        assert "1 allocation (1 allocated now) → *2 allocations*" in preview
+        assert emulator.state.deployments["search-e5"].number_of_allocations == 1

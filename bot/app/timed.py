@@ -20,6 +20,7 @@ from fnmatch import fnmatchcase
 from bot.app import context
 from bot.app import start as start_uc
 from bot.app.context import Deps
+from bot.core.commands.tokens import SCALE, START
 from bot.core.errors import ClusterError, StoreUnavailable
 from bot.core.model import (
     ActionSpec,
@@ -72,6 +73,8 @@ class NotRun:
     revert: PendingAction
     reason: str
     final: bool  # True: the revert ended (nothing left to do); False: waits for a click
+    # Previews offered instead, as command text a person could type: (command, text).
+    offers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -258,6 +261,7 @@ async def _recheck_scale(deps: Deps, revert: PendingAction) -> PendingAction | N
         return await _hold(deps, revert, f"could not read the cluster: {exc.message}; press Retry")
     now = {d.deployment_id: d for d in fresh.deployments}
     found: list[str] = []
+    offers: list[tuple[str, str]] = []
     for before in revert.targets:
         current = now.get(before.deployment_id)
         expected = _after_change(change, before)
@@ -268,12 +272,11 @@ async def _recheck_scale(deps: Deps, revert: PendingAction) -> PendingAction | N
                 f"`{before.deployment_id}` now has {Settings.of(current).text()} "
                 f"(the timed scale set {expected}): someone scaled it since"
             )
+            offers.append(_scale_back(revert, before))
     if found:
-        return await _end(
-            deps,
-            revert,
-            "; ".join(found) + "; nothing was scaled back: use Revert to previous for a preview",
-        )
+        why = "; ".join(found) + "; nothing was scaled back"
+        why += ": preview the scale back with its button" if offers else ""
+        return await _end(deps, revert, why, tuple(offers))
     return replace(revert, targets=tuple(now[d.deployment_id] for d in revert.targets))
 
 
@@ -311,15 +314,37 @@ async def _recheck_restart(deps: Deps, revert: PendingAction) -> PendingAction |
     if not found:
         return replace(revert, targets=tuple(left))
     note = "; ".join(found)
+    # The world moved: restart nothing blindly; offer previews instead (a restart for what
+    # is still stopped, a scale back to the captured settings for what was started by hand).
+    offers = [(START, f"{d.deployment_id} --cluster {revert.cluster}") for d in left]
+    offers += [_scale_back(revert, d) for d in revert.targets if d.deployment_id in run_ids]
     if left:
-        # Part of it moved: restart nothing blindly; offer the rest as a preview instead.
         return await _end(
-            deps, revert, f"{note}; nothing was restarted: use Restart to preview the rest"
+            deps,
+            revert,
+            f"{note}; nothing was restarted: preview the rest with its button",
+            tuple(offers),
+        )
+    if offers:
+        return await _end(
+            deps,
+            revert,
+            f"{note}; nothing was changed: preview a scale back to the settings it had"
+            " with its button",
+            tuple(offers),
         )
     return await _end(deps, revert, f"{note}; nothing to revert")
 
 
-async def _end(deps: Deps, revert: PendingAction, why: str) -> NotRun:
+def _scale_back(revert: PendingAction, before: Deployment) -> tuple[str, str]:
+    """The `/ml-scale` text that brings `before` back to its captured settings."""
+    change = Settings.of(before).revert().text()
+    return (SCALE, f"{before.deployment_id} {change} --cluster {revert.cluster}")
+
+
+async def _end(
+    deps: Deps, revert: PendingAction, why: str, offers: tuple[tuple[str, str], ...] = ()
+) -> NotRun:
     ended = await deps.store.mutate(
         revert.id,
         lambda a: (
@@ -346,7 +371,7 @@ async def _end(deps: Deps, revert: PendingAction, why: str) -> NotRun:
         revert_of=revert.revert_of,
         reason=why,
     )
-    return NotRun(ended, why, final=True)
+    return NotRun(ended, why, final=True, offers=offers)
 
 
 async def claim(

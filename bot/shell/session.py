@@ -38,6 +38,8 @@ _PROPOSING = (
     blocks.REVERT_ACTION_ID,
     blocks.STATUS_SCALE_ACTION_ID,
     blocks.STATUS_STOP_ACTION_ID,
+    blocks.REVERT_PREVIEW_START_ACTION_ID,
+    blocks.REVERT_PREVIEW_SCALE_ACTION_ID,
 )
 
 
@@ -180,6 +182,10 @@ class ShellSession:
             return await self._command("/ml-scale", value)
         if action_id == blocks.STATUS_STOP_ACTION_ID:
             return await self._command("/ml-stop", value)
+        if action_id == blocks.REVERT_PREVIEW_START_ACTION_ID:  # a revert the world overtook
+            return await self._command("/ml-start", value)
+        if action_id == blocks.REVERT_PREVIEW_SCALE_ACTION_ID:
+            return await self._command("/ml-scale", value)
         if action_id == blocks.APPROVE_ACTION_ID:
             return await self._approve(value)
         if action_id == blocks.SHOW_ALL_ACTION_ID:
@@ -206,7 +212,7 @@ class ShellSession:
             if isinstance(item, timed.HeadsUp):
                 shown.append(blocks.heads_up(item.revert, now()))
             elif isinstance(item, timed.NotRun):
-                shown.append(blocks.not_run(item.revert, item.reason))
+                shown.append(blocks.not_run(item.revert, item.reason, item.offers))
             else:
                 final = await service.execute(item.revert, timed.requester(item.revert))
                 shown += [self._result(final), blocks.revert_report(final, item.late)]

@@ -186,6 +186,12 @@ def create_bolt_app(
     app.action(ids.KEEP_ACTION_ID)(wrap(adapter.on_keep))
     for action_id in ids.EXTEND_ACTION_IDS:
         app.action(action_id)(wrap(adapter.on_extend))
+    app.action(ids.pattern(ids.REVERT_PREVIEW_START_ACTION_ID))(
+        wrap(adapter.on_revert_preview_start, incident=True)
+    )
+    app.action(ids.pattern(ids.REVERT_PREVIEW_SCALE_ACTION_ID))(
+        wrap(adapter.on_revert_preview_scale, incident=True)
+    )
     app.function(STEP_CALLBACK_ID)(adapter.on_step)
     app.function(SCALE_STEP_CALLBACK_ID)(adapter.on_scale_step)
     app.error(on_error)

@@ -26,6 +26,10 @@ EXTEND_30M_ACTION_ID = "ml_revert.extend_30m"
 EXTEND_1H_ACTION_ID = "ml_revert.extend_1h"
 EXTEND_2H_ACTION_ID = "ml_revert.extend_2h"
 EXTEND_ACTION_IDS = (EXTEND_30M_ACTION_ID, EXTEND_1H_ACTION_ID, EXTEND_2H_ACTION_ID)
+# A revert the world overtook offers previews instead; value: the command text, dispatched
+# as if typed (the n-th of a kind in a message carries `#n`).
+REVERT_PREVIEW_START_ACTION_ID = "ml_revert.preview_start"  # /ml-start text
+REVERT_PREVIEW_SCALE_ACTION_ID = "ml_revert.preview_scale"  # /ml-scale text
 
 # A partly refused stop: the preview of only the deployments that can stop (value: the text).
 NARROW_ACTION_ID = "ml_stop.narrow"
@@ -77,5 +81,7 @@ ACTION_IDS = (
     REVERT_NOW_ACTION_ID,
     KEEP_ACTION_ID,
     *EXTEND_ACTION_IDS,
+    REVERT_PREVIEW_START_ACTION_ID,
+    REVERT_PREVIEW_SCALE_ACTION_ID,
 )
 FUNCTIONS = (STEP_CALLBACK_ID, SCALE_STEP_CALLBACK_ID)

@@ -16,7 +16,8 @@ from bot.core.commands.tokens import (
 USAGE_LINES: dict[str, str] = {
     STOP: (
         "/ml-stop <deployment_id> [--force] [--finish-pending-work] "
-        "[--allow-no-match | --no-allow-no-match] [--cluster NAME] [--reason TEXT]"
+        "[--allow-no-match | --no-allow-no-match] [--cluster NAME] [--reason TEXT] "
+        "[--for DURATION | --until TIME] | freeze [--for DURATION | --until TIME] | unfreeze"
     ),
     DEPLOYMENTS: "/ml-deployments [pattern] [--cluster NAME]",
     START: (
@@ -26,7 +27,8 @@ USAGE_LINES: dict[str, str] = {
     AUDIT: "/ml-audit [--incident ID] [--since 2h] [--format text|markdown]",
     SCALE: (
         "/ml-scale <deployment_id> --allocations N | --adaptive on [--min N] [--max M] | "
-        "--adaptive off [--allocations N] [--cluster NAME] [--reason TEXT]"
+        "--adaptive off [--allocations N] [--cluster NAME] [--reason TEXT] "
+        "[--for DURATION | --until TIME]"
     ),
     STATUS: "/ml-status [deployment_id] [--cluster NAME]",
 }
@@ -67,6 +69,8 @@ Examples:
   /ml-stop search-a,search-b --cluster staging
   /ml-stop .elser_model_2 --finish-pending-work
   /ml-stop ner-* --force --reason "INC-42"
+  /ml-stop ner-prod --for 30m --reason "node replacement"
+  /ml-stop freeze --for 2h
 """
 
 _DEPLOYMENTS_HELP = f"""\
@@ -137,11 +141,15 @@ Scale button; nothing changes until you confirm. The result can be reverted.
 --max M                adaptive upper bound (at least 1).
 --cluster NAME         the Elasticsearch cluster (default: the configured one).
 --reason TEXT          why, for the audit log and the channel (at most {MAX_REASON_LENGTH}).
+--for DURATION         scale back by itself after `30s`, `30m`, `2h` or `1d` (from 10 s),
+                       to the settings it has now. The scale back is approved with the scale.
+--until TIME           the same, at `HH:MM` (the config's time zone) or an ISO 8601 time.
 
 Examples:
   /ml-scale elser-prod --allocations 4 --reason "queue full"
   /ml-scale elser-search --adaptive on --max 2
   /ml-scale elser-search --adaptive off --allocations 2
+  /ml-scale elser-prod --allocations 8 --until 06:00
 """
 
 _STATUS_HELP = f"""\

@@ -78,6 +78,8 @@ from bot.slack.ids import (  # a timed change's revert buttons (bot/slack/blocks
     EXTEND_30M_ACTION_ID,
     KEEP_ACTION_ID,
     REVERT_NOW_ACTION_ID,
+    REVERT_PREVIEW_SCALE_ACTION_ID,
+    REVERT_PREVIEW_START_ACTION_ID,
 )
 
 __all__ = [
@@ -111,6 +113,8 @@ __all__ = [
     "RESTART_ACTION_ID",
     "REVERT_ACTION_ID",
     "REVERT_NOW_ACTION_ID",
+    "REVERT_PREVIEW_SCALE_ACTION_ID",
+    "REVERT_PREVIEW_START_ACTION_ID",
     "SCALE_CANCEL_ACTION_ID",
     "SCALE_CONFIRM_ACTION_ID",
     "SECTION_TEXT_MAX",

@@ -91,6 +91,11 @@ def _what(revert: PendingAction) -> str:
     return f"{verb} {_ids_md(list(revert.deployment_ids), 600)}"
 
 
+def what_text(revert: PendingAction) -> str:
+    """`restart `ner-prod``: what a revert does, as mrkdwn with the ids escaped."""
+    return _what(revert)
+
+
 def _log_context(revert: PendingAction) -> Block:
     parts = [f"timed change {_code(revert.revert_of or '?')}", f"revert {_code(revert.id)}"]
     # Entries are our own words with `<@U…>` mentions: shown as mentions, the rest escaped.
@@ -166,12 +171,40 @@ def revert_report(revert: PendingAction, late: float) -> Message:
     return _make_message(escape(f"{head}: {outcomes}")[:300], blocks)
 
 
-def not_run(revert: PendingAction, reason: str) -> Message:
-    """A due revert the bot did not run: what it found (and the buttons if it still waits)."""
+OFFERS_SHOWN = 5  # preview buttons on a not-run report; the rest can be typed
+_OFFER_KINDS = {
+    "/ml-start": (ids.REVERT_PREVIEW_START_ACTION_ID, "Preview restart"),
+    "/ml-scale": (ids.REVERT_PREVIEW_SCALE_ACTION_ID, "Preview scale back"),
+}
+
+
+def offer_buttons(offers: Sequence[tuple[str, str]]) -> Block | None:
+    """One preview button per offer (command text dispatched as if typed), ids kept unique."""
+    elements: list[Block] = []
+    seen: dict[str, int] = {}
+    for command, text in offers:
+        kind = _OFFER_KINDS.get(command)
+        if kind is None or len(elements) >= OFFERS_SHOWN:
+            continue
+        action_id, label = kind
+        n = seen.get(action_id, 0)
+        seen[action_id] = n + 1
+        name = text.split(" ", 1)[0]
+        elements.append(_button(f"{label}: {name}", ids.nth(action_id, n), text))
+    if not elements:
+        return None
+    return {"type": "actions", "block_id": "ml_revert.offers", "elements": elements}
+
+
+def not_run(revert: PendingAction, reason: str, offers: Sequence[tuple[str, str]] = ()) -> Message:
+    """A due revert the bot did not run: what it found, the buttons if it still waits, and
+    the previews it offers instead when the world moved."""
     line = f"⚠ *Timed revert not run:* {_what(revert)} — {escape(clip(reason, 1200))}"
     blocks: list[Block] = [_section(line), _log_context(revert)]
     if revert.state is ActionState.SCHEDULED:
         blocks.append(revert_buttons(revert))
+    elif (offered := offer_buttons(offers)) is not None:
+        blocks.append(offered)
     return _make_message(escape(f"Timed revert not run: {clip(reason, 300)}"), blocks)
 
 

@@ -95,6 +95,18 @@ class ClickListeners(Running):
         """`/ml-status`'s Stop: the `/ml-stop` preview, for the clicker."""
         await self._status_button("/ml-stop", body, respond, client, who)
 
+    async def on_revert_preview_start(
+        self, body: dict[str, Any], respond: Respond, client: AsyncWebClient, who: Who
+    ) -> None:
+        """A not-run timed revert's Preview restart: the `/ml-start` preview, for the clicker."""
+        await self._status_button("/ml-start", body, respond, client, who)
+
+    async def on_revert_preview_scale(
+        self, body: dict[str, Any], respond: Respond, client: AsyncWebClient, who: Who
+    ) -> None:
+        """A not-run timed revert's Preview scale back: the `/ml-scale` preview, for the clicker."""
+        await self._status_button("/ml-scale", body, respond, client, who)
+
     async def _status_button(
         self,
         command: str,

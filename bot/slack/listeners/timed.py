@@ -38,6 +38,10 @@ async def _quietly(call: Awaitable[T]) -> T | None:
         return None
 
 
+def _said(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
 def _parts(body: dict[str, Any]) -> list[str]:
     return button_value(body).split(":")
 
@@ -103,7 +107,7 @@ class TimedListeners(Running):
                 # chat.update per revert and heads-up keeps 1,000 timers off Slack's limits.
                 await self._refresh_line(revert.id, client)
             elif isinstance(item, timed.NotRun):
-                message = timed_blocks.not_run(revert, item.reason)
+                message = timed_blocks.not_run(revert, item.reason, item.offers)
                 await self._thread_post(revert.revert_of, revert.channel_id, message, client)
                 await self._refresh_line(revert.id, client)
             else:
@@ -135,7 +139,12 @@ class TimedListeners(Running):
         shown = parts[1] if len(parts) > 1 else ""
         outcome = await self.service.revert_now(parts[0], shown, who)
         if isinstance(outcome, Started):
-            await self.run_revert(outcome.action, client, late=0.0)
+            # Said in the change's thread (like Extend and Keep), before the revert's progress.
+            revert = outcome.action
+            said = f"<@{who.user_id}> pressed Revert now: {timed_blocks.what_text(revert)}"
+            message: Message = {"text": said, "blocks": [_said(said)]}
+            await _quietly(self._thread_post(revert.revert_of, revert.channel_id, message, client))
+            await self.run_revert(revert, client, late=0.0)
             return
         await tell(body, respond, client, click_message(outcome, self.now()))
 
