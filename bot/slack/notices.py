@@ -18,6 +18,7 @@ from bot.app.ports import PermanentDeliveryError, PostLine
 from bot.core.model import MessageRef, PendingAction
 from bot.slack import blocks
 from bot.slack.blocks import Message
+from bot.slack.blocks import timed as timed_blocks
 from bot.slack.delivery import deliver, privately
 from bot.slack.respond import ResponseBudget, post_response_url
 from bot.slack.workflow import cap_text, error_for
@@ -100,6 +101,26 @@ class SlackNotices:
             self.client, action.channel_id, action.requester_id, message, action.id
         )
 
+    async def _revert_unknown(self, revert: PendingAction, message: Message) -> None:
+        """A timed revert's owner died mid-run: its live line says so (its `message` is that
+        line, not a private one), its result in the thread and the channel get the notice."""
+        await self._update(revert.message, timed_blocks.revert_line(revert, self.clock()))
+        if revert.result_ref is not None:
+            await self._update(revert.result_ref, message)
+        # Like every revert's report, the outcome is said in the channel too, not only in
+        # a thread nobody is watching at the due time.
+        posted = await deliver(
+            "chat.postMessage",
+            lambda: self.client.chat_postMessage(channel=revert.channel_id, **message),
+            action_id=revert.id,
+        )
+        if not posted.ok:
+            log.warning(
+                "could not post a revert's unknown outcome in the channel: %s",
+                posted.error,
+                extra={"ml_chatops.action_id": revert.id},
+            )
+
     async def _replace_private(self, action: PendingAction, message: Message) -> bool:
         ref = action.message
         # A url bound to a message (a click's) can replace it; a command's only adds one.
@@ -149,6 +170,9 @@ class SlackNotices:
     ) -> None:
         """The owner died mid-run: update the private message and the channel's line."""
         message = blocks.unknown_outcome(action, cause)
+        if action.revert_of is not None:
+            await self._revert_unknown(action, message)
+            return
         await self._end_step(action)
         await self._private(action, message)
         if action.approval_card is not None and action.approval_card.ts:
