@@ -104,15 +104,6 @@ def wait_state(
         time.sleep(0.1)
 
 
-def wait_linked(state_url: str, change_id: str, bot: BotProcess) -> PendingAction:
-    """The change once it names its scheduled revert."""
-    deadline = time.monotonic() + 10
-    while (change := stored(state_url, change_id)).revert_id is None:
-        assert time.monotonic() < deadline, f"no revert scheduled:\n{bot.stderr()}"
-        time.sleep(0.05)
-    return change
-
-
 def starts(emu: Emulator, deployment_id: str = "ner-prod") -> list[Any]:
     """The `_start` requests the cluster received (logged before any injected latency)."""
     return [
@@ -131,9 +122,9 @@ def timed_stop(slack: SlackStandIn, bot: BotProcess, signing_secret: str, state_
     assert target.value is not None
     change_id = target.value
     assert driver.click_button("ml_stop.confirm", channel_id=CHANNEL).status == 200
-    wait_state(state_url, change_id, bot, {ActionState.SUCCEEDED}, timeout=15)
-    # The revert is saved just after the change's final state (bot/app/timed.py schedule).
-    change = wait_linked(state_url, change_id, bot)
+    change = wait_state(state_url, change_id, bot, {ActionState.SUCCEEDED}, timeout=15)
+    # The revert is saved before the change is final, and the final save names it: a bot
+    # killed the moment the change shows succeeded cannot have lost its revert.
     assert change.revert_id is not None
     revert = stored(state_url, change.revert_id)
     assert revert.state is ActionState.SCHEDULED and revert.revert_of == change_id

@@ -322,17 +322,28 @@ async def execute(deps: Deps, action: PendingAction, who: Who) -> PendingAction:
     outcomes = tuple(await asyncio.gather(*(one(d) for d in action.targets)))
     final = final_state(outcomes)
     good = final is ActionState.SUCCEEDED
+    ran = replace(action, state=final, outcomes=outcomes, finished_at=deps.clock())
+    revert: PendingAction | None = None
     try:
+        # A timed change's revert is saved before the change is final and named by it in the
+        # same compare-and-set: a crash between the two leaves a revert, never a lost one.
+        revert = await timed.prepare(deps, ran)
+        linked = {"revert_id": revert.id} if revert is not None else {}
         done = await deps.store.transition(
-            action.id, ActionState.EXECUTING, final, outcomes=outcomes, finished_at=deps.clock()
+            action.id,
+            ActionState.EXECUTING,
+            final,
+            outcomes=outcomes,
+            finished_at=ran.finished_at,
+            **linked,
         )
     except StoreUnavailable:
         # The calls ran; report them. The store keeps it `executing` until recovery says unknown.
         done = None
     if done is None:  # recovery marked it unknown meanwhile; keep what we know
-        done = replace(action, state=final, outcomes=outcomes, finished_at=deps.clock())
-    elif done.is_timed:  # a timed change that ran: its revert is saved now, due later
-        done = await timed.schedule(deps, done)
+        done = replace(ran, revert_id=revert.id) if revert is not None else ran
+    elif revert is not None:
+        await timed.scheduled(deps, done, revert)
     await context.record(
         deps,
         who,

@@ -147,19 +147,20 @@ def revert_of(deps: Deps, change: PendingAction, now: float) -> PendingAction | 
     )
 
 
-async def schedule(deps: Deps, change: PendingAction) -> PendingAction:
-    """After a timed change ran: save its revert, once; the change names it (`revert_id`)."""
-    if not change.is_timed or change.revert_id is not None:
-        return change
-    revert = revert_of(deps, change, deps.clock())
-    if revert is None:
-        return change
-    # The revert is saved first: a crash before the change names it loses the live line, never
-    # the revert. Only the execution that claimed the change gets here, so it is saved once.
-    await deps.store.put(revert)
-    linked = await deps.store.mutate(change.id, lambda a: replace(a, revert_id=revert.id))
-    if linked is None:
-        return change
+async def prepare(deps: Deps, ran: PendingAction) -> PendingAction | None:
+    """Before a timed change that ran is saved as final: save its revert (None: nothing to
+    revert). Saved first, so no crash can leave a finished change without its revert; only
+    the execution that claimed the change gets here, so it is saved once."""
+    if not ran.is_timed or ran.revert_id is not None:
+        return None
+    revert = revert_of(deps, ran, ran.finished_at or deps.clock())
+    if revert is not None:
+        await deps.store.put(revert)
+    return revert
+
+
+async def scheduled(deps: Deps, change: PendingAction, revert: PendingAction) -> None:
+    """Audit a revert saved with its change (`prepare`, then the change's final save)."""
     await context.record(
         deps,
         requester(change),
@@ -171,7 +172,6 @@ async def schedule(deps: Deps, change: PendingAction) -> PendingAction:
         revert_of=change.id,
         due_at=revert.expires_at,
     )
-    return linked
 
 
 # ---- the sweep ------------------------------------------------------------------------
