@@ -42,3 +42,24 @@ def test_every_deployment_must_be_covered_by_one_role() -> None:
 def test_an_allowed_decision_carries_no_helpers() -> None:
     role_map = parse_role_map(ROLES)
     assert authorize(role_map, Caller("U0OPS", "C0X"), "stop", "d", ["ner-a"]).helpers == ()
+
+
+def test_a_scale_denial_names_only_roles_whose_bounds_allow_the_numbers() -> None:
+    role_map = parse_role_map(
+        """
+roles:
+  small:
+    - {action: scale, deployments: ["*"], allocations: {min: 1, max: 4}}
+  big:
+    - {action: scale, deployments: ["*"], allocations: {min: 1, max: 16}}
+bindings:
+  - {role: small, users: [U0SMALL, U0ASK]}
+  - {role: big, users: [U0BIG]}
+"""
+    )
+    asker = Caller("U0ASK", "C0X")
+    eight = authorize(role_map, asker, "scale", "d", ["elser"], allocations=[8])
+    assert not eight.allowed
+    assert [h.role for h in eight.helpers] == ["big"]  # `small` would refuse 8 as well
+    twenty = authorize(role_map, asker, "scale", "d", ["elser"], allocations=[20])
+    assert twenty.helpers == ()  # no role allows 20: the message says so

@@ -266,7 +266,9 @@ def authorize(
                 "failing closed"
             )
             break
-    helpers = who_can(role_map, action, cluster, deployments, opts, exclude=caller.user_id)
+    helpers = who_can(
+        role_map, action, cluster, deployments, opts, exclude=caller.user_id, allocations=numbers
+    )
     return replace(decision, helpers=helpers)
 
 

@@ -33,12 +33,20 @@ def roles_allowing(
     cluster: str,
     deployments: Sequence[str] | None,
     options: Iterable[str] = (),
+    allocations: Sequence[int] = (),
 ) -> list[str]:
-    """The roles whose grants alone allow the request, in file order (as `authorize` judges)."""
+    """The roles whose grants alone allow the request, in file order (as `authorize` judges);
+    `allocations`: a scale's numbers, which a grant's bounds must hold."""
     opts = frozenset(options)
     found = []
     for name, grants in role_map.roles.items():
-        usable = [g for g in grants if g.applies(action, cluster) and opts <= g.granted_options()]
+        usable = [
+            g
+            for g in grants
+            if g.applies(action, cluster)
+            and opts <= g.granted_options()
+            and g.fits(action, allocations)
+        ]
         if not usable:
             continue
         if deployments and not all(any(g.covers(d) for g in usable) for d in deployments):
@@ -73,8 +81,8 @@ def who_can(
     options: Iterable[str] = (),
     *,
     exclude: str | None = None,
+    allocations: Sequence[int] = (),
 ) -> tuple[Holder, ...]:
     """Who holds a role that would allow this request (none: no role in the map allows it)."""
-    return holders(
-        role_map, roles_allowing(role_map, action, cluster, deployments, options), exclude=exclude
-    )
+    roles = roles_allowing(role_map, action, cluster, deployments, options, allocations)
+    return holders(role_map, roles, exclude=exclude)
