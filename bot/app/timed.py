@@ -13,7 +13,7 @@ shown with: a click against a due time that moved loses, so of two racing clicks
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 
@@ -381,18 +381,27 @@ async def claim(
     now = deps.clock()
     return await deps.store.mutate(
         revert.id,
-        lambda a: (
-            replace(
+        _while_due(
+            due,
+            lambda a: replace(
                 a,
                 state=ActionState.EXECUTING,
                 targets=revert.targets,
                 started_at=now,
                 actor_id=actor if actor != "timer" else a.actor_id,
                 held=None,
-            )
-            if a.state is ActionState.SCHEDULED and int(a.expires_at) == int(due)
-            else None
+            ),
         ),
+    )
+
+
+def _while_due(
+    due: float, change: Callable[[PendingAction], PendingAction]
+) -> Callable[[PendingAction], PendingAction | None]:
+    """`change` for the store's compare-and-set, only while the revert is still scheduled at
+    `due` (the time the sweep read or a button showed): of two racing clicks, one wins."""
+    return lambda a: (
+        change(a) if a.state is ActionState.SCHEDULED and int(a.expires_at) == int(due) else None
     )
 
 
@@ -463,10 +472,11 @@ async def revert_now(
     checked = await recheck(deps, found)
     if isinstance(checked, NotRun):
         return Failed(checked.reason or "this revert moved meanwhile")
-    claimed = await claim(deps, checked, shown_due, actor=who.user_id)
-    if claimed is None:
-        latest = await deps.store.get(revert_id)
-        return Unknown(revert_id) if latest is None else Already(latest)
+    claimed = await context.settled(
+        deps, revert_id, await claim(deps, checked, shown_due, actor=who.user_id)
+    )
+    if not isinstance(claimed, PendingAction):
+        return claimed
     await context.record(
         deps,
         who,
@@ -523,23 +533,19 @@ async def extend(
     if new_due - deps.clock() > deps.revert_max:
         return Failed(f"that would be more than {human(deps.revert_max)} away, the longest window")
     note = f"extended by {human(seconds)} by <@{who.user_id}>"
-    moved = await deps.store.mutate(
-        revert_id,
-        lambda a: (
-            replace(
-                a,
-                expires_at=a.expires_at + seconds,
-                heads_up_at=None,
-                held=None,
-                revert_log=(*a.revert_log, note),
-            )
-            if a.state is ActionState.SCHEDULED and int(a.expires_at) == shown_due
-            else None
+    extended = _while_due(
+        shown_due,
+        lambda a: replace(
+            a,
+            expires_at=a.expires_at + seconds,
+            heads_up_at=None,
+            held=None,
+            revert_log=(*a.revert_log, note),
         ),
     )
-    if moved is None:
-        latest = await deps.store.get(revert_id)
-        return Unknown(revert_id) if latest is None else Already(latest)
+    moved = await context.settled(deps, revert_id, await deps.store.mutate(revert_id, extended))
+    if not isinstance(moved, PendingAction):
+        return moved
     await context.record(
         deps,
         who,
@@ -563,23 +569,19 @@ async def keep(
     if not isinstance(found, PendingAction):
         return found
     note = f"kept by <@{who.user_id}>: it will not revert"
-    moved = await deps.store.mutate(
-        revert_id,
-        lambda a: (
-            replace(
-                a,
-                state=ActionState.CANCELLED,
-                actor_id=who.user_id,
-                finished_at=deps.clock(),
-                revert_log=(*a.revert_log, note),
-            )
-            if a.state is ActionState.SCHEDULED and int(a.expires_at) == shown_due
-            else None
+    kept = _while_due(
+        shown_due,
+        lambda a: replace(
+            a,
+            state=ActionState.CANCELLED,
+            actor_id=who.user_id,
+            finished_at=deps.clock(),
+            revert_log=(*a.revert_log, note),
         ),
     )
-    if moved is None:
-        latest = await deps.store.get(revert_id)
-        return Unknown(revert_id) if latest is None else Already(latest)
+    moved = await context.settled(deps, revert_id, await deps.store.mutate(revert_id, kept))
+    if not isinstance(moved, PendingAction):
+        return moved
     await context.record(
         deps,
         who,
