@@ -77,6 +77,40 @@ def _param(kind: str, title: str, **more: str) -> dict[str, str]:
     return {"type": kind, "title": title, **more}
 
 
+# What both Workflow Builder steps take and give alike (same names, same texts).
+_CLUSTER = _param(
+    "string", "Cluster", description="The Elasticsearch cluster (default the configured one)"
+)
+_WHY_WHO_WHERE: dict[str, Any] = {
+    "reason": _param(
+        "string", "Reason", description="Why, for the audit log (defaults to the incident id)"
+    ),
+    "revert_after": _param(
+        "string",
+        "Revert after",
+        description="Optional: undo it by itself after 30m, 2h or 1d (from 10s)",
+    ),
+    "revert_at": _param(
+        "string",
+        "Revert at",
+        description="Optional: undo it by itself at HH:MM or an ISO 8601 time",
+    ),
+    "requested_by": _param(
+        "slack#/types/user_id",
+        "Requested by",
+        hint='Map "Person who used this workflow"; the role map is checked for this user',
+    ),
+    "channel": _param(
+        "slack#/types/channel_id",
+        "Channel",
+        description="Where the preview and the result are posted",
+    ),
+}
+_RESULT_URL = _param(
+    "string", "Result message", description="A link to the result message in the channel"
+)
+
+
 _STEP: dict[str, Any] = {
     "title": "Stop ML deployment",
     "description": "Preview and stop an Elasticsearch ML deployment, "
@@ -88,42 +122,14 @@ _STEP: dict[str, Any] = {
                 "Deployment",
                 description="A deployment id, a comma list, a wildcard (elser-*) or _all",
             ),
-            "cluster": _param(
-                "string",
-                "Cluster",
-                description="The Elasticsearch cluster (default the configured one)",
-            ),
+            "cluster": _CLUSTER,
             "force": _param("boolean", "Force", description="Stop even if ingest pipelines use it"),
             "finish_pending_work": _param(
                 "boolean",
                 "Finish pending work",
                 description="Let queued inference requests finish first",
             ),
-            "reason": _param(
-                "string",
-                "Reason",
-                description="Why, for the audit log (defaults to the incident id)",
-            ),
-            "revert_after": _param(
-                "string",
-                "Revert after",
-                description="Optional: undo it by itself after 30m, 2h or 1d (from 10s)",
-            ),
-            "revert_at": _param(
-                "string",
-                "Revert at",
-                description="Optional: undo it by itself at HH:MM or an ISO 8601 time",
-            ),
-            "requested_by": _param(
-                "slack#/types/user_id",
-                "Requested by",
-                hint='Map "Person who used this workflow"; the role map is checked for this user',
-            ),
-            "channel": _param(
-                "slack#/types/channel_id",
-                "Channel",
-                description="Where the preview and the result are posted",
-            ),
+            **_WHY_WHO_WHERE,
         },
         "required": ["deployment_id", "requested_by", "channel"],
     },
@@ -135,11 +141,7 @@ _STEP: dict[str, Any] = {
                 "Stopped deployments",
                 description="Comma-separated ids of the deployments stopped",
             ),
-            "result_url": _param(
-                "string",
-                "Result message",
-                description="A link to the result message in the channel",
-            ),
+            "result_url": _RESULT_URL,
         },
         "required": ["outcome"],
     },
@@ -156,11 +158,7 @@ _SCALE_STEP: dict[str, Any] = {
                 "Deployment",
                 description="A deployment id, a comma list or a wildcard (elser-*)",
             ),
-            "cluster": _param(
-                "string",
-                "Cluster",
-                description="The Elasticsearch cluster (default the configured one)",
-            ),
+            "cluster": _CLUSTER,
             "allocations": _param(
                 "integer", "Allocations", description="A fixed number of allocations"
             ),
@@ -173,31 +171,7 @@ _SCALE_STEP: dict[str, Any] = {
             "max_allocations": _param(
                 "integer", "Adaptive maximum", description="With adaptive on; at least 1"
             ),
-            "reason": _param(
-                "string",
-                "Reason",
-                description="Why, for the audit log (defaults to the incident id)",
-            ),
-            "revert_after": _param(
-                "string",
-                "Revert after",
-                description="Optional: undo it by itself after 30m, 2h or 1d (from 10s)",
-            ),
-            "revert_at": _param(
-                "string",
-                "Revert at",
-                description="Optional: undo it by itself at HH:MM or an ISO 8601 time",
-            ),
-            "requested_by": _param(
-                "slack#/types/user_id",
-                "Requested by",
-                hint='Map "Person who used this workflow"; the role map is checked for this user',
-            ),
-            "channel": _param(
-                "slack#/types/channel_id",
-                "Channel",
-                description="Where the preview and the result are posted",
-            ),
+            **_WHY_WHO_WHERE,
         },
         "required": ["deployment_id", "requested_by", "channel"],
     },
@@ -209,11 +183,7 @@ _SCALE_STEP: dict[str, Any] = {
                 "Settings after",
                 description="Per deployment: the target and allocated count Elasticsearch reports",
             ),
-            "result_url": _param(
-                "string",
-                "Result message",
-                description="A link to the result message in the channel",
-            ),
+            "result_url": _RESULT_URL,
         },
         "required": ["outcome"],
     },
@@ -312,6 +282,10 @@ class _Dumper(yaml.SafeDumper):
 
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         super().increase_indent(flow, False)
+
+    def ignore_aliases(self, data: Any) -> bool:
+        """Every value written out in full: a manifest has no `&id`/`*id` anchors."""
+        return True
 
 
 def render_yaml(http_url: str | None = None, *, workflow_steps: bool = True) -> str:
