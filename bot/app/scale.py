@@ -118,9 +118,10 @@ async def propose_scale_of(
         return gateway
     cluster, options, action_id = gateway.name, spec.options(), context.new_action_id()
     ctx = {"cluster": cluster, "action_id": action_id, "request": spec.expression, "kind": "scale"}
-    role_map = deps.role_map()
-    caller = await context.caller(deps, who)
-    pre = authorize(role_map, caller, "scale", cluster, None, options)
+    # As a stop's propose: a person granted directly never waits for a user-group lookup.
+    policy = context.authorizer(deps, who)
+    role_map = policy.role_map
+    pre = await policy.authorize("scale", cluster, None, options)
     if not pre.allowed:
         await context.record(deps, who, "decision", "failure", explanation=pre.explanation, **ctx)
         return Denied(pre)
@@ -146,9 +147,7 @@ async def propose_scale_of(
     targets = tuple(d for d, _ in planned)
     target_ids = [d.deployment_id for d in targets]
     numbers = numbers_of([p for _, p in planned])
-    decision = authorize(
-        role_map, caller, "scale", cluster, target_ids, options, allocations=numbers
-    )
+    decision = await policy.authorize("scale", cluster, target_ids, options, allocations=numbers)
     await context.record(
         deps,
         who,
