@@ -745,3 +745,17 @@ def test_parse_never_raises_and_returns_a_typed_request(command: str, text: str)
     assert isinstance(result, _REQUESTS)
     if isinstance(result, UsageError):
         assert result.message and not result.message.startswith("could not read")
+
+
+@pytest.mark.parametrize(
+    ("command", "text"),
+    [
+        ("/ml-scale", "ner-prod --allocations \uff13"),  # FULLWIDTH DIGIT THREE
+        ("/ml-start", "m --allocations \uff13"),
+        ("/ml-start", "m --threads \u0662"),  # ARABIC-INDIC DIGIT TWO
+        ("/ml-audit", "--since \u0661\u0660m"),
+    ],
+)
+def test_numbers_are_ascii_digits_only(command: str, text: str) -> None:
+    # Python's int() reads these as 3, 2 and 10; a command takes what people type: 0-9.
+    assert isinstance(parse(command, text), UsageError)

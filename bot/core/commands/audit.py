@@ -10,7 +10,7 @@ from bot.core.commands.tokens import AUDIT, show
 from bot.core.commands.usage import error
 
 MAX_AUDIT_SINCE = 90 * 24 * 3600
-_DURATION_RE = re.compile(r"(\d+)([smhd])")
+_DURATION_RE = re.compile(r"(\d+)([smhd])", re.ASCII)  # ASCII digits only, as every number
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from bot.core.commands.ids import parse_expression
 from bot.core.commands.requests import HelpRequest, ScaleRequest, StatusRequest, UsageError
 from bot.core.commands.scan import Parsed, check_values, safely, scan, too_many_positionals
-from bot.core.commands.tokens import SCALE, STATUS, show
+from bot.core.commands.tokens import SCALE, STATUS, show, whole_number
 from bot.core.commands.usage import error
 from bot.core.timing import window_of
 
@@ -29,15 +29,16 @@ def _count(parsed: Parsed, flag: str, low: int, rule: str) -> int | str | None:
     raw = parsed.values.get(flag)
     if raw is None:
         return None
-    if not raw.isdigit() or not low <= int(raw) <= MAX_ALLOCATIONS:
+    number = whole_number(raw, low, MAX_ALLOCATIONS)
+    if number is None:
         hint = ""
-        if flag == "--allocations" and raw.isdigit() and int(raw) == 0:
+        if flag == "--allocations" and whole_number(raw, 0, 0) == 0:
             hint = "; to let it scale to zero when idle use `--adaptive on --min 0`"
         return (
             f"{rule} (`{flag}` takes a whole number from {low} to {MAX_ALLOCATIONS}, "
             f"got {show(raw)}){hint}"
         )
-    return int(raw)
+    return number
 
 
 def _parse_scale(text: str) -> ScaleRequest | HelpRequest | UsageError:

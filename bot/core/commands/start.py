@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.core.commands.ids import parse_expression
 from bot.core.commands.requests import HelpRequest, StartRequest, UsageError
 from bot.core.commands.scan import Parsed, check_values, safely, scan, too_many_positionals
-from bot.core.commands.tokens import START, show
+from bot.core.commands.tokens import START, show, whole_number
 from bot.core.commands.usage import error
 
 MAX_ALLOCATIONS = 1000  # a guard against typos; clusters cap far lower in practice
@@ -25,9 +25,10 @@ def _number(parsed: Parsed, flag: str, limit: int) -> int | UsageError | None:
     raw = parsed.values.get(flag)
     if raw is None:
         return None
-    if not raw.isdigit() or not 1 <= int(raw) <= limit:
+    number = whole_number(raw, 1, limit)
+    if number is None:
         return error(START, f"{show(flag)} takes a whole number from 1 to {limit}, got {show(raw)}")
-    return int(raw)
+    return number
 
 
 def parse_start(text: str) -> StartRequest | HelpRequest | UsageError:

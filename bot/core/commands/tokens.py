@@ -45,6 +45,15 @@ def show(token: str, limit: int = 70) -> str:
     return f"`{text}`"
 
 
+def whole_number(raw: str, low: int, high: int) -> int | None:
+    """`raw` as a whole number from `low` to `high`, else None. ASCII digits only: Python's
+    `int()` also reads full-width and Arabic-Indic digits, which nobody types on purpose."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw.lstrip("0")) > len(str(high)):
+        return None
+    number = int(raw)
+    return number if low <= number <= high else None
+
+
 def is_flag_like(token: str) -> bool:
     return bool(_FLAG_LIKE_RE.match(token))
 
